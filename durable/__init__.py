@@ -1,0 +1,65 @@
+"""durable: make async functions durable and resumable.
+
+``make_durable(fn)`` rewrites an ``async def`` so that every pause saves the live local
+variables of every frame, as a validated, versioned snapshot; a later call with the same
+``instance_id`` — in this process or another — continues from there without replaying.
+"""
+
+from __future__ import annotations
+
+from ._backend import DurableBackend, OrchestrationBackend
+from ._errors import (
+    ConcurrentResumeError,
+    DurableError,
+    IncompatibleSnapshotError,
+    InvalidInstanceIdError,
+    NoSourceError,
+    PauseForEventException,
+    SnapshotValidationError,
+    StoreError,
+    UnserializableStateError,
+    UnsupportedSyntaxError,
+)
+from ._runtime import CodeBlock, DurableProgram, DurableRuntime, make_durable
+from ._snapshot import CallStack, FunctionCall, Snapshot
+from ._stores import DiskStateStore, InMemoryStateStore, StateStore
+from ._transform import DurableAstTransformer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # making and running durable functions
+    "make_durable",
+    "DurableProgram",
+    "DurableRuntime",
+    "PauseForEventException",
+    # state
+    "CallStack",
+    "FunctionCall",
+    "CodeBlock",
+    "Snapshot",
+    # backends and stores
+    "OrchestrationBackend",
+    "DurableBackend",
+    "StateStore",
+    "InMemoryStateStore",
+    "DiskStateStore",
+    # the transformer
+    "DurableAstTransformer",
+    # errors
+    "DurableError",
+    "UnsupportedSyntaxError",
+    "NoSourceError",
+    "UnserializableStateError",
+    "SnapshotValidationError",
+    "IncompatibleSnapshotError",
+    "InvalidInstanceIdError",
+    "StoreError",
+    "ConcurrentResumeError",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("durable._"):
+        _obj.__module__ = "durable"
+del _name, _obj

@@ -1,0 +1,145 @@
+"""Orchestration backends: where the runtime loads and saves state and finds events.
+
+`OrchestrationBackend` is the seed contract: three abstract async methods. A user's backend
+that implements only those works for everything that needs no more; without an event inbox,
+an event counts as delivered when the instance is called again (`take_event`'s default).
+
+`DurableBackend` adds a real inbox over a `StateStore`: `publish_event` writes the event to the
+store before it returns, apart from the snapshot, so a publisher never races with a checkpoint.
+Consumption is two-phase: the runtime names the consumed event ids in the next snapshot it
+saves, and only after that save succeeds are they deleted from the inbox. A crash in between
+leaves the ids in the snapshot, which hides them from later waits and deletes them on the
+next save.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+from ._errors import InvalidInstanceIdError, SnapshotValidationError
+from ._stores import InMemoryStateStore, StateStore, new_event_id
+
+__all__ = ["DurableBackend", "OrchestrationBackend"]
+
+T = TypeVar("T")
+
+
+class OrchestrationBackend(abc.ABC):
+    """Where a `DurableRuntime` keeps the state of instances.
+
+    Subclass it and implement the three abstract methods; override the optional capabilities
+    below for richer behaviour.
+    """
+
+    @abc.abstractmethod
+    async def load_state(self, instance_id: str) -> dict[str, Any] | None:
+        """Return the last state saved for `instance_id`, or None if there is none."""
+
+    @abc.abstractmethod
+    async def save_state(self, instance_id: str, state: dict[str, Any]) -> None:
+        """Durably replace the state of `instance_id` (a JSON-compatible dict)."""
+
+    @abc.abstractmethod
+    async def wait_for_event(self, instance_id: str, event_name: str) -> None:
+        """Called after `instance_id` saved a pause waiting for `event_name`."""
+
+    async def take_event(
+        self,
+        instance_id: str,
+        event_name: str,
+        *,
+        resuming: bool,
+        exclude: Collection[str] = (),
+    ) -> str | None:
+        """Consume a published `event_name` for `instance_id`; return its id, or None.
+
+        Optional capability. `resuming` is True when a paused instance is called again. The
+        default has no inbox: it treats that call itself as the delivery.
+        """
+        return event_name if resuming else None
+
+
+class DurableBackend(OrchestrationBackend):
+    """An `OrchestrationBackend` over a `StateStore`, with a durable event inbox."""
+
+    def __init__(self, store: StateStore | None = None) -> None:
+        self.store = store if store is not None else InMemoryStateStore()
+
+    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
+        if self.store.blocking:
+            return await anyio.to_thread.run_sync(fn, *args)
+        return fn(*args)
+
+    async def load_state(self, instance_id: str) -> dict[str, Any] | None:
+        data = await self._io(self.store.load, instance_id)
+        if data is None:
+            return None
+        try:
+            state = json.loads(data)
+        except ValueError as e:
+            raise SnapshotValidationError(
+                f"instance {instance_id!r}: the saved state is not valid JSON ({e}); it was "
+                "left as it is: restore it from a backup or delete the instance"
+            ) from None
+        if not isinstance(state, dict):
+            raise SnapshotValidationError(
+                f"instance {instance_id!r}: the saved state is not a JSON object"
+            )
+        return state
+
+    async def save_state(self, instance_id: str, state: dict[str, Any]) -> None:
+        data = json.dumps(state, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        await self._io(self.store.save, instance_id, data.encode("utf-8", "surrogatepass"))
+        consumed = state.get("consumed_events") or ()
+        if consumed:
+            await self._io(self.store.delete_events, instance_id, list(consumed))
+
+    async def wait_for_event(self, instance_id: str, event_name: str) -> None:
+        """Nothing to do: the saved snapshot records the wait."""
+
+    async def take_event(
+        self,
+        instance_id: str,
+        event_name: str,
+        *,
+        resuming: bool,
+        exclude: Collection[str] = (),
+    ) -> str | None:
+        for event_id, data in await self._io(self.store.list_events, instance_id):
+            if event_id not in exclude and _event_name(instance_id, event_id, data) == event_name:
+                return event_id
+        return None
+
+    def publish_event(self, instance_id: str, event_name: str) -> None:
+        """Store `event_name` in the inbox of `instance_id`; durable once this returns.
+
+        Synchronous (as in the seed API): with a `DiskStateStore` it writes and fsyncs a file.
+        An event published before the instance reaches its pause is kept until it does.
+        """
+        if not isinstance(instance_id, str):
+            raise InvalidInstanceIdError(
+                f"instance ids are strings, not {type(instance_id).__name__}: {instance_id!r}"
+            )
+        if not isinstance(event_name, str):
+            raise TypeError(f"event names are strings, not {type(event_name).__name__}")
+        record = {"name": event_name, "published_at": datetime.now(UTC).isoformat()}
+        data = json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        self.store.add_event(instance_id, new_event_id(), data)
+
+
+def _event_name(instance_id: str, event_id: str, data: bytes) -> str:
+    try:
+        name = json.loads(data)["name"]
+    except (ValueError, KeyError, TypeError):
+        name = None
+    if not isinstance(name, str):
+        raise SnapshotValidationError(
+            f"instance {instance_id!r}: event {event_id!r} in the inbox is corrupt"
+        )
+    return name

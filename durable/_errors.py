@@ -1,0 +1,113 @@
+"""Every exception `durable` raises, in one place.
+
+::
+
+    Exception
+     ├── PauseForEventException        a durable function waits for an event (not an error)
+     └── DurableError                  root of everything that went wrong
+          ├── UnsupportedSyntaxError   code the transformer cannot make durable (file, line)
+          │    └── NoSourceError       the function's source code cannot be found
+          ├── UnserializableStateError a live value cannot be saved (variable, type, function, line)
+          ├── SnapshotValidationError  saved state is corrupt or invalid (instance)
+          ├── IncompatibleSnapshotError saved state belongs to other code (instance, versions)
+          ├── InvalidInstanceIdError   an instance id that is not a string
+          ├── StoreError               a store failed to read or write (also an OSError)
+          └── ConcurrentResumeError    another runtime committed the same instance first
+
+    BaseException
+     └── _Suspend                      internal: unwinds a paused run (never user-visible)
+
+Invariant: nothing here is raised after state was half-written. A DurableError raised while
+saving leaves the last good snapshot in the store untouched.
+"""
+
+from __future__ import annotations
+
+from typing import final
+
+__all__ = [
+    "ConcurrentResumeError",
+    "DurableError",
+    "IncompatibleSnapshotError",
+    "InvalidInstanceIdError",
+    "NoSourceError",
+    "PauseForEventException",
+    "SnapshotValidationError",
+    "StoreError",
+    "UnserializableStateError",
+    "UnsupportedSyntaxError",
+]
+
+
+class PauseForEventException(Exception):
+    """Raised by a durable function to wait for the event `event`.
+
+    Inside a durable function, ``raise PauseForEventException("name")`` is a checkpoint: the
+    runtime saves the live state and the same exception reaches the caller of the durable
+    function. Calling again with the same ``instance_id`` after the event was published
+    resumes right after the ``raise``.
+    """
+
+    def __init__(self, event: str) -> None:
+        super().__init__(event)
+        self.event = event
+
+
+class DurableError(Exception):
+    """Root of every error raised by `durable` itself."""
+
+
+class UnsupportedSyntaxError(DurableError):
+    """Raised by `make_durable` for code that cannot be made durable; names the file and line."""
+
+    def __init__(self, message: str, *, filename: str = "?", lineno: int = 0) -> None:
+        super().__init__(f"{filename}:{lineno}: {message}")
+        self.filename = filename
+        self.lineno = lineno
+
+
+class NoSourceError(UnsupportedSyntaxError):
+    """Raised by `make_durable` when the function's source code is not available."""
+
+
+class UnserializableStateError(DurableError, TypeError):
+    """Raised when a live value at a checkpoint cannot be saved.
+
+    The message names the instance, the variable, its type, the function and the line. The
+    snapshot saved before stays in the store.
+    """
+
+
+class SnapshotValidationError(DurableError):
+    """Raised when saved state is corrupt or invalid; the message names the instance."""
+
+
+class IncompatibleSnapshotError(DurableError):
+    """Raised when saved state was written by code other than the code now running."""
+
+
+class InvalidInstanceIdError(DurableError, ValueError):
+    """Raised when an instance id is not a string."""
+
+
+class StoreError(DurableError, OSError):
+    """Raised when a state store cannot read or write."""
+
+
+class ConcurrentResumeError(DurableError):
+    """Raised when another runtime saved the same instance since it was loaded here."""
+
+
+@final
+class _Suspend(BaseException):
+    """Internal: unwinds the Python stack of a durable run that paused.
+
+    A BaseException so that user ``except Exception:`` cannot swallow it; generated code
+    re-raises it from bare ``except:`` and skips ``finally`` bodies while it passes. The
+    runtime turns it into `PauseForEventException` at the API boundary. Never construct it
+    outside the runtime.
+    """
+
+    def __init__(self, event: str) -> None:
+        super().__init__(event)
+        self.event = event

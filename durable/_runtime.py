@@ -1,0 +1,689 @@
+"""Running durable functions: programs, frames, checkpoints and resume.
+
+A `DurableProgram` wraps the transformed function. A call with an `instance_id` hands it to a
+`DurableRuntime`, which loads the instance's snapshot (or starts it), then runs one `_Run`:
+the root frame's generated function is called with a `_Frame`, and nested durable calls call
+their own generated functions with child frames, so the Python stack nests naturally and
+exceptions cross durable frames natively.
+
+Checkpoints (DESIGN §3): at the start (arguments), at every pause, when a nested durable call
+is entered and when it returns, and at the end (result or exception). Each checkpoint encodes
+the live values of every frame on the stack, innermost last, with one codec table so that
+shared objects stay shared.
+
+Invariant: a frame's ``point``/``live`` always describe where it would resume if a checkpoint
+were taken now: the innermost frame at its last point (or 0 with its arguments), every outer
+frame at the call point it is waiting in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import inspect
+import traceback
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, ParamSpec, TypeVar, cast
+
+import pydantic
+
+from ._backend import OrchestrationBackend
+from ._codec import DecodeError, Decoder, Encoder, UnencodableValue
+from ._errors import (
+    DurableError,
+    IncompatibleSnapshotError,
+    InvalidInstanceIdError,
+    PauseForEventException,
+    SnapshotValidationError,
+    UnserializableStateError,
+    UnsupportedSyntaxError,
+    _Suspend,
+)
+from ._snapshot import (
+    FORMAT_VERSION,
+    CallStack,
+    FunctionCall,
+    ProgramIdentity,
+    Snapshot,
+    Status,
+)
+from ._transform import CompiledFunction, compile_durable
+
+__all__ = ["CodeBlock", "DurableProgram", "DurableRuntime", "make_durable"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_registry: dict[str, DurableProgram[Any, Any]] = {}
+_current_run: contextvars.ContextVar[_Run] = contextvars.ContextVar("durable_run")
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """The code that runs from one resume point of a durable function to the next checkpoint.
+
+    Block 0 starts at the function's first line with its arguments; every other block starts
+    right after a pause or a nested call. ``live`` names the variables saved there.
+    """
+
+    id: int
+    kind: str  # "start", "pause" or "call"
+    lineno: int
+    live: tuple[str, ...]
+
+
+class DurableProgram(Generic[P, R]):
+    """A durable function, made by `make_durable`.
+
+    Call it like the original function plus ``orchestration_backend=`` and ``instance_id=``;
+    awaited inside another durable function it is a nested durable call.
+    """
+
+    def __init__(self, fn: Callable[P, Coroutine[Any, Any, R]], *, version: str | None = None):
+        if not (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):
+            raise TypeError(f"make_durable needs an `async def` function, not {fn!r}")
+        self.__wrapped__ = fn
+        self._compiled: CompiledFunction = compile_durable(fn)
+        self._signature = inspect.signature(fn)
+        self.name = f"{fn.__module__}:{fn.__qualname__}"
+        self.version = version
+        functools.update_wrapper(self, fn)
+        _registry[self.name] = self
+
+    @property
+    def fingerprint(self) -> str:
+        return self._compiled.fingerprint
+
+    @property
+    def code_blocks(self) -> list[CodeBlock]:
+        c = self._compiled
+        blocks = [CodeBlock(0, "start", c.lineno, c.params)]
+        blocks += [CodeBlock(p.id, p.kind, p.lineno, p.live + p.maybe) for p in c.points]
+        return blocks
+
+    def __repr__(self) -> str:
+        return f"<DurableProgram {self.name}>"
+
+    async def __call__(
+        self,
+        *args: Any,
+        orchestration_backend: OrchestrationBackend | None = None,
+        instance_id: str | None = None,
+        **kwargs: Any,
+    ) -> R:
+        if orchestration_backend is None or instance_id is None:
+            run = _current_run.get(None)
+            if run is None:
+                raise TypeError(
+                    f"{self.name} is durable: call it with orchestration_backend= and "
+                    "instance_id=, or await it from another durable function"
+                )
+            return cast(R, await run.inline(self, args, kwargs))
+        runtime = DurableRuntime(orchestration_backend)
+        return cast(R, await runtime.run(self, instance_id, args, kwargs))
+
+    def options(
+        self, *, orchestration_backend: OrchestrationBackend, instance_id: str
+    ) -> Callable[P, Coroutine[Any, Any, R]]:
+        """The same function with the backend and instance fixed, keeping its typed signature."""
+
+        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            return await self(
+                *args,
+                orchestration_backend=orchestration_backend,
+                instance_id=instance_id,
+                **kwargs,
+            )
+
+        return call
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        bound = self._signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+
+def make_durable(
+    fn: Callable[P, Coroutine[Any, Any, R]], *, version: str | None = None
+) -> DurableProgram[P, R]:
+    """Make `fn` durable: every pause saves its live state; a later call resumes from there.
+
+    Raises `UnsupportedSyntaxError` (file and line) for code that cannot be made durable.
+    """
+    return DurableProgram(fn, version=version)
+
+
+class DurableRuntime:
+    """Runs durable programs against one `OrchestrationBackend`."""
+
+    def __init__(self, backend: OrchestrationBackend) -> None:
+        self.backend = backend
+
+    async def run(
+        self,
+        program: DurableProgram[Any, Any],
+        instance_id: str,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        """Start `instance_id`, or continue it from its last checkpoint, or return its result.
+
+        The arguments are used only when the instance starts.
+        """
+        if not isinstance(instance_id, str):
+            raise InvalidInstanceIdError(
+                f"instance ids are strings, not {type(instance_id).__name__}: {instance_id!r}"
+            )
+        state = await self.backend.load_state(instance_id)
+        if state is None:
+            return await self._start(program, instance_id, program.bind(args, kwargs or {}))
+        snap = _validate(instance_id, state)
+        _check_identity(instance_id, program, snap)
+        if snap.status == "completed":
+            return _decode_outcome(instance_id, snap)
+        if snap.status == "failed":
+            raise _decode_outcome(instance_id, snap)
+        return await self._resume(program, snap)
+
+    async def _start(
+        self, program: DurableProgram[Any, Any], instance_id: str, arguments: dict[str, Any]
+    ) -> Any:
+        now = datetime.now(UTC)
+        run = _Run(self.backend, program, instance_id, seq=0, created_at=now, consumed=set())
+        root = _Frame(run, program, 0, arguments)
+        run.stack.append(root)
+        await run.checkpoint("running")
+        return await run.execute(root)
+
+    async def _resume(self, program: DurableProgram[Any, Any], snap: Snapshot) -> Any:
+        consumed = set(snap.consumed_events)
+        if snap.status == "paused" and snap.waiting_for is not None:
+            event_id = await self.backend.take_event(
+                snap.instance_id, snap.waiting_for, resuming=True, exclude=consumed
+            )
+            if event_id is None:
+                raise PauseForEventException(snap.waiting_for)
+            consumed.add(event_id)
+        run = _Run(
+            self.backend,
+            program,
+            snap.instance_id,
+            seq=snap.seq,
+            created_at=snap.created_at,
+            consumed=consumed,
+        )
+        root = run.restore(snap.call_stack)
+        return await run.execute(root)
+
+
+class _Run:
+    """One execution of an instance, from a load (or start) to a pause or the end."""
+
+    def __init__(
+        self,
+        backend: OrchestrationBackend,
+        program: DurableProgram[Any, Any],
+        instance_id: str,
+        *,
+        seq: int,
+        created_at: datetime,
+        consumed: set[str],
+    ) -> None:
+        self.backend = backend
+        self.program = program
+        self.instance_id = instance_id
+        self.seq = seq
+        self.created_at = created_at
+        self.consumed = consumed  # ids taken from the inbox, to name in the next save
+        self.stack: list[_Frame] = []
+        self.suspending = False
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def execute(self, root: _Frame) -> Any:
+        token = _current_run.set(self)
+        try:
+            result = await root.program._compiled.impl(root)
+        except _Suspend as s:
+            raise PauseForEventException(s.event) from None
+        except DurableError:
+            raise  # our own failures never become the instance's outcome
+        except PauseForEventException as e:
+            raise _pause_outside_durable_code(self.program, e) from e
+        except Exception as e:
+            await self.finish("failed", error=e)
+            raise
+        finally:
+            _current_run.reset(token)
+        await self.finish("completed", result=result)
+        return result
+
+    async def enter(self, parent: _Frame, child: _Frame, *, fresh: bool) -> Any:
+        """Run a nested durable call; checkpoint when it starts and when it ends."""
+        self.stack.append(child)
+        if fresh:
+            await self.checkpoint("running")
+        try:
+            value = await child.program._compiled.impl(child)
+        except _Suspend:
+            raise
+        except Exception as e:
+            self.stack.pop()
+            parent.done = ("raised", e)
+            if not isinstance(e, DurableError):
+                await self._checkpoint_if_possible()
+            raise
+        self.stack.pop()
+        parent.done = ("returned", value)
+        await self.checkpoint("running")
+        return value
+
+    async def inline(
+        self, program: DurableProgram[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """A durable call where no pause can be saved (inside `with`, a comprehension...)."""
+        frame = _Frame(self, program, 0, program.bind(args, kwargs), inline=True)
+        return await program._compiled.impl(frame)
+
+    def restore(self, stack: CallStack) -> _Frame:
+        """Rebuild the frames of a saved call stack; returns the root frame."""
+        decoder = Decoder()
+        decoded = []
+        for saved in stack.frames:
+            program = _program_for(self.instance_id, saved)
+            try:
+                values = {k: decoder.decode(v) for k, v in saved.locals.items()}
+                value = decoder.decode(saved.value)
+            except DecodeError as e:
+                raise _corrupt(self.instance_id, e) from None
+            decoded.append((program, saved, values, value))
+        if not decoded or decoded[0][1].outcome != "running":
+            raise SnapshotValidationError(
+                f"instance {self.instance_id!r}: the saved call stack has no running root frame"
+            )
+        for i, (program, saved, _values, _) in enumerate(decoded):
+            last = i == len(decoded) - 1 or decoded[i + 1][1].outcome != "running"
+            _check_frame(self.instance_id, program, saved, nested_follows=i < len(decoded) - 1)
+            if not last and saved.outcome != "running":
+                raise SnapshotValidationError(
+                    f"instance {self.instance_id!r}: a finished frame of {saved.function} is "
+                    "not the innermost one"
+                )
+        program, saved, values, _ = decoded[0]
+        root = _Frame(self, program, saved.resume_point, values)
+        root.pending = decoded[1:]
+        self.stack.append(root)
+        return root
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    async def checkpoint(self, status: Status, *, waiting_for: str | None = None) -> None:
+        encoder = Encoder()
+        frames = [self._encode_frame(encoder, f) for f in self.stack]
+        innermost = self.stack[-1]
+        if innermost.done is not None:
+            frames.append(self._encode_done(encoder, innermost))
+        await self._save(status, CallStack(frames=frames), waiting_for=waiting_for)
+
+    async def _checkpoint_if_possible(self) -> None:
+        # The exception propagates anyway; if it cannot be saved, the last good snapshot stays.
+        with contextlib.suppress(UnserializableStateError):
+            await self.checkpoint("running")
+
+    async def finish(
+        self, status: Status, *, result: Any = None, error: BaseException | None = None
+    ) -> None:
+        encoder = Encoder()
+        if error is not None:
+            encoded_error = _encode_exception(encoder, error)
+            await self._save(status, CallStack(frames=[]), error=encoded_error)
+            return
+        try:
+            encoded = encoder.encode(result, "return value")
+        except UnencodableValue as e:
+            raise self._unserializable(e, self.program, None, "the return value") from None
+        await self._save(status, CallStack(frames=[]), result=encoded)
+
+    async def _save(
+        self,
+        status: Status,
+        stack: CallStack,
+        *,
+        waiting_for: str | None = None,
+        result: Any = None,
+        error: Any = None,
+    ) -> None:
+        self.seq += 1
+        snap = Snapshot.model_construct(
+            format_version=FORMAT_VERSION,
+            instance_id=self.instance_id,
+            program=ProgramIdentity(
+                qualname=self.program.name,
+                fingerprint=self.program.fingerprint,
+                version=self.program.version,
+            ),
+            seq=self.seq,
+            status=status,
+            call_stack=stack,
+            waiting_for=waiting_for,
+            result=result,
+            error=error,
+            consumed_events=sorted(self.consumed),
+            created_at=self.created_at,
+            updated_at=datetime.now(UTC),
+        )
+        try:
+            await self.backend.save_state(self.instance_id, snap.model_dump(mode="json"))
+        except BaseException:
+            self.seq -= 1
+            raise
+        self.consumed = set()
+
+    def _encode_frame(self, encoder: Encoder, frame: _Frame) -> FunctionCall:
+        compiled = frame.program._compiled
+        encoded = {}
+        for name, value in frame.live.items():
+            try:
+                encoded[name] = encoder.encode(value, name)
+            except UnencodableValue as e:
+                raise self._unserializable(e, frame.program, frame.point, name) from None
+        return FunctionCall(
+            function=frame.program.name,
+            fingerprint=compiled.fingerprint,
+            resume_point=frame.point,
+            lineno=_point_line(compiled, frame.point),
+            locals=encoded,
+        )
+
+    def _encode_done(self, encoder: Encoder, parent: _Frame) -> FunctionCall:
+        assert parent.done is not None and parent.done_program is not None
+        outcome, value = parent.done
+        compiled = parent.done_program._compiled
+        if outcome == "raised":
+            assert isinstance(value, BaseException)
+            encoded = _encode_exception(encoder, value)
+        else:
+            try:
+                encoded = encoder.encode(value, "return value")
+            except UnencodableValue as e:
+                raise self._unserializable(
+                    e, parent.done_program, None, "its return value"
+                ) from None
+        return FunctionCall(
+            function=parent.done_program.name,
+            fingerprint=compiled.fingerprint,
+            resume_point=0,
+            lineno=compiled.lineno,
+            locals={},
+            outcome="returned" if outcome == "returned" else "raised",
+            value=encoded,
+        )
+
+    def _unserializable(
+        self,
+        e: UnencodableValue,
+        program: DurableProgram[Any, Any],
+        point: int | None,
+        name: str,
+    ) -> UnserializableStateError:
+        compiled = program._compiled
+        what = compiled.hidden.get(name)
+        variable = f"{what} (`{name}`)" if what else f"variable {name!r}"
+        line = _point_line(compiled, point) if point is not None else compiled.lineno
+        where = f" at `{e.path}`" if e.path != name else ""
+        return UnserializableStateError(
+            f"instance {self.instance_id!r}: cannot save {variable}{where} of type "
+            f"{e.type_name} in {program.name} ({compiled.filename}, line {line}): {e.reason}. "
+            "The last saved snapshot is kept; make the value saveable or stop it being live here."
+        )
+
+
+class _Frame:
+    """The runtime side of one durable function call (the generated code's ``_dur_fr``)."""
+
+    __slots__ = (
+        "done",
+        "done_program",
+        "inline",
+        "ip",
+        "live",
+        "locals",
+        "pending",
+        "point",
+        "program",
+        "run",
+    )
+
+    def __init__(
+        self,
+        run: _Run,
+        program: DurableProgram[Any, Any],
+        ip: int,
+        values: dict[str, Any],
+        *,
+        inline: bool = False,
+    ) -> None:
+        self.run = run
+        self.program = program
+        self.ip = ip  # where the generated code starts seeking (0: from the top)
+        self.locals = values  # what its prologue restores
+        self.point = ip
+        self.live = values
+        self.inline = inline
+        self.pending: list[tuple[DurableProgram[Any, Any], FunctionCall, dict[str, Any], Any]] = []
+        self.done: tuple[str, Any] | None = None  # a nested call that finished at `point`
+        self.done_program: DurableProgram[Any, Any] | None = None
+
+    @property
+    def suspending(self) -> bool:
+        return self.run.suspending
+
+    async def pause(self, point: int, event: str, live: dict[str, Any]) -> None:
+        if self.inline:
+            line = _point_line(self.program._compiled, point)
+            raise UnsupportedSyntaxError(
+                f"{self.program.name} paused for {event!r} while called where a pause cannot be "
+                "saved (inside `with`, `async for`, `finally`, a comprehension or a plain "
+                "coroutine); await it directly from the durable function",
+                filename=self.program._compiled.filename,
+                lineno=line,
+            )
+        if not isinstance(event, str):
+            raise TypeError(f"event names are strings, not {type(event).__name__}: {event!r}")
+        self.point, self.live, self.done = point, live, None
+        run = self.run
+        event_id = await run.backend.take_event(
+            run.instance_id, event, resuming=False, exclude=run.consumed
+        )
+        if event_id is not None:  # published early: consume it and go on
+            run.consumed.add(event_id)
+            await run.checkpoint("running")
+            return
+        await run.checkpoint("paused", waiting_for=event)
+        await run.backend.wait_for_event(run.instance_id, event)
+        run.suspending = True
+        raise _Suspend(event)
+
+    async def call(
+        self, point: int, live: dict[str, Any], func: Any, /, *args: Any, **kwargs: Any
+    ) -> Any:
+        if not isinstance(func, DurableProgram) or "instance_id" in kwargs:
+            return await func(*args, **kwargs)  # a plain await, or another instance's root call
+        if self.inline:
+            return await self.run.inline(func, args, kwargs)
+        self.point, self.live, self.done = point, live, None
+        self.done_program = func
+        child = _Frame(self.run, func, 0, func.bind(args, kwargs))
+        return await self.run.enter(self, child, fresh=True)
+
+    async def resume(self, point: int, live: dict[str, Any]) -> Any:
+        self.point, self.live, self.done = point, live, None
+        if not self.pending:
+            raise SnapshotValidationError(
+                f"instance {self.run.instance_id!r}: {self.program.name} resumes in a nested "
+                "call at line {line} but the snapshot holds no frame for it".format(
+                    line=_point_line(self.program._compiled, point)
+                )
+            )
+        (program, saved, values, value), *rest = self.pending
+        self.pending = []
+        self.done_program = program
+        if saved.outcome == "returned":
+            self.done = ("returned", value)
+            return value
+        if saved.outcome == "raised":
+            self.done = ("raised", value)
+            raise value
+        child = _Frame(self.run, program, saved.resume_point, values)
+        child.pending = rest
+        return await self.run.enter(self, child, fresh=False)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _point_line(compiled: CompiledFunction, point: int | None) -> int:
+    for p in compiled.points:
+        if p.id == point:
+            return p.lineno
+    return compiled.lineno
+
+
+def _validate(instance_id: str, state: dict[str, Any]) -> Snapshot:
+    version = state.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IncompatibleSnapshotError(
+            f"instance {instance_id!r}: saved with snapshot format {version!r}, but this version "
+            f"of durable reads format {FORMAT_VERSION}; upgrade durable to resume it"
+        )
+    try:
+        snap = Snapshot.model_validate(state)
+    except pydantic.ValidationError as e:
+        raise SnapshotValidationError(
+            f"instance {instance_id!r}: the saved state is invalid ({e.error_count()} errors, "
+            f"first: {_first_error(e)}); it was left as it is: restore it from a backup or "
+            "delete the instance"
+        ) from None
+    if snap.instance_id != instance_id:
+        raise SnapshotValidationError(
+            f"instance {instance_id!r}: the saved state belongs to instance {snap.instance_id!r}"
+        )
+    return snap
+
+
+def _first_error(e: pydantic.ValidationError) -> str:
+    err = e.errors()[0]
+    return f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
+
+
+def _check_identity(instance_id: str, program: DurableProgram[Any, Any], snap: Snapshot) -> None:
+    saved = snap.program
+    if saved.qualname != program.name:
+        raise IncompatibleSnapshotError(
+            f"instance {instance_id!r} belongs to {saved.qualname}, not {program.name}; "
+            "call it through the function that started it"
+        )
+    if snap.status in ("paused", "running") and saved.fingerprint != program.fingerprint:
+        raise IncompatibleSnapshotError(
+            f"instance {instance_id!r} was paused by another version of {program.name} "
+            f"(code fingerprint {saved.fingerprint}, version {saved.version!r}); the code now "
+            f"has fingerprint {program.fingerprint} (version {program.version!r}). Finish it "
+            "with the code that started it; the saved state was left unchanged"
+        )
+
+
+def _program_for(instance_id: str, saved: FunctionCall) -> DurableProgram[Any, Any]:
+    program = _registry.get(saved.function)
+    if program is None:
+        raise IncompatibleSnapshotError(
+            f"instance {instance_id!r} has a frame of {saved.function}, which is not a durable "
+            "function in this process; import the module that defines it before resuming"
+        )
+    if program.fingerprint != saved.fingerprint and saved.outcome == "running":
+        raise IncompatibleSnapshotError(
+            f"instance {instance_id!r}: {saved.function} changed since the instance paused "
+            f"(fingerprint {saved.fingerprint}, now {program.fingerprint}); finish the instance "
+            "with the code that started it; the saved state was left unchanged"
+        )
+    return program
+
+
+def _pause_outside_durable_code(
+    program: DurableProgram[Any, Any], e: PauseForEventException
+) -> UnsupportedSyntaxError:
+    """A pause raised by a plain coroutine: it cannot be resumed where it was raised."""
+    tb = traceback.extract_tb(e.__traceback__)
+    origin = tb[-1] if tb else None
+    return UnsupportedSyntaxError(
+        f"PauseForEventException({e.event!r}) was raised by plain code"
+        f"{f' in {origin.name}' if origin else ''}, called from {program.name}; only a durable "
+        "function can pause and resume. Make that coroutine durable with make_durable and "
+        "await it from the durable function. The instance was not changed.",
+        filename=origin.filename if origin else "?",
+        lineno=(origin.lineno or 0) if origin else 0,
+    )
+
+
+def _check_frame(
+    instance_id: str,
+    program: DurableProgram[Any, Any],
+    saved: FunctionCall,
+    *,
+    nested_follows: bool,
+) -> None:
+    """Refuse a frame that does not fit the code: never resume at a wrong place."""
+    if saved.outcome != "running":
+        return
+    compiled = program._compiled
+    points = {p.id: p for p in compiled.points}
+    point = points.get(saved.resume_point)
+    where = f"instance {instance_id!r}: the saved frame of {saved.function}"
+    if saved.resume_point != 0 and point is None:
+        raise SnapshotValidationError(
+            f"{where} resumes at point {saved.resume_point}, which the code does not have"
+        )
+    if nested_follows != (point is not None and point.kind == "call"):
+        raise SnapshotValidationError(
+            f"{where} at point {saved.resume_point} does not match the frames saved after it"
+        )
+    needed = set(compiled.params) if point is None else set(point.live)
+    allowed = needed if point is None else needed | set(point.maybe)
+    have = set(saved.locals)
+    if not needed <= have or not have <= allowed:
+        missing, extra = sorted(needed - have), sorted(have - allowed)
+        raise SnapshotValidationError(
+            f"{where} at line {_point_line(compiled, saved.resume_point)} does not hold the "
+            f"variables the code needs there (missing: {missing}, unexpected: {extra}); it was "
+            "left as it is: restore it from a backup or delete the instance"
+        )
+
+
+def _decode_outcome(instance_id: str, snap: Snapshot) -> Any:
+    try:
+        decoder = Decoder()
+        value = decoder.decode(snap.error if snap.status == "failed" else snap.result)
+    except DecodeError as e:
+        raise _corrupt(instance_id, e) from None
+    if snap.status == "failed" and not isinstance(value, BaseException):
+        raise SnapshotValidationError(f"instance {instance_id!r}: the saved error is invalid")
+    return value
+
+
+def _corrupt(instance_id: str, e: Exception) -> SnapshotValidationError:
+    return SnapshotValidationError(
+        f"instance {instance_id!r}: the saved values cannot be read ({e}); the state was left "
+        "as it is: restore it from a backup or delete the instance"
+    )
+
+
+def _encode_exception(encoder: Encoder, error: BaseException) -> Any:
+    try:
+        return encoder.encode(error, "exception")
+    except UnencodableValue:
+        # The exception cannot be rebuilt exactly (its class or arguments cannot be saved);
+        # keep its type name and message so that callers still see what went wrong.
+        fallback = RuntimeError(f"{type(error).__module__}.{type(error).__qualname__}: {error}")
+        return encoder.encode(fallback, "exception")

@@ -1,0 +1,77 @@
+"""The on-disk contract: a versioned, validated snapshot of one durable instance.
+
+Every snapshot is a `Snapshot` envelope serialised to JSON. Live values (locals, results,
+exceptions) are stored in the codec's tagged JSON (`durable._codec`); the envelope itself is
+plain Pydantic. One codec object table spans the whole snapshot, in a fixed order (frames from
+the root outwards, each frame's locals in order, then its value; then the instance result and
+error), so a list shared by two frames is still one list after loading.
+
+Invariant: `seq` grows by one with every save of an instance; `format_version` names the schema
+this module writes (older versions are migrated forward on load when a later format exists).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+__all__ = ["FORMAT_VERSION", "CallStack", "FunctionCall", "ProgramIdentity", "Snapshot", "Status"]
+
+FORMAT_VERSION: Literal[1] = 1
+
+Status = Literal["running", "paused", "completed", "failed"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FunctionCall(_Model):
+    """One frame of the call stack: a durable function stopped at a resume point.
+
+    ``resume_point`` 0 is the function's start (``locals`` then hold its arguments); any other
+    value is a point the function passed, to continue right after it. A frame whose ``outcome``
+    is not ``"running"`` is a nested call that already finished; ``value`` holds what it returned
+    or raised, handed to its caller on resume without running it again.
+    """
+
+    function: str  # "module:qualname"
+    fingerprint: str
+    resume_point: int
+    lineno: int
+    locals: dict[str, JsonValue]
+    outcome: Literal["running", "returned", "raised"] = "running"
+    value: JsonValue = None
+
+
+class CallStack(_Model):
+    """The frames of a paused instance, from the root call to the innermost one."""
+
+    frames: list[FunctionCall]
+
+
+class ProgramIdentity(_Model):
+    """Which code wrote the snapshot."""
+
+    qualname: str  # "module:qualname" of the root durable function
+    fingerprint: str
+    version: str | None = None
+
+
+class Snapshot(_Model):
+    """Everything needed to continue (or answer for) one instance."""
+
+    format_version: Literal[1] = FORMAT_VERSION
+    instance_id: str
+    program: ProgramIdentity
+    seq: int
+    status: Status
+    call_stack: CallStack
+    waiting_for: str | None = None
+    result: JsonValue = None
+    error: JsonValue = None
+    consumed_events: list[str] = []
+    created_at: datetime
+    updated_at: datetime

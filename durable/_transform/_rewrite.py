@@ -1,0 +1,1045 @@
+"""Structured re-entry: one real ``async def`` per durable function, with resume guards.
+
+The generated function keeps the user's control flow and fast locals. Only statements on a
+path to a *point* (a pause, or an awaited call that may be a nested durable call) are touched:
+
+* ``_dur_ip`` is the point to resume at; 0 means "running normally". While it is non-zero
+  the function is *seeking*: every plain statement run is skipped (``if not _dur_ip:``) and
+  every compound statement that contains points is entered only if the target may be inside
+  (``if _dur_ip <= hi``). Reaching the target point sets ``_dur_ip = 0``.
+* Seeking never evaluates a condition: ``if``/``while`` tests become
+  ``(_dur_ip <= hi_body) if _dur_ip else test``, so side effects happen once.
+* A ``for`` loop with a point in its body iterates over a saved iterator (``_dur_itN``) that is
+  rewound by one on resume so the native loop re-fetches the current item.
+* A point inside an ``except`` handler is re-entered by raising the saved exception again from
+  the ``try`` body, so the handler's bare ``raise`` still works.
+* A ``finally`` body is skipped while a pause unwinds the stack (``_dur_fr.suspending``), and
+  broad handlers re-raise the internal pause signal.
+
+Invariant (reachability): while seeking point K, control reaches a statement S only if K lies in
+S or after it; so a compound statement needs only ``_dur_ip <= hi(S)`` and a plain one only
+``not _dur_ip``.
+
+Rejected designs: a flat dispatcher (regenerator style) loses fast locals and native ``try``;
+a single global counter (the original playbooks design) is wrong for loops; copying CPython
+frames (dispatch-py) ties snapshots to one interpreter and needs pickle.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import itertools
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+from .._errors import UnsupportedSyntaxError
+from ._liveness import Liveness, analyse, names_in
+
+__all__ = ["PREFIX", "DurableAstTransformer", "PointInfo", "TransformResult"]
+
+PREFIX = "_dur_"
+IP, FR, LOC, LIVE = "_dur_ip", "_dur_fr", "_dur_l", "_dur_v"
+FACTORY = "_dur_factory"
+IMPL = "_dur_impl"  # never the user's name: a recursive call must reach the module global
+HELPERS = ("_dur_iter", "_dur_rewind")
+_PAUSE_NAME = "PauseForEventException"
+N = TypeVar("N", bound=ast.AST)
+_NON_RESUMABLE = "a pause cannot be saved inside {what}"
+
+
+@dataclass
+class PointInfo:
+    """One resume point of a transformed function."""
+
+    id: int
+    kind: Literal["pause", "call"]
+    lineno: int
+    live: tuple[str, ...] = ()
+    maybe: tuple[str, ...] = ()
+
+
+@dataclass
+class TransformResult:
+    module: ast.Module  # defines FACTORY(*HELPERS) -> the generated async function
+    params: tuple[str, ...]
+    points: list[PointInfo]
+    hidden: dict[str, str] = field(default_factory=dict)  # temp name -> what it holds
+
+
+def _name(id_: str, store: bool = False) -> ast.Name:
+    return ast.Name(id=id_, ctx=ast.Store() if store else ast.Load())
+
+
+def _ip_le(hi: int) -> ast.expr:
+    return ast.Compare(_name(IP), [ast.LtE()], [ast.Constant(hi)])
+
+
+def _not_ip() -> ast.expr:
+    return ast.UnaryOp(ast.Not(), _name(IP))
+
+
+def _is_pause(s: ast.stmt) -> bool:
+    if not isinstance(s, ast.Raise) or s.cause is not None or not isinstance(s.exc, ast.Call):
+        return False
+    f = s.exc.func
+    name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+    return name == _PAUSE_NAME
+
+
+def _own_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """Nodes of `node` in its own scope (not inside nested functions, lambdas, comprehensions)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(
+            child,
+            (
+                ast.FunctionDef,
+                ast.AsyncFunctionDef,
+                ast.ClassDef,
+                ast.Lambda,
+                ast.ListComp,
+                ast.SetComp,
+                ast.DictComp,
+                ast.GeneratorExp,
+            ),
+        ):
+            if isinstance(child, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+                yield from _walk_own(child.generators[0].iter)  # evaluated in our scope
+            continue
+        yield child
+        yield from _own_nodes(child)
+
+
+def _walk_own(node: ast.AST) -> Iterator[ast.AST]:
+    yield node
+    yield from _own_nodes(node)
+
+
+def _has_call_await(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Await) and isinstance(n.value, ast.Call) for n in _walk_own(node))
+
+
+class _Normaliser:
+    """Pass 1: lift awaited calls out of expressions, lower loops/matches that hold points."""
+
+    def __init__(self, filename: str, local_names: set[str]) -> None:
+        self.filename = filename
+        self.local_names = local_names
+        self.points: dict[int, tuple[Literal["pause", "call"], ast.stmt]] = {}
+        self.lowered: dict[int, str] = {}  # id(For) -> its iterator temp
+        self.handler_ex: dict[int, str] = {}  # id(handler stmt body owner) -> exception temp
+        self.hidden: dict[str, str] = {}
+        self._count = itertools.count(1)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def error(self, node: ast.AST, message: str) -> UnsupportedSyntaxError:
+        return UnsupportedSyntaxError(
+            message, filename=self.filename, lineno=getattr(node, "lineno", 0)
+        )
+
+    def temp(self, what: str, node: ast.AST) -> str:
+        name = f"{PREFIX}t{next(self._count)}"
+        self.local_names.add(name)
+        self.hidden[name] = f"{what} at line {getattr(node, 'lineno', '?')}"
+        return name
+
+    def has_points(self, stmts: Sequence[ast.stmt]) -> bool:
+        return any(id(n) in self.points for s in stmts for n in _walk_own(s))
+
+    # -- statements ------------------------------------------------------------------------
+
+    def block(self, stmts: Sequence[ast.stmt]) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for s in stmts:
+            new = self.stmt(s)
+            for n in new:
+                ast.copy_location(n, s)
+            out.extend(new)
+        return out
+
+    def stmt(self, s: ast.stmt) -> list[ast.stmt]:
+        if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return [s]
+        if isinstance(s, (ast.With, ast.AsyncWith)):
+            return self.sealed(s, "a `with` block; move the pause out of it")
+        if isinstance(s, ast.AsyncFor):
+            return self.sealed(s, "an `async for` loop; collect the items into a list first")
+        if isinstance(s, ast.TryStar):
+            return self.sealed(s, "a `try`/`except*` statement")
+        if isinstance(s, ast.If):
+            pre, test = self.lift(s.test)
+            return [*pre, ast.If(test, self.block(s.body), self.block(s.orelse))]
+        if isinstance(s, ast.While):
+            return self.while_(s)
+        if isinstance(s, ast.For):
+            return self.for_(s)
+        if isinstance(s, ast.Try):
+            return self.try_(s)
+        if isinstance(s, ast.Match):
+            return self.match(s)
+        if isinstance(s, ast.Raise) and _is_pause(s):
+            return self.pause(s)
+        return self.simple(s)
+
+    def sealed(self, s: ast.stmt, what: str) -> list[ast.stmt]:
+        """A statement no pause may cross: awaits inside stay native."""
+        for n in ast.walk(s):
+            if isinstance(n, ast.Raise) and _is_pause(n):
+                raise self.error(n, _NON_RESUMABLE.format(what=what))
+        return [s]
+
+    def pause(self, s: ast.Raise) -> list[ast.stmt]:
+        assert isinstance(s.exc, ast.Call)
+        if len(s.exc.args) != 1 or s.exc.keywords:
+            raise self.error(s, "PauseForEventException takes exactly one event name")
+        pre, event = self.lift(s.exc.args[0])
+        marker = ast.Expr(ast.Call(_name(f"{PREFIX}pause"), [event], []))
+        ast.copy_location(marker, s)
+        self.points[id(marker)] = ("pause", marker)
+        return [*pre, marker]
+
+    def simple(self, s: ast.stmt) -> list[ast.stmt]:
+        if not _has_call_await(s):
+            return [s]
+        if isinstance(s, ast.Expr):
+            pre, value = self.lift(s.value)
+            return [*pre, ast.Expr(value)] if not isinstance(value, ast.Name) else pre
+        if isinstance(s, ast.Assign) and not any(map(_has_call_await, s.targets)):
+            if len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+                return self.lift_into(s.value, s.targets[0].id)
+            pre, value = self.lift(s.value)
+            return [*pre, ast.Assign(s.targets, value)]
+        if isinstance(s, ast.AnnAssign) and s.value is not None and s.simple:
+            assert isinstance(s.target, ast.Name)
+            return self.lift_into(s.value, s.target.id)
+        if isinstance(s, ast.AugAssign) and not _has_call_await(s.target):
+            return self.aug_assign(s)
+        if isinstance(s, ast.Return) and s.value is not None:
+            pre, value = self.lift(s.value)
+            return [*pre, ast.Return(value)]
+        if isinstance(s, ast.Raise):
+            pre, exc = self.lift(s.exc) if s.exc else ([], None)
+            pre2, cause = self.lift(s.cause) if s.cause else ([], None)
+            if pre2 and exc is not None:
+                pre, exc = self.hoist(pre, exc, "the raised exception", s)
+            return [*pre, *pre2, ast.Raise(exc, cause)]
+        if isinstance(s, ast.Assert) and not (s.msg and _has_call_await(s.msg)):
+            pre, test = self.lift(s.test)
+            return [*pre, ast.Assert(test, s.msg)]
+        raise self.error(s, "this statement cannot await a call here; await it on its own line")
+
+    def lift_into(self, value: ast.expr, target: str) -> list[ast.stmt]:
+        """``target = value``, with the top-level awaited call made a point writing `target`."""
+        if isinstance(value, ast.Await) and isinstance(value.value, ast.Call):
+            return self.call_point(value.value, target)
+        pre, new = self.lift(value)
+        return [*pre, ast.Assign([_name(target, True)], new)]
+
+    def aug_assign(self, s: ast.AugAssign) -> list[ast.stmt]:
+        # Python loads the target's object and old value before evaluating the right side.
+        pre: list[ast.stmt] = []
+        target = s.target
+        if isinstance(target, ast.Attribute):
+            pre, obj = self.hoist(pre, target.value, "the object of an augmented assignment", s)
+            target = ast.Attribute(obj, target.attr, ast.Store())
+        elif isinstance(target, ast.Subscript):
+            pre, obj = self.hoist(pre, target.value, "the object of an augmented assignment", s)
+            pre, key = self.hoist(pre, target.slice, "the key of an augmented assignment", s)
+            target = ast.Subscript(obj, key, ast.Store())
+        old = self.temp("the old value of an augmented assignment", s)
+        load = copy.copy(target)
+        load.ctx = ast.Load()
+        pre.append(ast.Assign([_name(old, True)], load))
+        more, value = self.lift(s.value)
+        return [
+            *pre,
+            *more,
+            ast.AugAssign(_name(old, True), s.op, value),
+            ast.Assign([target], _name(old)),
+        ]
+
+    def while_(self, s: ast.While) -> list[ast.stmt]:
+        pre, test = self.lift(s.test)
+        body = self.block(s.body)
+        orelse = self.block(s.orelse)
+        if not pre:
+            return [ast.While(test, body, orelse)]
+        # ``while await c():`` -> ``while True: t = await c(); if not t: break``; a flag keeps
+        # the ``else`` clause's meaning (it runs unless the body breaks).
+        exit_ = ast.If(ast.UnaryOp(ast.Not(), test), [ast.Break()], [])
+        if not orelse:
+            return [ast.While(ast.Constant(True), [*pre, exit_, *body], [])]
+        flag = self.temp("the loop-else flag", s)
+        body = _flag_breaks(body, flag)
+        loop = ast.While(ast.Constant(True), [*pre, exit_, *body], [])
+        return [
+            ast.Assign([_name(flag, True)], ast.Constant(False)),
+            loop,
+            ast.If(ast.UnaryOp(ast.Not(), _name(flag)), orelse, []),
+        ]
+
+    def for_(self, s: ast.For) -> list[ast.stmt]:
+        pre, iter_ = self.lift(s.iter)
+        body = self.block(s.body)
+        orelse = self.block(s.orelse)
+        if not self.has_points(body):
+            return [*pre, ast.For(s.target, iter_, body, orelse, s.type_comment)]
+        it = self.temp("the iterator of the `for` loop", s)
+        item = self.temp("the current item of a `for` loop", s)
+        loop = ast.For(
+            _name(item, True),
+            _name(it),
+            [ast.copy_location(ast.Assign([s.target], _name(item)), s), *body],
+            orelse,
+            None,
+        )
+        self.lowered[id(loop)] = it
+        get_iter = ast.Assign([_name(it, True)], ast.Call(_name(HELPERS[0]), [iter_], []))
+        return [*pre, get_iter, loop]
+
+    def try_(self, s: ast.Try) -> list[ast.stmt]:
+        body = self.block(s.body)
+        handlers = [self.handler(h) for h in s.handlers]
+        orelse = self.block(s.orelse)
+        final = self.block(s.finalbody)
+        if not self.has_points(final):
+            return [ast.Try(body, handlers, orelse, final)]
+        return self.completion_record(s, body, handlers, orelse, final)
+
+    def completion_record(
+        self,
+        s: ast.Try,
+        body: list[ast.stmt],
+        handlers: list[ast.ExceptHandler],
+        orelse: list[ast.stmt],
+        final: list[ast.stmt],
+    ) -> list[ast.stmt]:
+        """A ``finally`` that may pause becomes ordinary code after the ``try``.
+
+        How the ``try`` part ended is kept in a completion record (regenerator's design),
+        saved across the pause and replayed after the ``finally`` code::
+
+            cr = None
+            while True:                     # `break` leaves the try part early
+                try:
+                    <try/except/else>       # return v -> cr = ("return", v); break
+                except BaseException as e:  # (and likewise break / continue)
+                    cr = ("raise", e)
+                break
+            <finally code>
+            if cr is not None: raise / return / break / continue as recorded
+        """
+        cr = self.temp("the pending outcome of a `try` whose `finally` pauses", s)
+        ex = self.temp("the exception pending across a `finally`", s)
+        kinds: set[str] = set()
+        inner: list[ast.stmt] = [ast.Try(body, handlers, orelse, [])] if handlers else body
+        if orelse and not handlers:
+            inner = [*body, *orelse]
+        inner = _record_exits(inner, cr, kinds)
+        record_raise = ast.Assign([_name(cr, True)], _completion("raise", _name(ex)))
+        guarded = ast.Try(
+            inner, [ast.ExceptHandler(_name("BaseException"), ex, [record_raise])], [], []
+        )
+        loop = ast.While(ast.Constant(True), [guarded, ast.Break()], [])
+        replay: list[ast.stmt] = [ast.Raise(_subscript(cr, 1), None)]
+        checks = [("raise", replay)]
+        checks += [(k, [_EXIT[k](cr)]) for k in ("return", "break", "continue") if k in kinds]
+        dispatch: list[ast.stmt] = []
+        for kind, action in reversed(checks):
+            test = ast.Compare(_subscript(cr, 0), [ast.Eq()], [ast.Constant(kind)])
+            dispatch = [ast.If(test, action, dispatch)]
+        pending = ast.Compare(_name(cr), [ast.IsNot()], [ast.Constant(None)])
+        return [
+            ast.Assign([_name(cr, True)], ast.Constant(None)),
+            loop,
+            *final,
+            ast.If(pending, dispatch, []),
+        ]
+
+    def handler(self, h: ast.ExceptHandler) -> ast.ExceptHandler:
+        body = self.block(h.body)
+        if not self.has_points(body):
+            return ast.copy_location(ast.ExceptHandler(h.type, h.name, body), h)
+        ex = f"{PREFIX}ex{next(self._count)}"
+        self.local_names.add(ex)
+        self.hidden[ex] = f"the exception handled at line {h.lineno}"
+        if h.name:
+            # Python unbinds the name when the handler ends, however it ends.
+            bind = ast.copy_location(ast.Assign([_name(h.name, True)], _name(ex)), h)
+            unbind: list[ast.stmt] = [
+                ast.Assign([_name(h.name, True)], ast.Constant(None)),
+                ast.Delete([ast.Name(h.name, ast.Del())]),
+            ]
+            body = [bind, ast.copy_location(ast.Try(body, [], [], unbind), h)]
+        new = ast.copy_location(ast.ExceptHandler(h.type, ex, body), h)
+        self.handler_ex[id(new)] = ex
+        return new
+
+    def match(self, s: ast.Match) -> list[ast.stmt]:
+        bodies = [self.block(c.body) for c in s.cases]
+        pre, subject = self.lift(s.subject)
+        if not any(self.has_points(b) for b in bodies):
+            cases = [
+                ast.match_case(c.pattern, c.guard, b) for c, b in zip(s.cases, bodies, strict=True)
+            ]
+            return [*pre, ast.Match(subject, cases)]
+        # Choose the case once (patterns and guards run once), then dispatch with an ``if``
+        # chain, which the emitter knows how to re-enter without re-evaluating anything.
+        chosen = self.temp("the chosen `match` case", s)
+        cases = [
+            ast.match_case(c.pattern, c.guard, [ast.Assign([_name(chosen, True)], ast.Constant(i))])
+            for i, c in enumerate(s.cases)
+        ]
+        dispatch: list[ast.stmt] = []
+        for i in reversed(range(len(bodies))):
+            test = ast.Compare(_name(chosen), [ast.Eq()], [ast.Constant(i)])
+            dispatch = [ast.copy_location(ast.If(test, bodies[i] or [ast.Pass()], dispatch), s)]
+        return [
+            *pre,
+            ast.Assign([_name(chosen, True)], ast.Constant(-1)),
+            ast.Match(subject, cases),
+            *dispatch,
+        ]
+
+    # -- expressions -----------------------------------------------------------------------
+
+    def call_point(self, call: ast.Call, target: str) -> list[ast.stmt]:
+        pre, parts = self.lift_seq(
+            [call.func, *call.args, *(k.value for k in call.keywords)], callee_first=True
+        )
+        func, args = parts[0], parts[1 : 1 + len(call.args)]
+        kws = [
+            ast.keyword(k.arg, v)
+            for k, v in zip(call.keywords, parts[1 + len(call.args) :], strict=True)
+        ]
+        point = ast.Assign([_name(target, True)], ast.Await(ast.Call(func, args, kws)))
+        ast.copy_location(point, call)
+        self.points[id(point)] = ("call", point)
+        return [*pre, point]
+
+    def hoist(
+        self, pre: list[ast.stmt], value: ast.expr, what: str, node: ast.AST
+    ) -> tuple[list[ast.stmt], ast.expr]:
+        if self.safe(value):
+            return pre, value
+        t = self.temp(what, node)
+        return [*pre, ast.Assign([_name(t, True)], value)], _name(t)
+
+    def safe(self, e: ast.expr) -> bool:
+        """May be evaluated after a later await instead of before it.
+
+        Constants, and names: an awaited call cannot rebind our locals, and we assume it does
+        not rebind module globals (documented). Attribute and item reads are hoisted: the
+        awaited call may well change them.
+        """
+        return isinstance(e, (ast.Constant, ast.Name))
+
+    def lift_seq(
+        self, exprs: Sequence[ast.expr], *, callee_first: bool = False
+    ) -> tuple[list[ast.stmt], list[ast.expr]]:
+        """Lift a left-to-right sequence: everything before the last point runs first.
+
+        With `callee_first`, ``exprs[0]`` is the function of a call: a name or attribute
+        chain there is looked up after the awaits rather than hoisted, so that functions and
+        bound methods (``print``, ``log.append``) are not held live across a checkpoint,
+        where they cannot be saved. Documented: such lookups happen after the await.
+        """
+        last = max((i for i, e in enumerate(exprs) if _has_call_await(e)), default=-1)
+        pre: list[ast.stmt] = []
+        out: list[ast.expr] = []
+        for i, e in enumerate(exprs):
+            if i > last:
+                out.append(e)
+                continue
+            starred = isinstance(e, ast.Starred)
+            more, new = self.lift(e.value if isinstance(e, ast.Starred) else e)
+            pre += more
+            if starred and i < last:  # unpacked before later arguments are evaluated
+                new = ast.Tuple([ast.Starred(new, ast.Load())], ast.Load())
+            if i < last and not (i == 0 and callee_first and _is_lookup(new)):
+                pre, new = self.hoist(pre, new, "a value computed before an await", e)
+            out.append(ast.Starred(new, ast.Load()) if starred else new)
+        return pre, out
+
+    def lift(self, e: ast.expr) -> tuple[list[ast.stmt], ast.expr]:
+        if not _has_call_await(e):
+            return [], e
+        if isinstance(e, ast.Await) and isinstance(e.value, ast.Call):
+            t = self.temp("the result of an awaited call", e)
+            return self.call_point(e.value, t), _name(t)
+        if isinstance(e, ast.BoolOp):
+            return self.bool_op(e)
+        if isinstance(e, ast.IfExp):
+            pre, test = self.lift(e.test)
+            t = self.temp("the value of a conditional expression", e)
+            return [*pre, ast.If(test, self.lift_into(e.body, t), self.lift_into(e.orelse, t))], (
+                _name(t)
+            )
+        if isinstance(e, ast.NamedExpr):
+            pre, value = self.lift(e.value)
+            return [*pre, ast.Assign([_name(e.target.id, True)], value)], _name(e.target.id)
+        if isinstance(e, ast.Compare) and len(e.ops) > 1:
+            return self.chained_compare(e)
+        if isinstance(e, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            gen = e.generators[0]
+            pre, it = self.lift(gen.iter)
+            new = copy.copy(e)
+            new.generators = [
+                ast.comprehension(gen.target, it, gen.ifs, gen.is_async),
+                *e.generators[1:],
+            ]
+            return pre, new
+        return self.generic(e)
+
+    def bool_op(self, e: ast.BoolOp) -> tuple[list[ast.stmt], ast.expr]:
+        t = self.temp("the value of a boolean expression", e)
+        stmts = self.lift_into(e.values[0], t)
+        for value in e.values[1:]:
+            go_on: ast.expr = _name(t)
+            if isinstance(e.op, ast.Or):
+                go_on = ast.UnaryOp(ast.Not(), go_on)
+            stmts.append(ast.If(go_on, self.lift_into(value, t), []))
+        return stmts, _name(t)
+
+    def chained_compare(self, e: ast.Compare) -> tuple[list[ast.stmt], ast.expr]:
+        """``a < b < c`` is ``a < b and b < c`` with `b` evaluated once, short-circuiting."""
+        t = self.temp("the value of a chained comparison", e)
+        pre, left = self.lift(e.left)
+        pre, left = self.hoist(pre, left, "an operand of a chained comparison", e)
+        stmts = target = list(pre)
+        for i, (op, right) in enumerate(zip(e.ops, e.comparators, strict=True)):
+            more, value = self.lift(right)
+            if i < len(e.ops) - 1:
+                more, value = self.hoist(more, value, "an operand of a chained comparison", e)
+            step = [*more, ast.Assign([_name(t, True)], ast.Compare(left, [op], [value]))]
+            if i == 0:
+                target.extend(step)
+            else:
+                nested = ast.If(_name(t), step, [])
+                target.append(nested)
+                target = nested.body
+            left = value
+        return stmts, _name(t)
+
+    def generic(self, e: ast.expr) -> tuple[list[ast.stmt], ast.expr]:
+        # Children in Python's evaluation order; keyword values follow positional arguments.
+        fields = _eval_fields(e)
+        exprs = [getattr_path(e, f) for f in fields]
+        pre, new = self.lift_seq(exprs, callee_first=isinstance(e, ast.Call))
+        out = copy.copy(e)
+        for f, value in zip(fields, new, strict=True):
+            setattr_path(out, f, value)
+        return pre, out
+
+
+def _completion(kind: str, value: ast.expr | None = None) -> ast.expr:
+    return ast.Tuple([ast.Constant(kind), value or ast.Constant(None)], ast.Load())
+
+
+def _subscript(name: str, index: int) -> ast.expr:
+    return ast.Subscript(_name(name), ast.Constant(index), ast.Load())
+
+
+_EXIT = {
+    "return": lambda cr: ast.Return(_subscript(cr, 1)),
+    "break": lambda cr: ast.Break(),
+    "continue": lambda cr: ast.Continue(),
+}
+
+
+def _record_exits(body: list[ast.stmt], cr: str, kinds: set[str]) -> list[ast.stmt]:
+    """Turn ``return``/``break``/``continue`` leaving `body` into a record plus ``break``."""
+
+    class Recorder(ast.NodeTransformer):
+        def __init__(self) -> None:
+            self.loops = 0
+
+        def record(self, node: ast.stmt, kind: str, value: ast.expr | None) -> list[ast.stmt]:
+            kinds.add(kind)
+            store = ast.Assign([_name(cr, True)], _completion(kind, value))
+            return [ast.copy_location(store, node), ast.copy_location(ast.Break(), node)]
+
+        def visit_Return(self, node: ast.Return) -> list[ast.stmt]:
+            return self.record(node, "return", node.value)
+
+        def visit_Break(self, node: ast.Break) -> ast.AST | list[ast.stmt]:
+            return node if self.loops else self.record(node, "break", None)
+
+        def visit_Continue(self, node: ast.Continue) -> ast.AST | list[ast.stmt]:
+            return node if self.loops else self.record(node, "continue", None)
+
+        def loop(self, node: ast.For | ast.While | ast.AsyncFor) -> ast.AST:
+            self.loops += 1  # break/continue in the body belong to this loop
+            node.body = self.visit_list(node.body)
+            self.loops -= 1
+            node.orelse = self.visit_list(node.orelse)
+            return node
+
+        def visit_list(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
+            out: list[ast.stmt] = []
+            for stmt in stmts:
+                new = self.visit(stmt)
+                out.extend(new if isinstance(new, list) else [new])
+            return out
+
+        visit_For = visit_While = visit_AsyncFor = loop
+
+        def skip(self, node: ast.AST) -> ast.AST:
+            return node
+
+        visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = skip
+
+    return Recorder().visit_list(body)
+
+
+def _is_lookup(e: ast.expr) -> bool:
+    """A name or a chain of attribute lookups on a name."""
+    while isinstance(e, ast.Attribute):
+        e = e.value
+    return isinstance(e, ast.Name)
+
+
+def _eval_fields(e: ast.expr) -> list[tuple[str, int | None, str | None]]:
+    """(field, index, subfield) paths of `e`'s sub-expressions in evaluation order."""
+    out: list[tuple[str, int | None, str | None]] = []
+    order = {
+        ast.Call: ("func", "args", "keywords"),
+        ast.Dict: ("kv",),
+    }.get(type(e))
+    if order is None:
+        order = tuple(e._fields)
+    for name in order:
+        if name == "kv":
+            assert isinstance(e, ast.Dict)
+            for i in range(len(e.keys)):
+                if e.keys[i] is not None:
+                    out.append(("keys", i, None))
+                out.append(("values", i, None))
+            continue
+        value = getattr(e, name, None)
+        if isinstance(value, ast.expr):
+            out.append((name, None, None))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, ast.expr):
+                    out.append((name, i, None))
+                elif isinstance(item, ast.keyword):
+                    out.append((name, i, "value"))
+    return out
+
+
+def getattr_path(e: ast.AST, path: tuple[str, int | None, str | None]) -> ast.expr:
+    name, index, sub = path
+    value = getattr(e, name)
+    if index is not None:
+        value = value[index]
+    if sub is not None:
+        value = getattr(value, sub)
+    assert isinstance(value, ast.expr)
+    return value
+
+
+def setattr_path(e: ast.AST, path: tuple[str, int | None, str | None], value: ast.expr) -> None:
+    name, index, sub = path
+    if index is None:
+        setattr(e, name, value)
+        return
+    items = list(getattr(e, name))
+    if sub is not None:
+        items[index] = copy.copy(items[index])
+        setattr(items[index], sub, value)
+    else:
+        items[index] = value
+    setattr(e, name, items)
+
+
+def _flag_breaks(body: list[ast.stmt], flag: str) -> list[ast.stmt]:
+    """Set `flag` before every ``break`` of this loop (not of nested loops or functions)."""
+
+    class Flagger(ast.NodeTransformer):
+        def visit_Break(self, node: ast.Break) -> list[ast.stmt]:
+            set_flag = ast.copy_location(ast.Assign([_name(flag, True)], ast.Constant(True)), node)
+            return [set_flag, node]
+
+        def _skip(self, node: ast.AST) -> ast.AST:
+            return node
+
+        visit_For = visit_While = visit_AsyncFor = _skip
+        visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _skip
+
+    flagger = Flagger()
+    return [flagger.visit(s) for s in body]
+
+
+class _Emitter:
+    """Pass 3: guards, point code and the prologue, on the normalised body."""
+
+    def __init__(self, norm: _Normaliser, ids: dict[int, int], live: dict[int, PointInfo]) -> None:
+        self.norm = norm
+        self.ids = ids  # id(point stmt) -> point id
+        self.live = live
+        self.last = max(ids.values(), default=0)
+
+    def span(self, stmts: Sequence[ast.stmt]) -> tuple[int, int] | None:
+        ids = [self.ids[id(n)] for s in stmts for n in _walk_own(s) if id(n) in self.ids]
+        return (min(ids), max(ids)) if ids else None
+
+    def block(self, stmts: Sequence[ast.stmt]) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        run: list[ast.stmt] = []
+        for s in stmts:
+            span = self.span([s])
+            if span is None:
+                run.append(s)
+                continue
+            if run:
+                out.append(_at(ast.If(_not_ip(), run, []), run[0]))
+                run = []
+            if span[1] == self.last:
+                out.extend(self.stmt(s))  # 0 <= _dur_ip <= last always holds
+            else:
+                out.append(_at(ast.If(_ip_le(span[1]), self.stmt(s), []), s))
+        if run:
+            out.append(_at(ast.If(_not_ip(), run, []), run[0]))
+        return out
+
+    def stmt(self, s: ast.stmt) -> list[ast.stmt]:
+        if id(s) in self.ids:
+            return self.point(s)
+        if isinstance(s, (ast.If, ast.While)):
+            test = self.branch_test(s.test, s.body, s.orelse)
+            cls = type(s)
+            return [_at(cls(test, self.block(s.body), self.block(s.orelse)), s)]
+        if isinstance(s, ast.For):
+            return self.for_(s)
+        if isinstance(s, ast.Try):
+            return self.try_(s)
+        raise AssertionError(f"unexpected statement with points: {ast.dump(s)}")
+
+    def branch_test(
+        self, test: ast.expr, body: Sequence[ast.stmt], orelse: Sequence[ast.stmt]
+    ) -> ast.expr:
+        """`test` when running; when seeking, whether the target lies in `body`."""
+        if not self.span(orelse):
+            return ast.BoolOp(ast.Or(), [_name(IP), test])  # seeking: always the body
+        if not self.span(body):
+            return ast.BoolOp(ast.And(), [_not_ip(), test])  # seeking: always the else
+        return ast.IfExp(_name(IP), self.seek_test(body), test)
+
+    def seek_test(self, body: Sequence[ast.stmt]) -> ast.expr:
+        span = self.span(body)
+        return _ip_le(span[1]) if span else ast.Constant(False)
+
+    def for_(self, s: ast.For) -> list[ast.stmt]:
+        body_span = self.span(s.body)
+        out: list[ast.stmt] = []
+        if id(s) in self.norm.lowered and body_span:
+            it = self.norm.lowered[id(s)]
+            seeking_body: ast.expr = _name(IP)
+            if self.span(s.orelse):
+                seeking_body = ast.Compare(
+                    ast.Constant(0), [ast.Lt(), ast.LtE()], [_name(IP), ast.Constant(body_span[1])]
+                )
+            rewind = ast.Expr(ast.Call(_name(HELPERS[1]), [_name(it)], []))
+            out.append(_at(ast.If(seeking_body, [rewind], []), s))
+        iter_: ast.expr = s.iter
+        if self.span(s.orelse):
+            iter_ = ast.IfExp(self.seek_test(s.body), s.iter, ast.Tuple([], ast.Load()))
+            if not body_span:
+                iter_ = ast.IfExp(_name(IP), ast.Tuple([], ast.Load()), s.iter)
+        loop = ast.For(s.target, iter_, self.block(s.body), self.block(s.orelse), None)
+        out.append(_at(loop, s))
+        return out
+
+    def try_(self, s: ast.Try) -> list[ast.stmt]:
+        enter: list[ast.stmt] = []
+        handlers = []
+        for h in s.handlers:
+            span = self.span(h.body)
+            if span and id(h) in self.norm.handler_ex:
+                in_handler = ast.Compare(
+                    ast.Constant(span[0]),
+                    [ast.LtE(), ast.LtE()],
+                    [_name(IP), ast.Constant(span[1])],
+                )
+                reraise = ast.Raise(_name(self.norm.handler_ex[id(h)]), None)
+                enter.append(_at(ast.If(in_handler, [reraise], []), h))
+            body = self.block(h.body)
+            if _may_catch_base(h.type):
+                body = [_at(ast.If(_suspending(), [ast.Raise(None, None)], []), h), *body]
+            handlers.append(_at(ast.ExceptHandler(h.type, h.name, body), h))
+        final = s.finalbody
+        if final:
+            final = [_at(ast.If(ast.UnaryOp(ast.Not(), _suspending()), final, []), final[0])]
+        body = [*enter, *self.block(s.body)]
+        return [_at(ast.Try(body, handlers, self.block(s.orelse), final), s)]
+
+    def point(self, s: ast.stmt) -> list[ast.stmt]:
+        info = self.live[id(s)]
+        live = self.live_dict(info, s)
+        if info.kind == "pause":
+            assert isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)
+            event = s.value.args[0]
+            pause = ast.Expr(
+                ast.Await(
+                    ast.Call(
+                        ast.Attribute(_name(FR), "pause", ast.Load()),
+                        [ast.Constant(info.id), event, _name(LIVE)],
+                        [],
+                    )
+                )
+            )
+            reset = ast.Assign([_name(IP, True)], ast.Constant(0))
+            return [_at(ast.If(_name(IP), [reset], [*live, pause]), s)]
+        assert isinstance(s, ast.Assign) and isinstance(s.value, ast.Await)
+        call = s.value.value
+        assert isinstance(call, ast.Call)
+        target = s.targets[0]
+        resume = ast.Call(
+            ast.Attribute(_name(FR), "resume", ast.Load()),
+            [ast.Constant(info.id), _name(LIVE)],
+            [],
+        )
+        start = ast.Call(
+            ast.Attribute(_name(FR), "call", ast.Load()),
+            [ast.Constant(info.id), _name(LIVE), call.func, *call.args],
+            call.keywords,
+        )
+        seek: list[ast.stmt] = [
+            ast.Assign([_name(IP, True)], ast.Constant(0)),
+            ast.Assign([target], ast.Await(resume)),
+        ]
+        go: list[ast.stmt] = [ast.Assign([target], ast.Await(start))]
+        return [*live, _at(ast.If(_name(IP), seek, go), s)]
+
+    def live_dict(self, info: PointInfo, s: ast.stmt) -> list[ast.stmt]:
+        d = ast.Dict([ast.Constant(n) for n in info.live], [_name(n) for n in info.live])
+        out: list[ast.stmt] = [_at(ast.Assign([_name(LIVE, True)], d), s)]
+        for n in info.maybe:
+            store = ast.Assign([ast.Subscript(_name(LIVE), ast.Constant(n), ast.Store())], _name(n))
+            skip = ast.ExceptHandler(_name("NameError"), None, [ast.Pass()])
+            out.append(_at(ast.Try([store], [skip], [], []), s))
+        return out
+
+
+def _suspending() -> ast.expr:
+    return ast.Attribute(_name(FR), "suspending", ast.Load())
+
+
+def _may_catch_base(t: ast.expr | None) -> bool:
+    """Could this handler type catch the internal pause signal (a BaseException)?"""
+    if t is None:
+        return True
+    if isinstance(t, ast.Tuple):
+        return any(_may_catch_base(e) for e in t.elts)
+    if isinstance(t, ast.Name):
+        return t.id == "BaseException"
+    return not isinstance(t, ast.Attribute)
+
+
+def _at(node: N, where: ast.AST) -> N:
+    return ast.copy_location(node, where)
+
+
+class DurableAstTransformer(ast.NodeTransformer):
+    """Rewrites one ``async def`` into a resumable function (see the module docstring).
+
+    ``DurableAstTransformer(filename).transform(fn_node)`` returns a `TransformResult` whose
+    module defines ``_dur_factory(_dur_iter, _dur_rewind)``; calling the factory gives
+    ``async def _dur_impl(_dur_fr)`` (renamed to the user's name). As an
+    ``ast.NodeTransformer`` it rewrites every top-level ``async def`` it visits into such a
+    factory.
+    """
+
+    def __init__(self, filename: str = "<durable>") -> None:
+        self.filename = filename
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.stmt:
+        return self.transform(node).module.body[0]
+
+    def transform(self, fn: ast.AsyncFunctionDef) -> TransformResult:
+        self._check(fn)
+        params = _params(fn.args)
+        local_names = _local_names(fn) | set(params)
+        norm = _Normaliser(self.filename, local_names)
+        body = norm.block(_drop_globals(strip_docstring(fn.body)))
+        order = [id(n) for s in body for n in _walk_own(s) if id(n) in norm.points]
+        ids = {key: i for i, key in enumerate(order, start=1)}
+        stmts = [norm.points[key][1] for key in order]
+        live = analyse(body, params, frozenset(norm.local_names), stmts)
+        infos = self._infos(norm, ids, live, body)
+        emitter = _Emitter(norm, ids, {key: infos[ids[key] - 1] for key in order})
+        new_body = emitter.block(body) if order else body
+        restore = sorted(set(params).union(*(set(p.live) | set(p.maybe) for p in infos)))
+        func = ast.AsyncFunctionDef(
+            name=IMPL,
+            args=ast.arguments([], [ast.arg(FR)], None, [], [], None, []),
+            body=[*_globals(fn), *_prologue(restore), *(new_body or [ast.Pass()])],
+            decorator_list=[],
+            returns=None,
+        )
+        _no_type_params(func)
+        ast.copy_location(func, fn)
+        factory = ast.FunctionDef(
+            name=FACTORY,
+            args=ast.arguments([], [ast.arg(h) for h in HELPERS], None, [], [], None, []),
+            body=[func, ast.Return(_name(IMPL))],
+            decorator_list=[],
+            returns=None,
+        )
+        _no_type_params(factory)
+        ast.copy_location(factory, fn)
+        module = ast.Module([factory], [])
+        _locate(module, fn)
+        return TransformResult(module, params, infos, norm.hidden)
+
+    def _infos(
+        self, norm: _Normaliser, ids: dict[int, int], live: Liveness, body: list[ast.stmt]
+    ) -> list[PointInfo]:
+        forced = _forced_live(norm, body)
+        infos = []
+        for key, pid in sorted(ids.items(), key=lambda kv: kv[1]):
+            kind, stmt = norm.points[key]
+            must = tuple(sorted(set(live.must[key]) | forced.get(key, set())))
+            maybe = tuple(n for n in live.maybe[key] if n not in must)
+            infos.append(PointInfo(pid, kind, stmt.lineno, must, maybe))
+        return infos
+
+    def _check(self, fn: ast.AsyncFunctionDef) -> None:
+        for node in _walk_own(fn):
+            if isinstance(node, (ast.Yield, ast.YieldFrom)):
+                raise UnsupportedSyntaxError(
+                    "async generators cannot be made durable",
+                    filename=self.filename,
+                    lineno=node.lineno,
+                )
+            if isinstance(node, ast.Name) and node.id.startswith(PREFIX):
+                raise UnsupportedSyntaxError(
+                    f"the name {node.id!r} uses the prefix {PREFIX!r}, reserved for durable; "
+                    "rename it",
+                    filename=self.filename,
+                    lineno=node.lineno,
+                )
+            if isinstance(node, ast.Nonlocal):
+                raise UnsupportedSyntaxError(
+                    "a durable function cannot use `nonlocal`; define it at module level",
+                    filename=self.filename,
+                    lineno=node.lineno,
+                )
+
+
+def _forced_live(norm: _Normaliser, body: list[ast.stmt]) -> dict[int, set[str]]:
+    """Temps that re-entry itself needs, saved at every point inside their statement.
+
+    Liveness alone is not enough: resuming a point re-enters every enclosing lowered ``for``
+    (through its iterator) and every enclosing handler (by raising its exception again), even
+    when the code after the point would leave them (``break``, ``return``).
+    """
+    forced: dict[int, set[str]] = {}
+
+    def visit(stmts: Sequence[ast.stmt], held: frozenset[str]) -> None:
+        for s in stmts:
+            if id(s) in norm.points:
+                forced[id(s)] = set(held)
+            it = norm.lowered.get(id(s))
+            visit(getattr(s, "body", []), held | {it} if it else held)
+            for name in ("orelse", "finalbody"):
+                visit(getattr(s, name, []), held)
+            for h in getattr(s, "handlers", []):
+                ex = norm.handler_ex.get(id(h))
+                visit(h.body, held | {ex} if ex else held)
+
+    visit(body, frozenset())
+    return forced
+
+
+def _no_type_params(node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    if sys.version_info >= (3, 12):
+        node.type_params = []
+
+
+def _params(args: ast.arguments) -> tuple[str, ...]:
+    names = [a.arg for a in (*args.posonlyargs, *args.args)]
+    if args.vararg:
+        names.append(args.vararg.arg)
+    names += [a.arg for a in args.kwonlyargs]
+    if args.kwarg:
+        names.append(args.kwarg.arg)
+    return tuple(names)
+
+
+def _local_names(fn: ast.AsyncFunctionDef) -> set[str]:
+    stores: set[str] = set()
+    declared: set[str] = set()
+    for s in fn.body:
+        _, st, dl = names_in(s)
+        stores |= st | dl
+    for node in _walk_own(fn):
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared.update(node.names)
+    return stores - declared
+
+
+def strip_docstring(body: list[ast.stmt]) -> list[ast.stmt]:
+    first = body[0] if body else None
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        return body[1:] or [ast.copy_location(ast.Pass(), first)]
+    return body
+
+
+def _globals(fn: ast.AsyncFunctionDef) -> list[ast.stmt]:
+    """One ``global`` declaration first: guards may move the user's below a use."""
+    names = sorted({n for g in _walk_own(fn) if isinstance(g, ast.Global) for n in g.names})
+    return [ast.Global(names)] if names else []
+
+
+def _drop_globals(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Remove ``global`` statements of our own scope; `_globals` declares them first."""
+
+    class Dropper(ast.NodeTransformer):
+        def visit_Global(self, node: ast.Global) -> ast.stmt:
+            return ast.copy_location(ast.Pass(), node)
+
+        def _skip(self, node: ast.AST) -> ast.AST:
+            return node
+
+        visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _skip
+
+    dropper = Dropper()
+    return [dropper.visit(copy.deepcopy(s)) for s in body]
+
+
+def _prologue(restore: Sequence[str]) -> list[ast.stmt]:
+    out: list[ast.stmt] = [
+        ast.Assign([_name(IP, True)], ast.Attribute(_name(FR), "ip", ast.Load())),
+        ast.Assign([_name(LOC, True)], ast.Attribute(_name(FR), "locals", ast.Load())),
+    ]
+    for n in restore:
+        has = ast.Compare(ast.Constant(n), [ast.In()], [_name(LOC)])
+        get = ast.Assign([_name(n, True)], ast.Subscript(_name(LOC), ast.Constant(n), ast.Load()))
+        out.append(ast.If(has, [get], []))
+    return out
+
+
+def _locate(module: ast.Module, fn: ast.AsyncFunctionDef) -> None:
+    """Give every generated node the position of the user statement it came from."""
+
+    def fill(node: ast.AST, line: int, end: int, col: int) -> None:
+        if "lineno" in node._attributes:
+            if getattr(node, "lineno", None) is None:
+                node.lineno, node.end_lineno = line, end  # type: ignore[attr-defined]
+                node.col_offset, node.end_col_offset = col, col  # type: ignore[attr-defined]
+            line = node.lineno  # type: ignore[attr-defined]
+            end = getattr(node, "end_lineno", None) or line
+            col = getattr(node, "col_offset", 0) or 0
+        for child in ast.iter_child_nodes(node):
+            fill(child, line, end, col)
+
+    fill(module, fn.lineno, fn.end_lineno or fn.lineno, fn.col_offset)

@@ -1,0 +1,304 @@
+"""Loops with pauses inside: while/for, break/continue/else, nesting, many iterables."""
+
+from __future__ import annotations
+
+from durable import PauseForEventException, make_durable
+
+from . import check, log
+
+
+@make_durable
+async def case_while_counter():
+    i = 0
+    while i < 3:
+        log("top", i)
+        raise PauseForEventException("tick")
+        log("bottom", i)
+        i += 1
+    log("after loop", i)
+    return i
+
+
+@make_durable
+async def case_while_condition_side_effect():
+    i = 0
+    while check(f"cond-{i}", i < 3):
+        raise PauseForEventException(f"w-{i}")
+        i += 1
+    return i
+
+
+@make_durable
+async def case_while_break_continue():
+    i = 0
+    seen = []
+    while True:
+        i += 1
+        if i == 2:
+            log("skip", i)
+            continue
+        raise PauseForEventException(f"it-{i}")
+        if i >= 4:
+            log("break", i)
+            break
+        seen.append(i)
+    return seen
+
+
+@make_durable
+async def case_while_else_runs():
+    i = 0
+    while i < 2:
+        raise PauseForEventException("body")
+        i += 1
+    else:
+        log("else", i)
+    return i
+
+
+@make_durable
+async def case_while_else_skipped_by_break():
+    i = 0
+    while i < 5:
+        raise PauseForEventException("body")
+        i += 1
+        if i == 2:
+            break
+    else:
+        log("else ran")
+    log("after", i)
+    return i
+
+
+@make_durable
+async def case_while_pause_in_else():
+    i = 0
+    while check("cond", i < 2):
+        log("body", i)
+        i += 1
+    else:
+        log("else before", i)
+        raise PauseForEventException("in-else")
+        log("else after", i)
+    return i
+
+
+@make_durable
+async def case_for_range():
+    total = 0
+    for i in range(2, 8, 2):
+        log("i", i)
+        raise PauseForEventException("r")
+        total += i
+    log("last i", i)
+    return total
+
+
+@make_durable
+async def case_for_list_appended_during_loop():
+    items = [1, 2]
+    for x in items:
+        raise PauseForEventException(f"x-{x}")
+        if x < 3:
+            items.append(x + 2)
+        log("x", x)
+    return items
+
+
+@make_durable
+async def case_for_tuple_unpacking():
+    out = []
+    for name, (a, b) in (("p", (1, 2)), ("q", (3, 4))):
+        raise PauseForEventException(name)
+        out.append(f"{name}={a + b}")
+    log("last", name, a, b)
+    return out
+
+
+@make_durable
+async def case_for_str():
+    out = ""
+    for ch in "héllo":
+        if ch == "l":
+            raise PauseForEventException(f"ch-{ch}")
+        out = ch + out
+        log("ch", ch)
+    return out
+
+
+@make_durable
+async def case_for_dict_keys_values_mutated():
+    d = {"b": 2, "a": 1, "c": 3}
+    for k in d:
+        raise PauseForEventException(f"k-{k}")
+        d[k] = d[k] * 10
+        log("k", k)
+    return d
+
+
+@make_durable
+async def case_for_set():
+    s = {"pear", "apple", "fig", "kiwi"}
+    order = []
+    for fruit in s:
+        raise PauseForEventException("fruit")
+        order.append(fruit)
+    log("order", order)
+    return sorted(order)
+
+
+@make_durable
+async def case_for_dict_items():
+    d = {3: "c", 1: "a", 2: "b"}
+    pairs = []
+    for k, v in d.items():
+        log("pair", k, v)
+        raise PauseForEventException(f"item-{k}")
+        pairs.append((v, k))
+    return pairs
+
+
+@make_durable
+async def case_for_break_continue_else():
+    out = []
+    for i in range(6):
+        if i % 2:
+            log("continue", i)
+            continue
+        raise PauseForEventException(f"even-{i}")
+        if i == 4:
+            log("break", i)
+            break
+        out.append(i)
+    else:
+        log("else ran")
+    return out
+
+
+@make_durable
+async def case_for_pause_in_else():
+    out = []
+    for i in range(2):
+        out.append(i)
+    else:
+        log("else", out)
+        raise PauseForEventException("else")
+        out.append("else")
+    return out
+
+
+@make_durable
+async def case_for_pause_in_body_and_else():
+    for i in range(2):
+        raise PauseForEventException(f"body-{i}")
+        log("body", i)
+    else:
+        raise PauseForEventException("else")
+        log("else", i)
+    return i
+
+
+@make_durable
+async def case_nested_loops():
+    cells = []
+    for r in range(3):
+        if r == 1:
+            log("skip row", r)
+            continue
+        c = 0
+        while True:
+            raise PauseForEventException(f"cell-{r}-{c}")
+            cells.append((r, c))
+            c += 1
+            if c == 2:
+                break
+        log("row done", r)
+    return cells
+
+
+@make_durable
+async def case_early_return_in_loop():
+    for i in range(10):
+        raise PauseForEventException(f"i-{i}")
+        if i == 2:
+            log("returning", i)
+            return i * 100
+        log("i", i)
+    return -1
+
+
+@make_durable
+async def case_return_in_try_finally_in_loop():
+    for i in range(5):
+        try:
+            raise PauseForEventException(f"t-{i}")
+            if i == 1:
+                log("return", i)
+                return i
+            log("body", i)
+        finally:
+            log("finally", i)
+    return -1
+
+
+@make_durable
+async def case_continue_through_finally():
+    out = []
+    for i in range(3):
+        try:
+            raise PauseForEventException("t")
+            if i == 1:
+                continue
+            out.append(i)
+        finally:
+            log("finally", i)
+    return out
+
+
+async def more(i: int) -> bool:
+    """A plain coroutine used as a loop condition."""
+    log("more?", i)
+    return i < 2
+
+
+@make_durable
+async def case_while_awaited_condition():
+    i = 0
+    while await more(i):
+        raise PauseForEventException(f"w-{i}")
+        i += 1
+    else:
+        log("else", i)
+    return i
+
+
+@make_durable
+async def case_pause_in_if_in_try_in_loop():
+    out = []
+    for i in range(4):
+        try:
+            if check(f"odd-{i}", i % 2):
+                raise PauseForEventException(f"odd-{i}")
+                raise ArithmeticError(i)
+            out.append(i)
+        except ArithmeticError as e:
+            log("caught", e.args)
+            out.append(-i)
+    return out
+
+
+@make_durable
+async def case_pause_then_break_in_for():
+    for i in ["a", "b"]:
+        log("i", i)
+        raise PauseForEventException("e")
+        break
+    return "after"
+
+
+@make_durable
+async def case_pause_then_return_in_for():
+    for i in ["a", "b"]:
+        raise PauseForEventException("e")
+        return i
+    return "unreachable"

@@ -1,0 +1,88 @@
+"""The examples, run as scripts in fresh processes, as a user would run them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+GREET = ROOT / "examples" / "greet.py"
+EXPENSE = ROOT / "examples" / "expense.py"
+
+
+def run(script: Path, *args: str, cwd: Path = ROOT, code: int = 0) -> list[str]:
+    """Run `script` in a new interpreter; return its output lines."""
+    path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    return proc.stdout.splitlines()
+
+
+@pytest.mark.parametrize("flags", [[], ["--trio"]], ids=["asyncio", "trio"])
+def test_greet(flags: list[str]) -> None:
+    assert run(GREET, *flags) == [
+        "waiting for permission to greet",
+        "paused for event allow",
+        "hello Ada",
+    ]
+
+
+def expense(tmp_path: Path, *args: str, code: int = 0) -> list[str]:
+    return run(EXPENSE, *args, cwd=tmp_path, code=code)
+
+
+def ledger(tmp_path: Path) -> list[str]:
+    return (tmp_path / "expense-state" / "ledger.txt").read_text(encoding="utf-8").splitlines()
+
+
+def test_expense_approved_across_processes(tmp_path: Path) -> None:
+    assert expense(tmp_path, "submit", "EXP-1", "Team dinner", "182.50") == [
+        "EXP-1 recorded: Team dinner, 182.50 for Ada",
+        "EXP-1 submitted, waiting for a manager",
+    ]
+    # Resuming before the decision pauses again, without recording the claim again.
+    assert expense(tmp_path, "resume", "EXP-1") == ["EXP-1 submitted, waiting for a manager"]
+    assert expense(tmp_path, "approve", "EXP-1") == ["EXP-1 approved by Grace"]
+    paid = ["EXP-1 approved by Grace: paying 182.50 to Ada"]
+    assert expense(tmp_path, "resume", "EXP-1") == paid
+    assert expense(tmp_path, "resume", "EXP-1") == paid  # finished: the saved result
+    assert ledger(tmp_path) == [
+        "EXP-1 submitted by Ada: Team dinner, 182.50",
+        "EXP-1 paid 182.50 to Ada",
+    ]
+
+
+def test_expense_rejected(tmp_path: Path) -> None:
+    expense(tmp_path, "submit", "EXP-2", "Taxi", "23.10", "--employee", "Alan")
+    assert expense(tmp_path, "reject", "EXP-2", "--by", "Barbara") == ["EXP-2 rejected by Barbara"]
+    expense(tmp_path, "approve", "EXP-2", code=1)  # already decided
+    assert expense(tmp_path, "resume", "EXP-2") == ["EXP-2 rejected by Barbara"]
+    assert ledger(tmp_path) == ["EXP-2 submitted by Alan: Taxi, 23.10", "EXP-2 rejected"]
+
+
+def test_expense_decision_published_before_the_pause(tmp_path: Path) -> None:
+    assert expense(tmp_path, "approve", "EXP-3") == ["EXP-3 approved by Grace"]
+    assert expense(tmp_path, "submit", "EXP-3", "Train", "64.00") == [
+        "EXP-3 recorded: Train, 64.00 for Ada",
+        "EXP-3 approved by Grace: paying 64.00 to Ada",
+    ]
+    assert ledger(tmp_path) == [
+        "EXP-3 submitted by Ada: Train, 64.00",
+        "EXP-3 paid 64.00 to Ada",
+    ]
+
+
+def test_expense_resume_unknown_claim(tmp_path: Path) -> None:
+    expense(tmp_path, "resume", "EXP-404", code=1)

@@ -1,0 +1,541 @@
+"""Tests of the state stores: the shared contract on both stores, then disk specifics.
+
+Contract tests take the ``store`` fixture, parametrized over `InMemoryStateStore` and
+`DiskStateStore`; tests of files, processes and crashes take ``disk_store`` only.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import durable._stores as stores_module
+from durable._errors import InvalidInstanceIdError, StoreError
+from durable._stores import DiskStateStore, InMemoryStateStore, StateStore, new_event_id
+
+HOSTILE_IDS = [
+    "",
+    "../x",
+    "../../../../../../tmp/escaped",
+    "/abs",
+    "/",
+    "\\",
+    "..\\x",
+    "C:\\x",
+    "a\x00b",
+    "a/b",
+    "a_b",
+    "a%2Fb",
+    "..",
+    ".",
+    "CON",
+    "con",
+    "nul.txt",
+    "x" * 10_000,
+    "x" * 10_001,
+    "é" * 200,
+    "\ud800",
+    "\udfff\ud800",
+    "\ud83d\ude00",  # two lone surrogates: a different id than the emoji below
+    "\U0001f600",
+    "A",
+    "a",
+    " a ",
+    "a.",
+    "a\n",
+    "x.json",
+    "x.inbox",
+    ".tmp-x.tmp",
+]
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("memory", id="memory"),
+        pytest.param("disk", id="disk"),
+    ]
+)
+def store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[StateStore]:
+    made: StateStore = (
+        InMemoryStateStore() if request.param == "memory" else DiskStateStore(tmp_path / "store")
+    )
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def disk_store(tmp_path: pathlib.Path) -> DiskStateStore:
+    return DiskStateStore(tmp_path / "store")
+
+
+def files_under(folder: pathlib.Path) -> set[pathlib.Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+# ------------------------------------------------------------------------------------------
+# Snapshots
+# ------------------------------------------------------------------------------------------
+
+
+def test_load_of_missing_instance_is_none(store: StateStore) -> None:
+    assert store.load("nobody") is None
+
+
+def test_save_load_round_trip_with_arbitrary_bytes(store: StateStore) -> None:
+    data = bytes(range(256)) * 3 + b"\n\r\n\x00"
+    store.save("inst", data)
+    assert store.load("inst") == data
+    store.save("empty", b"")
+    assert store.load("empty") == b""
+
+
+def test_save_overwrites(store: StateStore) -> None:
+    store.save("inst", b'{"v": 1}')
+    store.save("inst", b'{"v": 2}')
+    assert store.load("inst") == b'{"v": 2}'
+
+
+def test_instances_are_isolated(store: StateStore) -> None:
+    store.save("one", b"1")
+    store.save("two", b"2")
+    store.add_event("one", "e1", b"event")
+    store.append_history("one", b'"h"')
+    assert store.load("one") == b"1"
+    assert store.load("two") == b"2"
+    assert store.list_events("two") == []
+    assert store.read_history("two") == []
+
+
+def test_save_keeps_a_copy(store: StateStore) -> None:
+    data = bytearray(b"original")
+    store.save("inst", data)  # type: ignore[arg-type]  # bytes-like is accepted too
+    data[:] = b"mutated!"
+    assert store.load("inst") == b"original"
+    event = bytearray(b"event")
+    store.add_event("inst", "e", event)  # type: ignore[arg-type]
+    event[:] = b"EVENT"
+    assert store.list_events("inst") == [("e", b"event")]
+
+
+def test_save_rejects_non_bytes(store: StateStore) -> None:
+    with pytest.raises(TypeError):
+        store.save("inst", 5)  # type: ignore[arg-type]  # bytes(5) would be five zeros
+    with pytest.raises(TypeError):
+        store.save("inst", "text")  # type: ignore[arg-type]
+    assert store.load("inst") is None
+
+
+def test_list_instances(store: StateStore) -> None:
+    assert store.list_instances() == []
+    for instance_id in ["b", "a", "B", "", "x" * 10_000]:
+        store.save(instance_id, b"{}")
+    store.save("a", b"again")
+    store.add_event("events-only", "e", b"")  # an inbox or history alone is no instance
+    store.append_history("history-only", b"1")
+    assert store.list_instances() == sorted(["b", "a", "B", "", "x" * 10_000])
+
+
+# ------------------------------------------------------------------------------------------
+# Instance ids
+# ------------------------------------------------------------------------------------------
+
+
+def test_hostile_ids_round_trip_distinctly(store: StateStore) -> None:
+    assert len(set(HOSTILE_IDS)) == len(HOSTILE_IDS)
+    for n, instance_id in enumerate(HOSTILE_IDS):
+        store.save(instance_id, b"snapshot %d" % n)
+        store.add_event(instance_id, "e", b"event %d" % n)
+        store.append_history(instance_id, b"history %d" % n)
+    for n, instance_id in enumerate(HOSTILE_IDS):
+        assert store.load(instance_id) == b"snapshot %d" % n, repr(instance_id)
+        assert store.list_events(instance_id) == [("e", b"event %d" % n)]
+        assert store.read_history(instance_id) == [b"history %d" % n]
+    assert store.list_instances() == sorted(HOSTILE_IDS)
+    for instance_id in HOSTILE_IDS:
+        store.delete_events(instance_id, ["e"])
+        assert store.list_events(instance_id) == []
+
+
+def test_hostile_ids_stay_inside_the_folder(tmp_path: pathlib.Path) -> None:
+    root = tmp_path / "parent" / "store"
+    disk = DiskStateStore(root)
+    for n, instance_id in enumerate(HOSTILE_IDS):
+        disk.save(instance_id, b"%d" % n)
+        disk.add_event(instance_id, instance_id, b"%d" % n)  # hostile event ids too
+        disk.append_history(instance_id, b"%d" % n)
+        assert disk.list_events(instance_id) == [(instance_id, b"%d" % n)]
+    everything = {p for p in tmp_path.rglob("*")}
+    assert everything, "nothing was written"
+    for path in everything:
+        assert path == root.parent or root in path.parents or path == root, path
+    assert not pathlib.Path("/abs").exists()
+    # The whole store has one snapshot file per id, and names differ even ignoring case.
+    names = [p.name for p in root.iterdir() if p.suffix == ".json"]
+    assert len(names) == len(HOSTILE_IDS)
+    assert len({name.lower() for name in names}) == len(names)
+    assert all(len(name.encode()) <= 200 for name in os.listdir(root))
+
+
+@pytest.mark.parametrize("bad", [None, 1, 1.5, b"bytes", ["a"], ("a",), object()])
+def test_non_str_ids_are_rejected(store: StateStore, bad: object) -> None:
+    calls: list[Callable[[Any], object]] = [
+        lambda i: store.load(i),
+        lambda i: store.save(i, b"x"),
+        lambda i: store.add_event(i, "e", b"x"),
+        lambda i: store.list_events(i),
+        lambda i: store.delete_events(i, ["e"]),
+        lambda i: store.append_history(i, b"x"),
+        lambda i: store.read_history(i),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidInstanceIdError) as info:
+            call(bad)
+        assert repr(bad)[:20] in str(info.value)
+        assert type(bad).__qualname__ in str(info.value)
+    assert store.list_instances() == []
+
+
+_ANY_CHAR = st.one_of(
+    st.characters(),  # every code point, surrogates included (rarely)
+    st.characters(categories=["Cs"]),  # lone surrogates, often
+    st.sampled_from("Aa.%/\\\x00_-:"),
+)
+_ANY_ID = st.one_of(st.text(_ANY_CHAR), st.text(_ANY_CHAR, min_size=1).map(lambda s: s * 60))
+
+
+def test_any_text_id_round_trips_to_its_own_storage(store: StateStore) -> None:
+    saved: dict[str, bytes] = {}
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(instance_id=_ANY_ID)
+    def check(instance_id: str) -> None:
+        data = b"%d" % len(saved)
+        store.save(instance_id, data)
+        saved[instance_id] = data
+        assert store.load(instance_id) == data
+        assert store.list_instances() == sorted(saved)
+        if isinstance(store, DiskStateStore):  # one distinct file per id, case-insensitively
+            names = [p.name for p in store.path.iterdir()]
+            assert len(names) == len(saved)
+            assert len({name.lower() for name in names}) == len(names)
+
+    check()
+    for instance_id, data in saved.items():
+        assert store.load(instance_id) == data
+
+
+# ------------------------------------------------------------------------------------------
+# Events
+# ------------------------------------------------------------------------------------------
+
+
+def test_events_add_list_delete(store: StateStore) -> None:
+    assert store.list_events("inst") == []
+    store.add_event("inst", "0002", b"second")
+    store.add_event("inst", "0001", b"first")
+    store.add_event("inst", "0003", b"\x00\xff")
+    assert store.list_events("inst") == [
+        ("0001", b"first"),
+        ("0002", b"second"),
+        ("0003", b"\x00\xff"),
+    ]
+    store.delete_events("inst", ["0001", "0003"])
+    assert store.list_events("inst") == [("0002", b"second")]
+
+
+def test_adding_an_existing_event_id_replaces_it(store: StateStore) -> None:
+    store.add_event("inst", "e", b"old")
+    store.add_event("inst", "e", b"new")
+    assert store.list_events("inst") == [("e", b"new")]
+
+
+def test_deleting_missing_events_is_fine(store: StateStore) -> None:
+    store.delete_events("never-had-events", ["nope"])
+    store.add_event("inst", "e1", b"x")
+    store.delete_events("inst", ["nope", "e1", "e1"])
+    store.delete_events("inst", [])
+    assert store.list_events("inst") == []
+
+
+def test_events_are_isolated_between_instances(store: StateStore) -> None:
+    store.add_event("one", "e", b"for one")
+    store.add_event("two", "e", b"for two")
+    store.delete_events("one", ["e"])
+    assert store.list_events("one") == []
+    assert store.list_events("two") == [("e", b"for two")]
+
+
+def test_events_do_not_touch_the_snapshot(store: StateStore) -> None:
+    store.save("inst", b"snap")
+    store.add_event("inst", "e", b"event")
+    assert store.load("inst") == b"snap"
+    store.save("inst", b"snap 2")
+    assert store.list_events("inst") == [("e", b"event")]
+
+
+def test_odd_event_ids_round_trip(store: StateStore) -> None:
+    odd = ["", "../e", "E", "e", "x" * 500, "\ud800", "a/b"]
+    for n, event_id in enumerate(odd):
+        store.add_event("inst", event_id, b"%d" % n)
+    assert store.list_events("inst") == sorted((e, b"%d" % n) for n, e in enumerate(odd))
+    store.delete_events("inst", odd)
+    assert store.list_events("inst") == []
+
+
+def test_new_event_ids_list_in_publication_order(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [new_event_id() for _ in range(200)]
+    # A clock that stands still, then steps back, must not break the order.
+    frozen = types.SimpleNamespace(time_ns=lambda: 1_000)
+    monkeypatch.setattr(stores_module, "time", frozen)
+    ids += [new_event_id() for _ in range(50)]
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    for n, event_id in enumerate(ids):
+        store.add_event("inst", event_id, b"%d" % n)
+    assert [data for _, data in store.list_events("inst")] == [b"%d" % n for n in range(250)]
+
+
+# ------------------------------------------------------------------------------------------
+# History
+# ------------------------------------------------------------------------------------------
+
+
+def test_history_append_and_read_in_order(store: StateStore) -> None:
+    assert store.read_history("inst") == []
+    entries = [b'{"n": %d}' % n for n in range(20)] + [b"", b"\x00\xff\r"]
+    for entry in entries:
+        store.append_history("inst", entry)
+    assert store.read_history("inst") == entries
+    store.save("inst", b"snapshot")  # a checkpoint leaves the history alone
+    assert store.read_history("inst") == entries
+
+
+def test_history_entries_must_be_single_lines(store: StateStore) -> None:
+    with pytest.raises(ValueError, match="newline"):
+        store.append_history("inst", b'{"a":\n1}')
+    assert store.read_history("inst") == []
+
+
+# ------------------------------------------------------------------------------------------
+# Default implementations (a user's store with only load/save)
+# ------------------------------------------------------------------------------------------
+
+
+class LoadSaveOnlyStore(StateStore):
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def load(self, instance_id: str) -> bytes | None:
+        return self.data.get(instance_id)
+
+    def save(self, instance_id: str, data: bytes) -> None:
+        self.data[instance_id] = bytes(data)
+
+
+def test_default_inbox_and_history_use_derived_keys() -> None:
+    user_store = LoadSaveOnlyStore()
+    user_store.save("inst", b"snap")
+    user_store.add_event("inst", "2", b"b")
+    user_store.add_event("inst", "1", b"\x00a")
+    user_store.delete_events("inst", ["2", "missing"])
+    user_store.append_history("inst", b"h1")
+    user_store.append_history("inst", b"h2")
+    assert user_store.list_events("inst") == [("1", b"\x00a")]
+    assert user_store.read_history("inst") == [b"h1", b"h2"]
+    assert user_store.load("inst") == b"snap"
+    assert set(user_store.data) == {"inst", "inst\x00inbox", "inst\x00history"}
+    with pytest.raises(InvalidInstanceIdError):
+        user_store.add_event(3, "e", b"")  # type: ignore[arg-type]
+    with pytest.raises(NotImplementedError):
+        user_store.list_instances()
+    user_store.close()
+
+
+# ------------------------------------------------------------------------------------------
+# Disk only: files, processes, crashes
+# ------------------------------------------------------------------------------------------
+
+
+def test_a_fresh_store_on_the_same_folder_sees_everything(disk_store: DiskStateStore) -> None:
+    long_id = "é" * 500
+    for instance_id in ["a", long_id]:
+        disk_store.save(instance_id, b"snap")
+        disk_store.add_event(instance_id, "e1", b"ev")
+        disk_store.append_history(instance_id, b"h")
+    disk_store.close()
+
+    reopened = DiskStateStore(str(disk_store.path))  # as a new process would
+    assert reopened.path == disk_store.path
+    assert reopened.list_instances() == sorted(["a", long_id])
+    for instance_id in ["a", long_id]:
+        assert reopened.load(instance_id) == b"snap"
+        assert reopened.list_events(instance_id) == [("e1", b"ev")]
+        assert reopened.read_history(instance_id) == [b"h"]
+
+
+def test_path_is_read_only_and_created_with_parents(tmp_path: pathlib.Path) -> None:
+    disk = DiskStateStore(tmp_path / "a" / "b" / "c")
+    assert disk.path == tmp_path / "a" / "b" / "c"
+    assert disk.path.is_dir()
+    with pytest.raises(AttributeError):
+        disk.path = tmp_path  # type: ignore[misc]
+
+
+def test_torn_history_line_is_ignored(disk_store: DiskStateStore) -> None:
+    disk_store.append_history("inst", b'{"n": 1}')
+    disk_store.append_history("inst", b'{"n": 2}')
+    (history,) = disk_store.path.glob("*.history")
+    with open(history, "ab") as file:  # a crash in the middle of the third append
+        file.write(b'0badc0de {"n": ')
+    assert disk_store.read_history("inst") == [b'{"n": 1}', b'{"n": 2}']
+    # The next append must not be glued to the torn fragment.
+    disk_store.append_history("inst", b'{"n": 3}')
+    assert disk_store.read_history("inst") == [b'{"n": 1}', b'{"n": 2}', b'{"n": 3}']
+
+
+def test_corrupt_history_lines_are_skipped(disk_store: DiskStateStore) -> None:
+    disk_store.append_history("inst", b"1")
+    (history,) = disk_store.path.glob("*.history")
+    with open(history, "ab") as file:
+        file.write(b"garbage\n\n12345678 wrong checksum\n")
+    disk_store.append_history("inst", b"2")
+    assert disk_store.read_history("inst") == [b"1", b"2"]
+
+
+def test_leftover_temp_files_are_ignored(disk_store: DiskStateStore) -> None:
+    disk_store.save("inst", b"good")
+    disk_store.add_event("inst", "e", b"event")
+    (inbox,) = disk_store.path.glob("*.inbox")
+    for folder in [disk_store.path, inbox]:  # what a crash between mkstemp and rename leaves
+        (folder / ".tmp-crashed.tmp").write_bytes(b"torn sna")
+        (folder / "i_inst.json.tmp").write_bytes(b"torn")
+    assert disk_store.load("inst") == b"good"
+    assert disk_store.list_instances() == ["inst"]
+    assert disk_store.list_events("inst") == [("e", b"event")]
+    assert DiskStateStore(disk_store.path).list_instances() == ["inst"]
+
+
+def test_stale_temp_files_are_swept(disk_store: DiskStateStore) -> None:
+    disk_store.add_event("inst", "e", b"event")
+    (inbox,) = disk_store.path.glob("*.inbox")
+    old = time.time() - 2 * 3600
+    stale = [disk_store.path / ".tmp-old.tmp", inbox / ".tmp-old.tmp"]
+    fresh = [disk_store.path / ".tmp-new.tmp", inbox / ".tmp-new.tmp"]
+    for path in stale + fresh:
+        path.write_bytes(b"x")
+    for path in stale:
+        os.utime(path, (old, old))
+    DiskStateStore(disk_store.path)
+    disk_store.list_events("inst")
+    assert [p.exists() for p in stale] == [False, False]
+    assert [p.exists() for p in fresh] == [True, True]  # may be a write in progress
+
+
+def test_no_temp_file_remains_after_writes(disk_store: DiskStateStore) -> None:
+    for n in range(5):
+        disk_store.save("inst", b"%d" % n)
+        disk_store.add_event("inst", f"e{n}", b"")
+    assert not [p for p in files_under(disk_store.path) if p.name.endswith(".tmp")]
+
+
+def test_hashed_names_carry_the_id(disk_store: DiskStateStore) -> None:
+    long_id = "Z" * 100  # 300 encoded characters: too long for a file name
+    disk_store.save(long_id, b"payload\nwith newline")
+    (snapshot,) = disk_store.path.glob("*.json")
+    assert snapshot.name.startswith("h_")
+    assert disk_store.load(long_id) == b"payload\nwith newline"
+    assert disk_store.list_instances() == [long_id]
+
+
+def test_snapshot_file_names_follow_the_encoding(disk_store: DiskStateStore) -> None:
+    disk_store.save("order-42_x", b"")
+    disk_store.save("A/é", b"")
+    disk_store.save("", b"")
+    names = sorted(p.name for p in disk_store.path.glob("*.json"))
+    assert names == ["i_%41%2F%C3%A9.json", "i_.json", "i_order-42_x.json"]
+
+
+_SAVER = """
+import pathlib, sys
+from durable._stores import DiskStateStore
+store = DiskStateStore(sys.argv[1])
+stop = pathlib.Path(sys.argv[2])
+print("ready", flush=True)
+n = 0
+while not stop.exists() or n < 20:
+    n += 1
+    store.save("shared", b'{"n": %d}' % n + b" " * 5000)
+print(n, flush=True)
+"""
+
+
+def test_events_published_while_another_process_saves_are_kept(
+    disk_store: DiskStateStore, tmp_path: pathlib.Path
+) -> None:
+    stop = tmp_path / "stop"
+    package_root = pathlib.Path(stores_module.__file__).parents[1]
+    env = {**os.environ, "PYTHONPATH": str(package_root)}
+    with subprocess.Popen(
+        [sys.executable, "-c", _SAVER, str(disk_store.path), str(stop)],
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    ) as saver:
+        assert saver.stdout is not None
+        assert saver.stdout.readline().strip() == "ready"
+        published = []
+        for n in range(200):
+            event_id = new_event_id()
+            disk_store.add_event("shared", event_id, b"%d" % n)
+            published.append((event_id, b"%d" % n))
+        stop.touch()
+        saves = int(saver.stdout.readline())
+        assert saver.wait(timeout=60) == 0
+    assert disk_store.list_events("shared") == published
+    assert disk_store.load("shared") == b'{"n": %d}' % saves + b" " * 5000
+
+
+def test_store_error_when_folder_is_a_file(tmp_path: pathlib.Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    with pytest.raises(StoreError) as info:
+        DiskStateStore(not_a_folder)
+    assert str(not_a_folder) in str(info.value)
+    assert isinstance(info.value.__cause__, OSError)
+    assert isinstance(info.value, OSError)
+
+
+def test_store_error_names_instance_and_path(tmp_path: pathlib.Path) -> None:
+    folder = tmp_path / "store"
+    disk = DiskStateStore(folder)
+    folder.rmdir()
+    folder.write_text("now a file")
+    operations: list[Callable[[], object]] = [
+        lambda: disk.load("the-instance"),
+        lambda: disk.save("the-instance", b"x"),
+        lambda: disk.add_event("the-instance", "e", b"x"),
+        lambda: disk.list_events("the-instance"),
+        lambda: disk.delete_events("the-instance", ["e"]),
+        lambda: disk.append_history("the-instance", b"x"),
+        lambda: disk.read_history("the-instance"),
+    ]
+    for operation in operations:
+        with pytest.raises(StoreError) as info:
+            operation()
+        assert "'the-instance'" in str(info.value)
+        assert str(folder) in str(info.value)
+        assert isinstance(info.value.__cause__, OSError)
+    with pytest.raises(StoreError):
+        disk.list_instances()

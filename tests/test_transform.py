@@ -1,0 +1,207 @@
+"""The transformer through the public API: what it saves, what it refuses, where errors point."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from typing import Any
+
+import pytest
+
+from durable import (
+    DurableBackend,
+    InMemoryStateStore,
+    NoSourceError,
+    PauseForEventException,
+    UnsupportedSyntaxError,
+    make_durable,
+)
+
+COUNTER = 0
+
+
+async def _big_dead_value() -> int:
+    big = "x" * 5_000_000
+    n = len(big)
+    raise PauseForEventException("go")
+    return n
+
+
+async def _maybe_unbound(flag: bool) -> str:
+    if flag:
+        x = "bound"
+    raise PauseForEventException("go")
+    try:
+        return x
+    except UnboundLocalError:
+        return "unbound"
+
+
+async def _uses_global() -> int:
+    global COUNTER
+    COUNTER += 1
+    raise PauseForEventException("go")
+    COUNTER += 10
+    return COUNTER
+
+
+async def _fails_after_resume(n: int) -> int:
+    raise PauseForEventException("go")
+    return 10 // n  # TRACEBACK-MARK
+
+
+async def _two_points(a: int) -> int:
+    b = a + 1
+    raise PauseForEventException("first")
+    c = b * 2
+    raise PauseForEventException("second")
+    return c
+
+
+big_dead_value = make_durable(_big_dead_value)
+maybe_unbound = make_durable(_maybe_unbound)
+uses_global = make_durable(_uses_global)
+fails_after_resume = make_durable(_fails_after_resume)
+two_points = make_durable(_two_points)
+
+
+async def _drive(prog: Any, *args: Any, store: InMemoryStateStore | None = None) -> Any:
+    """Call `prog` until it finishes, publishing each awaited event; return (result, store)."""
+    store = store or InMemoryStateStore()
+    for _ in range(20):
+        backend = DurableBackend(store)
+        try:
+            return await prog(*args, orchestration_backend=backend, instance_id="t")
+        except PauseForEventException as e:
+            backend.publish_event("t", e.event)
+    raise AssertionError("did not finish")
+
+
+class TestLiveness:
+    async def test_dead_large_value_is_not_saved(self) -> None:
+        """A 5 MB string that is dead at the pause does not reach the snapshot."""
+        store = InMemoryStateStore()
+        with pytest.raises(PauseForEventException):
+            await big_dead_value(orchestration_backend=DurableBackend(store), instance_id="t")
+        saved = store.load("t")
+        assert saved is not None
+        assert len(saved) < 10_000
+        frame = json.loads(saved)["call_stack"]["frames"][0]
+        assert set(frame["locals"]) == {"n"}
+        assert await _drive(big_dead_value, store=store) == 5_000_000
+
+    @pytest.mark.parametrize(("flag", "expected"), [(True, "bound"), (False, "unbound")])
+    async def test_unbound_variable_stays_unbound(self, flag: bool, expected: str) -> None:
+        """A variable unbound at the pause is still unbound after resume."""
+        assert await _drive(maybe_unbound, flag) == expected
+
+    def test_code_blocks_name_live_variables(self) -> None:
+        """Each resume point is a code block listing the variables saved there."""
+        blocks = two_points.code_blocks
+        assert [(b.id, b.kind) for b in blocks] == [(0, "start"), (1, "pause"), (2, "pause")]
+        assert blocks[0].live == ("a",)
+        assert blocks[1].live == ("b",)
+        assert blocks[2].live == ("c",)
+
+
+class TestSemantics:
+    async def test_global_is_module_state(self) -> None:
+        """`global` names are read and written in the module, never saved."""
+        global COUNTER
+        COUNTER = 0
+        assert await _drive(uses_global) == 11
+
+    async def test_traceback_points_at_user_line(self) -> None:
+        """An exception after a resume has a traceback frame at the user's own file and line."""
+        with pytest.raises(ZeroDivisionError) as info:
+            await _drive(fails_after_resume, 0)
+        frames = traceback.extract_tb(info.value.__traceback__)
+        with open(__file__) as f:
+            line = next(i for i, text in enumerate(f, 1) if text.endswith("# TRACEBACK-MARK\n"))
+        assert any(f.filename == __file__ and f.lineno == line for f in frames), frames
+
+
+class TestRefusals:
+    def test_reserved_prefix(self) -> None:
+        """User names with the generated-name prefix are refused with the line."""
+
+        async def f() -> None:
+            _dur_x = 1  # noqa: F841
+            raise PauseForEventException("e")
+
+        with pytest.raises(UnsupportedSyntaxError, match=r"_dur_x"):
+            make_durable(f)
+
+    def test_closure_refused(self) -> None:
+        """A durable function that closes over a local of another function is refused."""
+        captured = 1
+
+        async def f() -> int:
+            raise PauseForEventException("e")
+            return captured
+
+        with pytest.raises(UnsupportedSyntaxError, match="closure"):
+            make_durable(f)
+
+    def test_other_decorators_refused(self) -> None:
+        """Decorators other than make_durable would be bypassed, so they are refused."""
+        import functools
+
+        def deco(fn: Any) -> Any:
+            @functools.wraps(fn)
+            async def inner() -> Any:
+                return await fn()
+
+            return inner
+
+        @deco
+        async def f() -> None:
+            raise PauseForEventException("e")
+
+        with pytest.raises((UnsupportedSyntaxError, TypeError)):
+            make_durable(f.__wrapped__)
+
+    def test_no_source(self) -> None:
+        """A function built by exec has no source: NoSourceError."""
+        ns: dict[str, Any] = {}
+        exec("async def f():\n    return 1\n", ns)
+        with pytest.raises(NoSourceError):
+            make_durable(ns["f"])
+
+    def test_not_async(self) -> None:
+        """Only `async def` functions can be made durable."""
+
+        def f() -> None: ...
+
+        with pytest.raises(TypeError, match="async def"):
+            make_durable(f)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize(
+        "source",
+        [
+            "async def f(cm):\n    with cm:\n        raise PauseForEventException('e')\n",
+            "async def f(cm):\n    async with cm:\n        raise PauseForEventException('e')\n",
+            "async def f(it):\n    async for x in it:\n        raise PauseForEventException('e')\n",
+            "async def f():\n    yield 1\n",
+        ],
+        ids=["with", "async-with", "async-for", "async-generator"],
+    )
+    def test_unsupported_forms_name_the_line(self, tmp_path: Any, source: str) -> None:
+        """A pause that cannot be saved is refused at make_durable time with file and line."""
+        import importlib.util
+        import sys
+
+        path = tmp_path / "case_mod.py"
+        path.write_text("from durable import PauseForEventException\n" + source)
+        spec = importlib.util.spec_from_file_location("case_mod", path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["case_mod"] = module
+        try:
+            spec.loader.exec_module(module)
+            with pytest.raises(UnsupportedSyntaxError) as info:
+                make_durable(module.f)
+        finally:
+            del sys.modules["case_mod"]
+        assert info.value.filename == str(path)
+        assert info.value.lineno > 1
