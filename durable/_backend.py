@@ -15,6 +15,7 @@ next save.
 from __future__ import annotations
 
 import abc
+import functools
 import json
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from ._errors import InvalidInstanceIdError, SnapshotValidationError
+from ._errors import ConcurrentResumeError, InvalidInstanceIdError, SnapshotValidationError
 from ._stores import InMemoryStateStore, StateStore, new_event_id
 
 __all__ = ["DurableBackend", "OrchestrationBackend"]
@@ -94,8 +95,25 @@ class DurableBackend(OrchestrationBackend):
         return state
 
     async def save_state(self, instance_id: str, state: dict[str, Any]) -> None:
+        """Save `state` if the store still holds the snapshot it follows (seq - 1).
+
+        Raises `ConcurrentResumeError` when another run saved the instance first; then
+        nothing is written and the events this run consumed stay in the inbox.
+        """
         data = json.dumps(state, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        await self._io(self.store.save, instance_id, data.encode("utf-8", "surrogatepass"))
+        previous = state.get("seq", 1) - 1
+        saved = await self._io(
+            self.store.save_if,
+            instance_id,
+            data.encode("utf-8", "surrogatepass"),
+            functools.partial(_follows, previous),
+        )
+        if not saved:
+            raise ConcurrentResumeError(
+                f"instance {instance_id!r}: another run saved it since this run loaded "
+                f"checkpoint {previous}; this run stopped without saving. Call the instance "
+                "again to continue from its newest checkpoint"
+            )
         consumed = state.get("consumed_events") or ()
         if consumed:
             await self._io(self.store.delete_events, instance_id, list(consumed))
@@ -131,6 +149,16 @@ class DurableBackend(OrchestrationBackend):
         record = {"name": event_name, "published_at": datetime.now(UTC).isoformat()}
         data = json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")
         self.store.add_event(instance_id, new_event_id(), data)
+
+
+def _follows(previous: int, current: bytes | None) -> bool:
+    """Whether the stored snapshot `current` is checkpoint number `previous`."""
+    if current is None:
+        return previous == 0
+    try:
+        return bool(json.loads(current).get("seq") == previous)
+    except (ValueError, AttributeError):
+        return False  # a corrupt snapshot is never overwritten silently
 
 
 def _event_name(instance_id: str, event_id: str, data: bytes) -> str:

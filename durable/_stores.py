@@ -59,6 +59,8 @@ Atomicity and crash guarantees
   first terminates a torn last line so it cannot swallow the next entry.
 * Snapshot and inbox are separate files, so an event published from another process while a
   snapshot is being saved is never lost.
+* `DiskStateStore.save_if` holds an exclusive ``flock`` on ``<stem>.lock`` while it reads,
+  compares and replaces the snapshot, so compare-and-set holds across processes (POSIX).
 * Folders are created on demand and never removed, so a concurrent writer never finds the
   folder it is writing into gone.
 * Every ``OSError`` becomes `StoreError` naming the instance id (if any) and the path, chained.
@@ -92,8 +94,13 @@ import threading
 import time
 import urllib.parse
 import zlib
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import ClassVar
+
+try:
+    import fcntl
+except ImportError:  # Windows: save_if is then atomic within one process only
+    fcntl = None  # type: ignore[assignment]
 
 from durable._errors import InvalidInstanceIdError, StoreError
 
@@ -198,6 +205,21 @@ class StateStore(abc.ABC):
     @abc.abstractmethod
     def save(self, instance_id: str, data: bytes) -> None:
         """Replace the snapshot of ``instance_id`` atomically."""
+
+    def save_if(
+        self, instance_id: str, data: bytes, expected: Callable[[bytes | None], bool]
+    ) -> bool:
+        """Save only if ``expected(current snapshot)`` holds; return whether it saved.
+
+        The check and the save are one atomic step with respect to other ``save_if`` calls,
+        which is what makes each checkpoint a compare-and-set. The default is atomic only
+        within one process; `DiskStateStore` locks a file, so it holds across processes.
+        """
+        with self._default_lock:
+            if not expected(self.load(instance_id)):
+                return False
+            self.save(instance_id, data)
+            return True
 
     # -- event inbox (default: JSON list under a derived key) ---------------------------------
 
@@ -343,6 +365,7 @@ _ENCODE_TABLE = tuple(chr(b) if b in _SAFE_BYTES else f"%{b:02X}" for b in range
 _MAX_ENCODED = 180  # longer encodings use the hashed name (file names are limited to 255)
 
 _SNAPSHOT_SUFFIX = ".json"
+_LOCK_SUFFIX = ".lock"  # taken by save_if while it compares and saves
 _INBOX_SUFFIX = ".inbox"
 _HISTORY_SUFFIX = ".history"
 _EVENT_SUFFIX = ".evt"
@@ -420,6 +443,18 @@ def _unpack(stem: str, prefix: str, raw: bytes) -> tuple[str, bytes] | None:
 # ------------------------------------------------------------------------------------------
 # On disk: durable file operations (raise OSError; callers turn it into StoreError)
 # ------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(path: pathlib.Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) for the duration."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _fsync_dir(folder: pathlib.Path) -> None:
@@ -602,6 +637,18 @@ class DiskStateStore(StateStore):
         name = stem + _SNAPSHOT_SUFFIX
         with self._errors(f"save instance {_short_repr(instance_id)}", self._path / name):
             _write_atomic(self._path, name, contents)
+
+    def save_if(
+        self, instance_id: str, data: bytes, expected: Callable[[bytes | None], bool]
+    ) -> bool:
+        # An exclusive lock on a per-instance lock file serialises savers across processes;
+        # readers need no lock (a snapshot is replaced by an atomic rename).
+        lock = self._path / (self._stem(instance_id) + _LOCK_SUFFIX)
+        with self._errors(f"lock instance {_short_repr(instance_id)}", lock), _locked(lock):
+            if not expected(self.load(instance_id)):
+                return False
+            self.save(instance_id, data)
+            return True
 
     def list_instances(self) -> list[str]:
         with self._errors("list the instances", self._path), os.scandir(self._path) as entries:

@@ -150,3 +150,22 @@ def test_failed_instance_answers_from_another_process_without_running(env: Env) 
     assert env.lines() == ["fails start 5", "fails raising"]
     assert env.run("run", "f", "fails", 6) == {"error": ["ValueError", "bad input 5"]}
     assert env.lines() == ["fails start 5", "fails raising"]
+
+
+def test_two_processes_resuming_one_instance_commit_once(env: Env, tmp_path: pathlib.Path) -> None:
+    """Two processes resuming the same instance at once: exactly one commits its next checkpoint
+    and the other gets ConcurrentResumeError."""
+    assert env.run("run", "c", "contended", json.dumps(str(tmp_path))) == {"paused": "go"}
+    env.run("publish", "c", "go")
+    workers = [env.spawn("run", "c", "contended", '"unused"') for _ in range(2)]
+    deadline = time.monotonic() + 30
+    while len(list(tmp_path.glob("ready-*"))) < 2:
+        assert all(w.poll() is None for w in workers), [w.communicate() for w in workers]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    (tmp_path / "release").touch()
+    outcomes = sorted(json.dumps(finish(w)) for w in workers)
+    assert json.loads(outcomes[1]) == {"paused": "next"}
+    assert json.loads(outcomes[0])["error"][0] == "ConcurrentResumeError"
+    assert env.run("run", "c", "contended", '"unused"') == {"paused": "next"}
+    assert env.lines().count("contended start") == 1

@@ -31,7 +31,7 @@ import ast
 import copy
 import itertools
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
@@ -543,7 +543,7 @@ def _subscript(name: str, index: int) -> ast.expr:
     return ast.Subscript(_name(name), ast.Constant(index), ast.Load())
 
 
-_EXIT = {
+_EXIT: dict[str, Callable[[str], ast.stmt]] = {
     "return": lambda cr: ast.Return(_subscript(cr, 1)),
     "break": lambda cr: ast.Break(),
     "continue": lambda cr: ast.Continue(),

@@ -81,6 +81,17 @@ async def outer(x: int):
     return [x, doubled]
 
 
+async def contended(flag_dir: str):
+    log("contended start")
+    raise PauseForEventException("go")
+    pathlib.Path(flag_dir, f"ready-{os.getpid()}").touch()
+    while not pathlib.Path(flag_dir, "release").exists():  # both resumers hold the same state
+        await anyio.sleep(0.01)
+    log("contended resumed")
+    raise PauseForEventException("next")
+    return "contended done"
+
+
 async def fails(n: int):
     log(f"fails start {n}")
     raise PauseForEventException("go")
@@ -89,7 +100,10 @@ async def fails(n: int):
 
 
 durable_inner = make_durable(inner)
-PROGRAMS = {f.__name__: make_durable(f) for f in (order, waits_while_running, ticks, outer, fails)}
+PROGRAMS = {
+    f.__name__: make_durable(f)
+    for f in (order, waits_while_running, ticks, outer, fails, contended)
+}
 
 
 async def main(store_dir: str, command: str, instance_id: str, rest: list[str]) -> None:
