@@ -107,6 +107,12 @@ class DurableProgram(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<DurableProgram {self.name}>"
 
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        """As a method: ``obj.method(...)`` passes ``obj`` as the first argument."""
+        if instance is None:
+            return self
+        return functools.partial(self, instance)
+
     async def __call__(
         self,
         *args: Any,
@@ -510,6 +516,9 @@ class _Frame:
     async def call(
         self, point: int, live: dict[str, Any], func: Any, /, *args: Any, **kwargs: Any
     ) -> Any:
+        if isinstance(func, functools.partial) and isinstance(func.func, DurableProgram):
+            args, kwargs = (*func.args, *args), {**func.keywords, **kwargs}  # a bound method
+            func = func.func
         if not isinstance(func, DurableProgram) or "instance_id" in kwargs:
             return await func(*args, **kwargs)  # a plain await, or another instance's root call
         if self.inline:

@@ -77,6 +77,12 @@ def fingerprint(node: ast.AsyncFunctionDef) -> str:
 
 
 def _function_node(fn: Callable[..., Any]) -> tuple[ast.AsyncFunctionDef, str]:
+    """The ``async def`` node whose code object `fn` runs.
+
+    Matching the code's name and first line means `fn` is the function written there, not a
+    wrapper made by a decorator (a wrapper's code is its own ``def``, usually a closure,
+    which is refused), so decorators that registered or returned the function are harmless.
+    """
     code = getattr(fn, "__code__", None)
     if code is None:
         raise NoSourceError(f"{fn!r} is not a Python function")
@@ -94,7 +100,6 @@ def _function_node(fn: Callable[..., Any]) -> tuple[ast.AsyncFunctionDef, str]:
         if isinstance(node, ast.AsyncFunctionDef) and node.name == code.co_name:
             first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
             if code.co_firstlineno in (first, node.lineno):
-                _check_decorators(node, filename)
                 return node, filename
     raise NoSourceError(
         f"cannot find `async def {code.co_name}` at line {code.co_firstlineno} of {filename}; "
@@ -102,16 +107,3 @@ def _function_node(fn: Callable[..., Any]) -> tuple[ast.AsyncFunctionDef, str]:
         filename=filename,
         lineno=code.co_firstlineno,
     )
-
-
-def _check_decorators(node: ast.AsyncFunctionDef, filename: str) -> None:
-    for dec in node.decorator_list:
-        target = dec.func if isinstance(dec, ast.Call) else dec
-        name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", "")
-        if name != "make_durable":
-            raise UnsupportedSyntaxError(
-                "a durable function cannot have other decorators (they would be bypassed); "
-                "apply make_durable to the undecorated function",
-                filename=filename,
-                lineno=dec.lineno,
-            )
