@@ -129,6 +129,7 @@ class _Normaliser:
         self.local_names = local_names
         self.points: dict[int, tuple[Literal["pause", "call"], ast.stmt]] = {}
         self.lowered: dict[int, str] = {}  # id(For) -> its iterator temp
+        self.seek_restore: dict[int, str] = {}  # id(For) -> its target name, re-read on resume
         self.handler_ex: dict[int, str] = {}  # id(handler stmt body owner) -> exception temp
         self.hidden: dict[str, str] = {}
         self._count = itertools.count(1)
@@ -288,14 +289,15 @@ class _Normaliser:
         if not self.has_points(body):
             return [*pre, ast.For(s.target, iter_, body, orelse, s.type_comment)]
         it = self.temp("the iterator of the `for` loop", s)
-        item = self.temp("the current item of a `for` loop", s)
-        loop = ast.For(
-            _name(item, True),
-            _name(it),
-            [ast.copy_location(ast.Assign([s.target], _name(item)), s), *body],
-            orelse,
-            None,
-        )
+        if isinstance(s.target, ast.Name):
+            # The loop binds the name itself; on resume the emitter re-reads the saved value
+            # after the re-fetch (the body may have rebound it before the pause).
+            loop = ast.For(s.target, _name(it), body, orelse, None)
+            self.seek_restore[id(loop)] = s.target.id
+        else:
+            item = self.temp("the current item of a `for` loop", s)
+            bind = ast.copy_location(ast.Assign([s.target], _name(item)), s)
+            loop = ast.For(_name(item, True), _name(it), [bind, *body], orelse, None)
         self.lowered[id(loop)] = it
         get_iter = ast.Assign([_name(it, True)], ast.Call(_name(HELPERS[0]), [iter_], []))
         return [*pre, get_iter, loop]
@@ -750,7 +752,11 @@ class _Emitter:
             iter_ = ast.IfExp(self.seek_test(s.body), s.iter, ast.Tuple([], ast.Load()))
             if not body_span:
                 iter_ = ast.IfExp(_name(IP), ast.Tuple([], ast.Load()), s.iter)
-        loop = ast.For(s.target, iter_, self.block(s.body), self.block(s.orelse), None)
+        body = self.block(s.body)
+        target = self.norm.seek_restore.get(id(s))
+        if target and body_span:
+            body = _restore_when_seeking(body, target, s)
+        loop = ast.For(s.target, iter_, body, self.block(s.orelse), None)
         out.append(_at(loop, s))
         return out
 
@@ -823,6 +829,26 @@ class _Emitter:
             skip = ast.ExceptHandler(_name("NameError"), None, [ast.Pass()])
             out.append(_at(ast.Try([store], [skip], [], []), s))
         return out
+
+
+def _restore_when_seeking(body: list[ast.stmt], name: str, where: ast.AST) -> list[ast.stmt]:
+    """Re-read `name` from the saved locals when the loop is re-entered by a resume.
+
+    Folded into the ``else`` of the body's leading ``if not _dur_ip:`` guard when there is
+    one, so the running loop pays nothing for it.
+    """
+    has = ast.Compare(ast.Constant(name), [ast.In()], [_name(LOC)])
+    get = ast.Assign([_name(name, True)], ast.Subscript(_name(LOC), ast.Constant(name), ast.Load()))
+    restore = _at(ast.If(has, [get], []), where)
+    first = body[0] if body else None
+    if (
+        isinstance(first, ast.If)
+        and not first.orelse
+        and ast.dump(first.test) == ast.dump(_not_ip())
+    ):
+        first.orelse = [restore]
+        return body
+    return [_at(ast.If(_name(IP), [restore], []), where), *body]
 
 
 def _suspending() -> ast.expr:

@@ -1,0 +1,283 @@
+"""The comparator shared by the property tests and the kept regressions.
+
+Oracle (as in tests/test_differential.py): a plain copy of the program, built from its source
+with each ``raise PauseForEventException(e)`` statement replaced by ``_oracle_pause(e)``, which
+evaluates and records ``e`` and goes on. It runs in a shallow copy of the program module's
+namespace in which every durable child is rebound to the child's plain copy, so `LOG` is shared.
+
+Durable run: call the program; on `PauseForEventException` publish that event and call again,
+over the same store, until it returns or raises. A `Plan` says how: which store, whether each
+call (and publish) gets a fresh `DurableBackend` or reuses one, whether every pause is first
+called again without its event (it must pause again and run nothing), and whether a second
+instance gets all its events published before its first call (it must run straight through).
+A finished instance is always called once more: it must return or raise the same outcome and
+run nothing.
+
+Compared (`Run`): the return value, or the exception's type and args; the side-effect log,
+entry by entry; and the events paused for, in order.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import itertools
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import anyio
+
+from durable import (
+    DiskStateStore,
+    DurableBackend,
+    DurableProgram,
+    InMemoryStateStore,
+    PauseForEventException,
+    StateStore,
+    make_durable,
+)
+
+from . import LOG, children, reset
+
+MAX_CALLS = 200  # far more pauses than any generated program makes
+CALL_TIMEOUT = 30  # seconds; `tick` catches synchronous endless loops, this the rest
+
+_PAUSES: list[str] = []  # events the plain copies paused for
+_instances = itertools.count(1)
+
+
+# -- the oracle ------------------------------------------------------------------------------
+
+
+class _PausesToRecords(ast.NodeTransformer):
+    """``raise PauseForEventException(e)`` -> ``_oracle_pause(e)``."""
+
+    def visit_Raise(self, node: ast.Raise) -> ast.stmt:
+        exc = node.exc
+        if (
+            isinstance(exc, ast.Call)
+            and isinstance(exc.func, ast.Name)
+            and exc.func.id == "PauseForEventException"
+        ):
+            call = ast.Call(ast.Name("_oracle_pause", ast.Load()), exc.args, exc.keywords)
+            return ast.copy_location(ast.Expr(call), node)
+        return node
+
+
+def _plain_copy(fn: Any, namespace: dict[str, Any]) -> Any:
+    """Exec `fn`'s source, undecorated and with pauses made records, into `namespace`."""
+    tree = ast.parse(inspect.getsource(fn))
+    tree.body[0].decorator_list = []  # type: ignore[attr-defined]
+    tree = ast.fix_missing_locations(_PausesToRecords().visit(tree))
+    ast.increment_lineno(tree, fn.__code__.co_firstlineno - 1)
+    exec(compile(tree, fn.__code__.co_filename, "exec"), namespace)
+    return namespace[fn.__name__]
+
+
+def _plain_children() -> dict[int, Any]:
+    """id(durable child) -> its plain copy (children may call each other)."""
+    namespace = {**vars(children), "_oracle_pause": _PAUSES.append}
+    plain_of: dict[int, Any] = {}
+    for obj in vars(children).values():
+        if isinstance(obj, DurableProgram):
+            plain_of[id(obj)] = _plain_copy(obj.__wrapped__, namespace)
+    _rebind(namespace, plain_of)
+    return plain_of
+
+
+def _rebind(namespace: dict[str, Any], plain_of: dict[int, Any]) -> None:
+    for name, obj in namespace.items():
+        if isinstance(obj, DurableProgram):
+            namespace[name] = plain_of[id(obj)]
+
+
+_PLAIN_CHILDREN = _plain_children()
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A program module's ``program``: its plain copy and its durable version."""
+
+    name: str
+    plain: Any
+    durable: DurableProgram[[], Any] | None  # None if make_durable refused it:
+    refusal: Exception | None = None  # then comparing fails with this
+
+
+def subject_of(module: ModuleType) -> Subject:
+    fn = module.program
+    namespace = {**vars(module), "_oracle_pause": _PAUSES.append}
+    _rebind(namespace, _PLAIN_CHILDREN)
+    plain = _plain_copy(fn, namespace)
+    try:
+        return Subject(module.__name__, plain, make_durable(fn))
+    except Exception as e:  # a refusal, or a crash of make_durable
+        return Subject(module.__name__, plain, None, e)
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """Import the file `path` as module `name` (registered in sys.modules, as durable needs)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+# -- running ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    outcome: tuple[Any, ...]  # ("returned", value) or ("raised", type, args)
+    log: list[Any]
+    events: list[str]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to run a program durably (see the module docstring)."""
+
+    store: str = "memory"  # or "disk"
+    fresh: tuple[bool, ...] = (True,)  # per call, cycled: a fresh DurableBackend, or the shared one
+    recall_unpublished: bool = False
+    early: bool = False
+
+
+@dataclass
+class _Durable:
+    subject: Subject
+    plan: Plan
+    store: StateStore
+    instance: str = field(default_factory=lambda: f"prop-{next(_instances)}")
+    calls: int = 0
+
+    def __post_init__(self) -> None:
+        self.shared = DurableBackend(self.store)
+
+    def backend(self) -> DurableBackend:
+        fresh = self.plan.fresh[self.calls % len(self.plan.fresh)]
+        self.calls += 1
+        return DurableBackend(self.store) if fresh else self.shared
+
+    async def call(self) -> tuple[Any, ...]:
+        assert self.subject.durable is not None
+        backend = self.backend()
+        program = self.subject.durable
+        return await _outcome(
+            lambda: program(orchestration_backend=backend, instance_id=self.instance)
+        )
+
+    def publish(self, event: str) -> None:
+        self.backend().publish_event(self.instance, event)
+
+
+async def _outcome(call: Any) -> tuple[Any, ...]:
+    """Await `call()`; a PauseForEventException propagates, any other exception is an outcome."""
+    try:
+        with anyio.fail_after(CALL_TIMEOUT):
+            return ("returned", await call())
+    except PauseForEventException:
+        raise
+    except Exception as e:
+        return ("raised", type(e), e.args)
+
+
+async def run_plain(subject: Subject) -> Run:
+    reset()
+    _PAUSES.clear()
+    outcome = await _outcome(subject.plain)
+    return Run(outcome, list(LOG), list(_PAUSES))
+
+
+async def _run_durable(d: _Durable) -> Run:
+    reset()
+    events: list[str] = []
+    for _ in range(MAX_CALLS):
+        try:
+            outcome = await d.call()
+        except PauseForEventException as pause:
+            events.append(pause.event)
+            if d.plan.recall_unpublished:
+                log_before = list(LOG)
+                try:
+                    again = await d.call()
+                except PauseForEventException as e:
+                    if e.event != pause.event:
+                        raise Mismatch(
+                            f"called again without the event {pause.event!r}, it paused for "
+                            f"{e.event!r}"
+                        ) from None
+                else:
+                    raise Mismatch(
+                        f"called again without the event {pause.event!r}, it ended: {again}"
+                    )
+                if LOG != log_before:
+                    raise Mismatch(
+                        f"called again without the event {pause.event!r}, it ran code: "
+                        f"{LOG[len(log_before) :]}"
+                    )
+            d.publish(pause.event)
+            continue
+        return Run(outcome, list(LOG), events)
+    raise Mismatch(f"paused {MAX_CALLS} times without ending: {events[-5:]}")
+
+
+class Mismatch(AssertionError):
+    """The durable run did not behave like the plain one."""
+
+
+def _show(run: Run) -> str:
+    lines = [f"  outcome: {run.outcome}", f"  events:  {run.events}", "  log:"]
+    lines += [f"    {entry!r}" for entry in run.log]
+    return "\n".join(lines)
+
+
+def _expect(label: str, expected: Run, got: Run) -> None:
+    if got != expected:
+        raise Mismatch(f"{label}\nplain:\n{_show(expected)}\ndurable:\n{_show(got)}")
+
+
+async def compare(subject: Subject, plan: Plan) -> None:
+    """Raise `Mismatch` unless the durable runs of `subject` under `plan` match its plain run."""
+    if subject.durable is None:
+        raise Mismatch(f"make_durable refused {subject.name}: {subject.refusal!r}")
+    expected = await run_plain(subject)
+    with tempfile.TemporaryDirectory(prefix="durable-prop-") as tmp:
+        store: StateStore = DiskStateStore(tmp) if plan.store == "disk" else InMemoryStateStore()
+        d = _Durable(subject, plan, store)
+        _expect(f"durable run ({plan})", expected, await _run_durable(d))
+
+        reset()
+        again = await d.call()
+        _expect(
+            "the finished instance called again", Run(expected.outcome, [], []), Run(again, LOG, [])
+        )
+
+        if plan.early:
+            early = _Durable(subject, plan, store)
+            for event in expected.events:
+                early.publish(event)
+            reset()
+            try:
+                outcome = await early.call()
+            except PauseForEventException as e:
+                raise Mismatch(
+                    f"with all events {expected.events} published first, it paused for "
+                    f"{e.event!r}"
+                ) from None
+            _expect(
+                "all events published before the first call",
+                Run(expected.outcome, expected.log, []),
+                Run(outcome, list(LOG), []),
+            )
