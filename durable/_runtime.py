@@ -100,7 +100,7 @@ class DurableProgram(Generic[P, R]):
     @property
     def code_blocks(self) -> list[CodeBlock]:
         c = self._compiled
-        blocks = [CodeBlock(0, "start", c.lineno, c.params)]
+        blocks = [CodeBlock(0, "start", c.lineno, c.start_live)]
         blocks += [CodeBlock(p.id, p.kind, p.lineno, p.live + p.maybe) for p in c.points]
         return blocks
 
@@ -147,9 +147,10 @@ class DurableProgram(Generic[P, R]):
         return call
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The arguments as the function's parameters, keeping only those it ever reads."""
         bound = self._signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        return dict(bound.arguments)
+        return {name: bound.arguments[name] for name in self._compiled.start_live}
 
 
 def make_durable(
@@ -658,7 +659,7 @@ def _check_frame(
         raise SnapshotValidationError(
             f"{where} at point {saved.resume_point} does not match the frames saved after it"
         )
-    needed = set(compiled.params) if point is None else set(point.live)
+    needed = set(compiled.start_live) if point is None else set(point.live)
     allowed = needed if point is None else needed | set(point.maybe)
     have = set(saved.locals)
     if not needed <= have or not have <= allowed:

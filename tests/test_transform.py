@@ -22,7 +22,7 @@ COUNTER = 0
 
 
 async def _big_dead_value() -> int:
-    big = "x" * 5_000_000
+    big = "x" * 50_000_000
     n = len(big)
     raise PauseForEventException("go")
     return n
@@ -80,7 +80,7 @@ async def _drive(prog: Any, *args: Any, store: InMemoryStateStore | None = None)
 
 class TestLiveness:
     async def test_dead_large_value_is_not_saved(self) -> None:
-        """A 5 MB string that is dead at the pause does not reach the snapshot."""
+        """A 50 MB string that is dead at the pause does not reach the snapshot."""
         store = InMemoryStateStore()
         with pytest.raises(PauseForEventException):
             await big_dead_value(orchestration_backend=DurableBackend(store), instance_id="t")
@@ -89,7 +89,7 @@ class TestLiveness:
         assert len(saved) < 10_000
         frame = json.loads(saved)["call_stack"]["frames"][0]
         assert set(frame["locals"]) == {"n"}
-        assert await _drive(big_dead_value, store=store) == 5_000_000
+        assert await _drive(big_dead_value, store=store) == 50_000_000
 
     @pytest.mark.parametrize(("flag", "expected"), [(True, "bound"), (False, "unbound")])
     async def test_unbound_variable_stays_unbound(self, flag: bool, expected: str) -> None:

@@ -29,6 +29,7 @@ Impl = Callable[[Any], Coroutine[Any, Any, Any]]
 class CompiledFunction:
     impl: Impl  # async def impl(frame) -> result
     params: tuple[str, ...]
+    start_live: tuple[str, ...]
     points: tuple[PointInfo, ...]
     hidden: dict[str, str]
     fingerprint: str
@@ -55,6 +56,7 @@ def compile_durable(fn: Callable[..., Any]) -> CompiledFunction:
     return CompiledFunction(
         impl=impl,
         params=result.params,
+        start_live=result.start_live,
         points=tuple(result.points),
         hidden=result.hidden,
         fingerprint=fingerprint(node),

@@ -43,6 +43,7 @@ class Liveness:
 
     must: dict[int, tuple[str, ...]]  # live and bound on every path
     maybe: dict[int, tuple[str, ...]]  # live and bound on some paths only
+    entry: tuple[str, ...]  # parameters live at the start: what a start saves
 
 
 def names_in(node: ast.AST) -> tuple[set[str], set[str], set[str]]:
@@ -224,6 +225,7 @@ def analyse(
     points: Iterable[ast.stmt],
 ) -> Liveness:
     """Compute the variables to save at each statement in `points`."""
+    params = tuple(params)
     b = _Builder()
     entry = b.block(body, b.exit)
     nodes = b.nodes
@@ -242,7 +244,8 @@ def analyse(
         wanted = after & may_in[id(n)]
         must[id(stmt)] = tuple(sorted(wanted & must_in[id(n)]))
         maybe[id(stmt)] = tuple(sorted(wanted - must_in[id(n)]))
-    return Liveness(must, maybe)
+    entry_live = tuple(sorted(set(params) & live_in[id(entry)]))
+    return Liveness(must, maybe, entry_live)
 
 
 def _liveness(nodes: list[_Node], local_names: frozenset[str]) -> dict[int, set[str]]:

@@ -65,6 +65,7 @@ class PointInfo:
 class TransformResult:
     module: ast.Module  # defines FACTORY(*HELPERS) -> the generated async function
     params: tuple[str, ...]
+    start_live: tuple[str, ...]  # parameters used at all: the others are never saved
     points: list[PointInfo]
     hidden: dict[str, str] = field(default_factory=dict)  # temp name -> what it holds
 
@@ -920,7 +921,7 @@ class DurableAstTransformer(ast.NodeTransformer):
         ast.copy_location(factory, fn)
         module = ast.Module([factory], [])
         _locate(module, fn)
-        return TransformResult(module, params, infos, norm.hidden)
+        return TransformResult(module, params, live.entry, infos, norm.hidden)
 
     def _infos(
         self, norm: _Normaliser, ids: dict[int, int], live: Liveness, body: list[ast.stmt]

@@ -248,8 +248,11 @@ def _expect(label: str, expected: Run, got: Run) -> None:
         raise Mismatch(f"{label}\nplain:\n{_show(expected)}\ndurable:\n{_show(got)}")
 
 
-async def compare(subject: Subject, plan: Plan) -> None:
-    """Raise `Mismatch` unless the durable runs of `subject` under `plan` match its plain run."""
+async def compare(subject: Subject, plan: Plan) -> Run:
+    """Raise `Mismatch` unless the durable runs of `subject` under `plan` match its plain run.
+
+    Returns the plain run.
+    """
     if subject.durable is None:
         raise Mismatch(f"make_durable refused {subject.name}: {subject.refusal!r}")
     expected = await run_plain(subject)
@@ -281,3 +284,4 @@ async def compare(subject: Subject, plan: Plan) -> None:
                 Run(expected.outcome, expected.log, []),
                 Run(outcome, list(LOG), []),
             )
+    return expected
