@@ -23,6 +23,7 @@ from ._errors import (
 from ._runtime import CodeBlock, DurableProgram, DurableRuntime, make_durable
 from ._snapshot import CallStack, FunctionCall, Snapshot
 from ._stores import DiskStateStore, InMemoryStateStore, StateStore
+from ._tracing import EVENTS
 from ._transform import DurableAstTransformer
 
 __version__ = "0.1.0"
@@ -46,6 +47,8 @@ __all__ = [
     "DiskStateStore",
     # the transformer
     "DurableAstTransformer",
+    # tracing
+    "EVENTS",
     # errors
     "DurableError",
     "UnsupportedSyntaxError",

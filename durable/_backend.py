@@ -25,6 +25,7 @@ import anyio.to_thread
 
 from ._errors import ConcurrentResumeError, InvalidInstanceIdError, SnapshotValidationError
 from ._stores import InMemoryStateStore, StateStore, new_event_id
+from ._tracing import emit
 
 __all__ = ["DurableBackend", "OrchestrationBackend"]
 
@@ -49,6 +50,15 @@ class OrchestrationBackend(abc.ABC):
     @abc.abstractmethod
     async def wait_for_event(self, instance_id: str, event_name: str) -> None:
         """Called after `instance_id` saved a pause waiting for `event_name`."""
+
+    async def commit(
+        self, instance_id: str, state: dict[str, Any], history: list[dict[str, Any]]
+    ) -> None:
+        """Save `state` and append `history` (audit entries) to the instance's history.
+
+        Optional capability: the default saves the state and drops the history.
+        """
+        await self.save_state(instance_id, state)
 
     async def take_event(
         self,
@@ -95,28 +105,32 @@ class DurableBackend(OrchestrationBackend):
         return state
 
     async def save_state(self, instance_id: str, state: dict[str, Any]) -> None:
+        await self.commit(instance_id, state, [])
+
+    async def commit(
+        self, instance_id: str, state: dict[str, Any], history: list[dict[str, Any]]
+    ) -> None:
         """Save `state` if the store still holds the snapshot it follows (seq - 1).
 
-        Raises `ConcurrentResumeError` when another run saved the instance first; then
-        nothing is written and the events this run consumed stay in the inbox.
+        In one trip to the store's thread: the compare-and-set save, then deleting the events
+        the state names as consumed, then appending `history`. Raises
+        `ConcurrentResumeError` when another run saved the instance first; then nothing is
+        written and the events this run consumed stay in the inbox.
         """
         data = json.dumps(state, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        previous = state.get("seq", 1) - 1
-        saved = await self._io(
-            self.store.save_if,
-            instance_id,
-            data.encode("utf-8", "surrogatepass"),
-            functools.partial(_follows, previous),
-        )
-        if not saved:
+        entries = [_json_line(entry) for entry in history]
+        job = functools.partial(_commit, self.store, instance_id, data, state, entries)
+        if not await self._io(job):
+            previous = state.get("seq", 1) - 1
             raise ConcurrentResumeError(
                 f"instance {instance_id!r}: another run saved it since this run loaded "
                 f"checkpoint {previous}; this run stopped without saving. Call the instance "
                 "again to continue from its newest checkpoint"
             )
-        consumed = state.get("consumed_events") or ()
-        if consumed:
-            await self._io(self.store.delete_events, instance_id, list(consumed))
+
+    def read_history(self, instance_id: str) -> list[dict[str, Any]]:
+        """The audit history of `instance_id`, oldest first (see ``durable.EVENTS``)."""
+        return [json.loads(entry) for entry in self.store.read_history(instance_id)]
 
     async def wait_for_event(self, instance_id: str, event_name: str) -> None:
         """Nothing to do: the saved snapshot records the wait."""
@@ -146,9 +160,34 @@ class DurableBackend(OrchestrationBackend):
             )
         if not isinstance(event_name, str):
             raise TypeError(f"event names are strings, not {type(event_name).__name__}")
-        record = {"name": event_name, "published_at": datetime.now(UTC).isoformat()}
+        at = datetime.now(UTC).isoformat()
+        record = {"name": event_name, "published_at": at}
         data = json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")
-        self.store.add_event(instance_id, new_event_id(), data)
+        event_id = new_event_id()
+        self.store.add_event(instance_id, event_id, data)
+        entry = {"at": at, "kind": "event.published", "event_name": event_name}
+        self.store.append_history(instance_id, _json_line({**entry, "event_id": event_id}))
+        emit("event.published", instance_id=instance_id, event_name=event_name, event_id=event_id)
+
+
+def _commit(
+    store: StateStore, instance_id: str, data: str, state: dict[str, Any], history: list[bytes]
+) -> bool:
+    previous = state.get("seq", 1) - 1
+    raw = data.encode("utf-8", "surrogatepass")
+    if not store.save_if(instance_id, raw, functools.partial(_follows, previous)):
+        return False
+    consumed = state.get("consumed_events") or ()
+    if consumed:
+        store.delete_events(instance_id, list(consumed))
+    for entry in history:
+        store.append_history(instance_id, entry)
+    return True
+
+
+def _json_line(entry: dict[str, Any]) -> bytes:
+    text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _follows(previous: int, current: bytes | None) -> bool:

@@ -22,6 +22,7 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import time
 import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from ._snapshot import (
     Snapshot,
     Status,
 )
+from ._tracing import emit
 from ._transform import CompiledFunction, compile_durable
 
 __all__ = ["CodeBlock", "DurableProgram", "DurableRuntime", "make_durable"]
@@ -202,6 +204,7 @@ class DurableRuntime:
         run = _Run(self.backend, program, instance_id, seq=0, created_at=now, consumed=set())
         root = _Frame(run, program, 0, arguments)
         run.stack.append(root)
+        run.note("instance.started", program, 0)
         await run.checkpoint("running")
         return await run.execute(root)
 
@@ -212,6 +215,13 @@ class DurableRuntime:
                 snap.instance_id, snap.waiting_for, resuming=True, exclude=consumed
             )
             if event_id is None:
+                emit(
+                    "instance.still_waiting",
+                    instance_id=snap.instance_id,
+                    program=program.name,
+                    seq=snap.seq,
+                    event_name=snap.waiting_for,
+                )
                 raise PauseForEventException(snap.waiting_for)
             consumed.add(event_id)
         run = _Run(
@@ -223,6 +233,12 @@ class DurableRuntime:
             consumed=consumed,
         )
         root = run.restore(snap.call_stack)
+        last = snap.call_stack.frames[-1]
+        innermost = _registry.get(last.function, program)
+        fields = {"event_name": snap.waiting_for} if snap.waiting_for else {}
+        run.note("instance.resumed", innermost, last.resume_point, **fields)
+        for event_id in sorted(consumed - set(snap.consumed_events)):
+            run.note("event.consumed", innermost, last.resume_point, event_id=event_id, **fields)
         return await run.execute(root)
 
 
@@ -247,6 +263,18 @@ class _Run:
         self.consumed = consumed  # ids taken from the inbox, to name in the next save
         self.stack: list[_Frame] = []
         self.suspending = False
+        self.history: list[dict[str, Any]] = []  # entries the next save appends
+        self.block_started = time.perf_counter()
+
+    def note(self, kind: str, program: DurableProgram[Any, Any], point: int, **fields: Any) -> None:
+        """Emit event `kind` and keep it for the instance's audit history.
+
+        Its ``seq`` is that of the checkpoint that will persist it (the next save).
+        """
+        where = {"function": program.name, "point": point, "seq": self.seq + 1}
+        emit(kind, instance_id=self.instance_id, program=self.program.name, **where, **fields)
+        at = datetime.now(UTC).isoformat()
+        self.history.append({"at": at, "kind": kind, **where, **fields})
 
     # -- running -----------------------------------------------------------------------------
 
@@ -272,6 +300,7 @@ class _Run:
         """Run a nested durable call; checkpoint when it starts and when it ends."""
         self.stack.append(child)
         if fresh:
+            self.note("call.entered", child.program, 0, caller=parent.program.name)
             await self.checkpoint("running")
         try:
             value = await child.program._compiled.impl(child)
@@ -281,10 +310,12 @@ class _Run:
             self.stack.pop()
             parent.done = ("raised", e)
             if not isinstance(e, DurableError):
+                self.note("call.returned", child.program, child.point, outcome="raised")
                 await self._checkpoint_if_possible()
             raise
         self.stack.pop()
         parent.done = ("returned", value)
+        self.note("call.returned", child.program, child.point, outcome="returned")
         await self.checkpoint("running")
         return value
 
@@ -328,6 +359,7 @@ class _Run:
     # -- checkpoints -------------------------------------------------------------------------
 
     async def checkpoint(self, status: Status, *, waiting_for: str | None = None) -> None:
+        self._note_block()
         encoder = Encoder()
         frames = [self._encode_frame(encoder, f) for f in self.stack]
         innermost = self.stack[-1]
@@ -343,6 +375,10 @@ class _Run:
     async def finish(
         self, status: Status, *, result: Any = None, error: BaseException | None = None
     ) -> None:
+        self._note_block()
+        kind = "instance.failed" if error is not None else "instance.completed"
+        detail = {"error": f"{type(error).__qualname__}: {error}"} if error is not None else {}
+        self.note(kind, self.program, self.stack[0].point if self.stack else 0, **detail)
         encoder = Encoder()
         if error is not None:
             encoded_error = _encode_exception(encoder, error)
@@ -382,12 +418,29 @@ class _Run:
             created_at=self.created_at,
             updated_at=datetime.now(UTC),
         )
+        started = time.perf_counter()
         try:
-            await self.backend.save_state(self.instance_id, snap.model_dump(mode="json"))
+            await self.backend.commit(self.instance_id, snap.model_dump(mode="json"), self.history)
         except BaseException:
             self.seq -= 1
             raise
         self.consumed = set()
+        self.history = []
+        self.block_started = time.perf_counter()
+        emit(
+            "checkpoint.saved",
+            instance_id=self.instance_id,
+            program=self.program.name,
+            seq=self.seq,
+            status=status,
+            duration_ms=_ms(time.perf_counter() - started),
+        )
+
+    def _note_block(self) -> None:
+        frame = self.stack[-1] if self.stack else None
+        program = frame.program if frame else self.program
+        duration = _ms(time.perf_counter() - self.block_started)
+        self.note("block.completed", program, frame.point if frame else 0, duration_ms=duration)
 
     def _encode_frame(self, encoder: Encoder, frame: _Frame) -> FunctionCall:
         compiled = frame.program._compiled
@@ -507,8 +560,10 @@ class _Frame:
         )
         if event_id is not None:  # published early: consume it and go on
             run.consumed.add(event_id)
+            run.note("event.consumed", self.program, point, event_name=event, event_id=event_id)
             await run.checkpoint("running")
             return
+        run.note("instance.paused", self.program, point, event_name=event)
         await run.checkpoint("paused", waiting_for=event)
         await run.backend.wait_for_event(run.instance_id, event)
         run.suspending = True
@@ -635,6 +690,10 @@ def _pause_outside_durable_code(
         filename=origin.filename if origin else "?",
         lineno=(origin.lineno or 0) if origin else 0,
     )
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
 
 
 def _check_frame(

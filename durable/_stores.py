@@ -54,7 +54,8 @@ Atomicity and crash guarantees
   ``fsync``-ed (skipped where folders cannot be opened, e.g. Windows). A crash at any moment
   leaves the old file or the new one, never a torn one. Leftover temp files are ignored by
   every read and removed once they are older than `_STALE_TEMP_SECONDS`.
-* History entries are appended with ``O_APPEND`` in one ``write`` and ``fsync``-ed. A crash
+* History entries are appended with ``O_APPEND`` in one ``write``, without ``fsync`` (they
+  survive a process crash; a power failure may lose the last ones). A crash
   mid-append leaves a torn line; reads skip any line whose CRC does not match, and an append
   first terminates a torn last line so it cannot swallow the next entry.
 * Snapshot and inbox are separate files, so an event published from another process while a
@@ -554,7 +555,9 @@ def _append_line(path: pathlib.Path, line: bytes) -> None:
         view = memoryview(line)
         while view:  # local files take it in one write; the loop only guards short writes
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        # No fsync: the audit history is written at every checkpoint and must not double its
+        # cost. Once written it survives a crash of the process (it is in the page cache);
+        # a power failure can lose its last entries, never the snapshot.
     finally:
         os.close(fd)
     if size == 0:

@@ -313,7 +313,7 @@ async def around_except_base_exception() -> str:
 
 @make_durable
 async def pausing_child() -> str:
-    raise PauseForEventException("go")
+    raise PauseForEventException("go")  # L:pausing-child
     return "resumed"
 
 
@@ -525,6 +525,34 @@ async def fetch_then_pause(x: int) -> int:
     raise PauseForEventException("go")
     log("after pause")
     return y
+
+
+@make_durable
+async def pause_inside_user_handler() -> str:
+    try:
+        log("before")
+        raise PauseForEventException("approve")
+        log("approved")
+        return "approved"
+    except Exception as e:
+        log(("handler", type(e).__name__))
+        return "handled"
+
+
+@make_durable
+async def charge() -> str:
+    log("charge")
+    return "charged"
+
+
+@make_durable
+async def guarded_charge() -> str:
+    try:
+        r = await charge()
+    except Exception as e:
+        log(("refund", type(e).__name__))
+        return "refunded"
+    return r
 
 
 @make_durable
@@ -819,29 +847,17 @@ class Wallet:
         raise PauseForEventException("confirm")
         return self.balance
 
+    @staticmethod
+    @make_durable
+    async def shout(name: str) -> str:
+        raise PauseForEventException("go")
+        return name.upper()
 
-def define_classmethod() -> type:
-    """Builds the class on call, so that a refusal fails one test, not the import."""
-
-    class Registry:
-        @classmethod
-        @make_durable
-        async def create(cls, name: str) -> str:
-            raise PauseForEventException("go")
-            return f"created {name}"
-
-    return Registry
-
-
-def define_staticmethod() -> type:
-    class Tools:
-        @staticmethod
-        @make_durable
-        async def shout(name: str) -> str:
-            raise PauseForEventException("go")
-            return name.upper()
-
-    return Tools
+    @classmethod
+    @make_durable
+    async def open(cls, owner: str) -> Wallet:
+        raise PauseForEventException("go")
+        return cls(owner)
 
 
 @make_durable

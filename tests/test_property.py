@@ -29,7 +29,7 @@ import itertools
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,8 +47,11 @@ MAX_DEPTH = 3  # nesting of compound statements
 MAX_STATEMENTS = 12
 INT_VARS = ("a", "b", "c")
 LOOP_VARS = ("i", "j", "k")  # by loop nesting; ``for i, iv in d.items()`` binds iv too
-FINAL_RETURN = "return (a, b, c, s, items)"
 CHILDREN_1 = children.DURABLE_CHILDREN  # children called with one int
+# Every program starts with HEADER and ends with FINAL_RETURN. `t` is never set up front: it is
+# bound, deleted and read anywhere, so unbound-variable semantics are compared too.
+HEADER = ("a, b, c = 0, 1, 2", 's = ""', "items = []", "alias = items", "d = {}", "err = None")
+FINAL_RETURN = "return (a, b, c, s, items, alias, alias is items, d, repr(err))"
 
 
 # -- the program generator -------------------------------------------------------------------
@@ -62,7 +65,7 @@ class _Ctx:
     labels: itertools.count[int]  # unique numbers for labels, events, counters, handler names
     depth: int = 0
     loops: int = 0  # enclosing loops (picks the loop variable's name)
-    scope: tuple[tuple[str, str], ...] = ()  # extra (name, "int" | "str") bound here
+    scope: tuple[tuple[str, str], ...] = ()  # extra (name, "int" | "str" | "exc") bound here
     in_loop: bool = False  # break/continue allowed (not across a finally)
     in_finally: bool = False  # no return in a finally
     handling: bool = False  # a bare ``raise`` has an exception to re-raise
@@ -82,87 +85,107 @@ class _Ctx:
 Draw = Callable[..., object]
 
 
-def _indent(lines: list[str]) -> list[str]:
-    return ["    " + line for line in lines]
+def _pick(draw: Draw, options: Sequence[str]) -> str:
+    return str(draw(st.sampled_from(options)))
+
+
+def _indent(lines: list[str], times: int = 1) -> list[str]:
+    return ["    " * times + line for line in lines]
 
 
 def _int_atom(draw: Draw, ctx: _Ctx) -> str:
-    names = [*INT_VARS, *ctx.names("int")]
     if draw(st.booleans()):
         return str(draw(st.integers(0, 3)))
-    return str(draw(st.sampled_from(names)))
+    return _pick(draw, [*INT_VARS, *ctx.names("int")])
 
 
 def _int_expr(draw: Draw, ctx: _Ctx) -> str:
-    form = draw(
-        st.sampled_from(["{x}", "{x} + {y}", "{x} - {y}", "{x} * 2", "{x} % 3", "{x} + len(items)"])
-    )
-    return str(form).format(x=_int_atom(draw, ctx), y=_int_atom(draw, ctx))
+    form = _pick(draw, ["{x}", "{x} + {y}", "{x} - {y}", "{x} * 2", "{x} % 3", "{x} + len(items)"])
+    return form.format(x=_int_atom(draw, ctx), y=_int_atom(draw, ctx))
 
 
 def _cond(draw: Draw, ctx: _Ctx) -> str:
-    forms = ["{x} > {k}", "{x} % 2 == 0", "{x} == {y}", "len(items) > {k}", "s.endswith('x')"]
-    strs = ctx.names("str")
-    if strs:
-        forms.append("{v} == 'x'")
-    form = str(draw(st.sampled_from(forms)))
-    return form.format(
+    """A condition; some have side effects (`check`, a walrus) or await a child."""
+    forms = [
+        "{x} > {k}",
+        "{x} % 2 == 0",
+        "{x} == {y}",
+        "len(items) > {k}",
+        "s.endswith('x')",
+        "{x} % 3 in d",
+        "({v} := {v} + 1) > {k}",
+        "await {child}({x}) > {k}",
+    ]
+    if ctx.names("str"):
+        forms.append("{s} == 'x'")
+    form = _pick(draw, forms)
+    text = form.format(
         x=_int_atom(draw, ctx),
         y=_int_atom(draw, ctx),
         k=draw(st.integers(0, 3)),
-        v=draw(st.sampled_from(strs)) if "{v}" in form else "",
+        v=_pick(draw, INT_VARS),
+        child=_pick(draw, CHILDREN_1),
+        s=_pick(draw, ctx.names("str")) if "{s}" in form else "",
     )
+    if draw(st.integers(0, 2)) == 0:
+        return f'check("L{ctx.label()}", {text})'
+    return text
 
 
 def _loggable(draw: Draw, ctx: _Ctx) -> str:
-    names = [*INT_VARS, "s", "items", *(n for n, _ in ctx.scope)]
-    return str(draw(st.sampled_from(names)))
+    return _pick(draw, [*INT_VARS, "s", "items", "alias", "d", "repr(err)", "t", *ctx.names("int")])
 
 
 def _pause(draw: Draw, ctx: _Ctx) -> list[str]:
     n = ctx.label()
-    dynamic = [*ctx.names("int"), *ctx.names("str"), "a"]
     if draw(st.booleans()):
         return [f'raise PauseForEventException("p{n}")']
-    return [f'raise PauseForEventException(f"p{n}-{{{draw(st.sampled_from(dynamic))}}}")']
+    dynamic = _pick(draw, ["a", *ctx.names("int"), *ctx.names("str")])
+    return [f'raise PauseForEventException(f"p{n}-{{{dynamic}}}")']
 
 
 def _call(draw: Draw, ctx: _Ctx) -> list[str]:
-    child = str(draw(st.sampled_from(CHILDREN_1)))
-    x, v = _int_atom(draw, ctx), draw(st.sampled_from(INT_VARS))
-    form = draw(st.integers(0, 6))
-    if form == 0:
-        return [f"{v} = await {child}({x})"]
-    if form == 1:
-        return [f"{v} += await {child}({x})"]
-    if form == 2:
-        return [f'log("L{ctx.label()}", await {child}({x}))']
-    if form == 3:
-        return [f"{v} = {_int_atom(draw, ctx)} + await {child}({x})"]
-    if form == 4:
-        return [f"await child_append(items, {x})"]
-    if form == 5:
-        return [f"{v} = await child_append(items, {x})"]
-    return [f"{v} = await plain_helper({x})"]
+    child = _pick(draw, CHILDREN_1)
+    x, v = _int_atom(draw, ctx), _pick(draw, INT_VARS)
+    forms = [
+        f"{v} = await {child}({x})",
+        f"{v} += await {child}({x})",
+        f'log("L{ctx.label()}", await {child}({x}))',
+        f"{v} = {_int_atom(draw, ctx)} + await {child}({x})",
+        f"await child_append({_pick(draw, ['items', 'alias'])}, {x})",
+        f"{v} = await child_append(items, {x})",
+        f"d[{x} % 3] = await {child}({x})",
+        f"{v} = await plain_helper({x})",
+    ]
+    return [_pick(draw, forms)]
 
 
 def _simple(draw: Draw, ctx: _Ctx) -> list[str]:
-    kind = draw(st.sampled_from(["log", "assign", "augassign", "str", "append"]))
-    v = draw(st.sampled_from(INT_VARS))
+    kind = _pick(draw, ["log", "assign", "augassign", "str", "append", "dict", "t", "rebind"])
+    v, x = _pick(draw, INT_VARS), _int_atom(draw, ctx)
     if kind == "log":
         args = [_loggable(draw, ctx) for _ in range(draw(st.integers(0, 2)))]
         return [", ".join([f'log("L{ctx.label()}"', *args]) + ")"]
     if kind == "assign":
         return [f"{v} = {_int_expr(draw, ctx)}"]
     if kind == "augassign":
-        op = draw(st.sampled_from(["+=", "-=", "*="]))
-        rhs = "2" if op == "*=" else _int_expr(draw, ctx)
-        return [f"{v} {op} {rhs}"]
+        op = _pick(draw, ["+=", "-=", "*="])
+        return [f"{v} {op} {'2' if op == '*=' else _int_expr(draw, ctx)}"]
     if kind == "str":
         strs = ctx.names("str")
-        rhs = draw(st.sampled_from(strs)) if strs and draw(st.booleans()) else repr("x")
-        return [f"s += {rhs}"]
-    return [f"items.append({_int_expr(draw, ctx)})"]
+        return [f"s += {_pick(draw, strs) if strs and draw(st.booleans()) else repr('x')}"]
+    if kind == "append":
+        return [f"{_pick(draw, ['items', 'alias'])}.append({_int_expr(draw, ctx)})"]
+    if kind == "dict":
+        forms = [
+            f"d[{x} % 3] = {_int_expr(draw, ctx)}",
+            f"d[{x} % 3] = d.get({x} % 3, 0) + 1",
+            f"d.pop({x} % 3, None)",
+        ]
+        return [_pick(draw, forms)]
+    if kind == "t":
+        return [_pick(draw, [f"t = {_int_expr(draw, ctx)}", "del t", f'log("L{ctx.label()}", t)'])]
+    return [_pick(draw, ["items = items + [len(items)]", "items = [x + 1 for x in items]"])]
 
 
 def _if(draw: Draw, ctx: _Ctx) -> list[str]:
@@ -175,10 +198,14 @@ def _if(draw: Draw, ctx: _Ctx) -> list[str]:
 
 
 def _while(draw: Draw, ctx: _Ctx) -> list[str]:
+    """A loop bounded by its own counter, whatever its body does."""
     w, bound = f"w{ctx.label()}", draw(st.integers(0, 3))
     body_ctx = ctx.inner(in_loop=True, loops=ctx.loops + 1)
-    if draw(st.booleans()):
+    form = draw(st.integers(0, 2))
+    if form == 0:
         head = [f"while {w} < {bound}:", f"    {w} += 1", "    tick()"]
+    elif form == 1:
+        head = [f"while {w} < {bound} and {_cond(draw, ctx)}:", f"    {w} += 1", "    tick()"]
     else:
         head = ["while True:", f"    {w} += 1", "    tick()", f"    if {w} > {bound}:", "        break"]
     lines = [f"{w} = 0", *head, *_indent(_block(draw, body_ctx))]
@@ -187,28 +214,39 @@ def _while(draw: Draw, ctx: _Ctx) -> list[str]:
     return lines
 
 
-_INT_ITERABLES = ("range({n})", "[1, 2, 3][:{n}]", "(3, 1, 2)", "range(1, {n})", "{{1: 'x', 2: 'y'}}")
-_STR_ITERABLES = ("'xy'", "('x', 'y', 'z')", "{{'x': 1, 'y': 2}}", "sorted({{'y', 'x'}})")
+_INT_ITERABLES = (
+    "range({n})",
+    "[1, 2, 3][:{n}]",
+    "(3, 1, 2)",
+    "range(1, {n})",
+    "{{1: 'x', 2: 'y'}}",
+    "list(items)",
+    "items",  # the live list: the body may append to it (bounded by a length check)
+    "d",  # the live dict: the body may change it (plain Python may raise RuntimeError)
+    "sorted(d)",
+    "range(await {child}({x}) % 3)",
+)
+_STR_ITERABLES = ("'xy'", "('x', 'y', 'z')", "{{'x': 1, 'y': 2}}", "sorted({{'y', 'x'}})", "s")
+_ITEMS_ITERABLES = ("{{'x': 1, 'y': 2}}.items()", "d.items()")
 
 
 def _for(draw: Draw, ctx: _Ctx) -> list[str]:
     var = LOOP_VARS[min(ctx.loops, len(LOOP_VARS) - 1)]
-    kind = draw(st.sampled_from(["int", "str", "items", "list"]))
-    n = draw(st.integers(0, 3))
+    kind = _pick(draw, ["int", "str", "items"])
+    fill = {"n": draw(st.integers(0, 3)), "child": _pick(draw, CHILDREN_1), "x": _int_atom(draw, ctx)}
     if kind == "int":
-        head = f"for {var} in {str(draw(st.sampled_from(_INT_ITERABLES))).format(n=n)}:"
-        bound: tuple[tuple[str, str], ...] = ((var, "int"),)
+        iterable = _pick(draw, _INT_ITERABLES).format(**fill)
+        head, bound = f"for {var} in {iterable}:", ((var, "int"),)
     elif kind == "str":
-        head = f"for {var} in {str(draw(st.sampled_from(_STR_ITERABLES))).format(n=n)}:"
-        bound = ((var, "str"),)
-    elif kind == "items":
-        head = f"for {var}, {var}v in {{'x': 1, 'y': 2}}.items():"
-        bound = ((var, "str"), (f"{var}v", "int"))
+        iterable = _pick(draw, _STR_ITERABLES).format(**fill)
+        head, bound = f"for {var} in {iterable}:", ((var, "str"),)
     else:
-        head = f"for {var} in list(items):"
-        bound = ((var, "int"),)
+        iterable = _pick(draw, _ITEMS_ITERABLES).format(**fill)
+        key = "int" if iterable.startswith("d.") else "str"
+        head, bound = f"for {var}, {var}v in {iterable}:", ((var, key), (f"{var}v", "int"))
     body_ctx = ctx.inner(in_loop=True, loops=ctx.loops + 1, scope=ctx.scope + bound)
-    lines = [head, "    tick()", *_indent(_block(draw, body_ctx))]
+    guard = ["    if len(items) > 5:", "        break"] if iterable == "items" else []
+    lines = [head, "    tick()", *guard, *_indent(_block(draw, body_ctx))]
     if draw(st.booleans()):
         lines += ["else:", *_indent(_block(draw, ctx.inner()))]
     return lines
@@ -220,6 +258,7 @@ _HANDLERS = (
     "except (KeyError, ValueError) as {e}:",
     "except Exception as {e}:",
     "except ValueError:",
+    "except LookupError:",
     "except BaseException as {e}:",
     "except:",
 )
@@ -232,9 +271,7 @@ def _try(draw: Draw, ctx: _Ctx) -> list[str]:
         handlers = [h for h in handlers if h != "except:"] + ["except:"]
     for handler in handlers:
         e = f"e{ctx.label()}"
-        scope = ctx.scope
-        if "{e}" in handler:
-            scope += ((e, "exc"),)
+        scope = ctx.scope + ((e, "exc"),) if "{e}" in handler else ctx.scope
         lines.append(handler.format(e=e))
         lines += _indent(_block(draw, ctx.inner(scope=scope, handling=True)))
     if handlers and draw(st.booleans()):
@@ -247,10 +284,10 @@ def _try(draw: Draw, ctx: _Ctx) -> list[str]:
 
 def _match(draw: Draw, ctx: _Ctx) -> list[str]:
     lines = [f"match {_int_atom(draw, ctx)} % 3:"]
-    lines += ["    case 0:", *_indent(_indent(_block(draw, ctx.inner())))]
-    lines += [f"    case 1 | 2 if {_cond(draw, ctx)}:", *_indent(_indent(_block(draw, ctx.inner())))]
+    lines += ["    case 0:", *_indent(_block(draw, ctx.inner()), 2)]
+    lines += [f"    case 1 | 2 if {_cond(draw, ctx)}:", *_indent(_block(draw, ctx.inner()), 2)]
     if draw(st.booleans()):
-        lines += ["    case _:", *_indent(_indent(_block(draw, ctx.inner())))]
+        lines += ["    case _:", *_indent(_block(draw, ctx.inner()), 2)]
     return lines
 
 
@@ -263,10 +300,14 @@ def _guarded(draw: Draw, ctx: _Ctx, stmt: str) -> list[str]:
 
 def _raise(draw: Draw, ctx: _Ctx) -> list[str]:
     n = ctx.label()
-    forms = [f'raise ValueError("r{n}", {_int_atom(draw, ctx)})', f'raise KeyError("r{n}")']
+    forms = [
+        f'raise ValueError("r{n}", {_int_atom(draw, ctx)})',
+        f'raise KeyError("r{n}")',
+        f'assert {_cond(draw, ctx)}, "r{n}"',
+    ]
     if ctx.handling:
         forms.append("raise")
-    return _guarded(draw, ctx, str(draw(st.sampled_from(forms))))
+    return _guarded(draw, ctx, _pick(draw, forms))
 
 
 def _exit(draw: Draw, ctx: _Ctx) -> list[str]:
@@ -275,34 +316,29 @@ def _exit(draw: Draw, ctx: _Ctx) -> list[str]:
         forms += [FINAL_RETURN, f"return {_int_expr(draw, ctx)}"]
     if ctx.in_loop:
         forms += ["break", "continue"]
-    return _guarded(draw, ctx, str(draw(st.sampled_from(forms)))) if forms else ["pass"]
+    return _guarded(draw, ctx, _pick(draw, forms)) if forms else ["pass"]
 
 
-def _exc_log(draw: Draw, ctx: _Ctx) -> list[str]:
-    e = draw(st.sampled_from(ctx.names("exc")))
-    return [f'log("L{ctx.label()}", type({e}).__name__, {e}.args)']
+def _exc(draw: Draw, ctx: _Ctx) -> list[str]:
+    """Use the exception being handled: log it, or keep it in `err` (saved across pauses)."""
+    e = _pick(draw, ctx.names("exc"))
+    forms = [f'log("L{ctx.label()}", type({e}).__name__, {e}.args)', f"err = {e}"]
+    return [_pick(draw, forms)]
 
 
 # Simplest first: hypothesis shrinks toward the start of the list; repeats weight a kind.
 _KINDS = (
-    "simple",
-    "simple",
-    "pause",
-    "pause",
-    "pause",
-    "call",
-    "call",
-    "if",
-    "if",
-    "for",
-    "for",
+    *["simple"] * 3,
+    *["pause"] * 4,
+    *["call"] * 3,
+    *["if"] * 2,
+    *["for"] * 2,
     "while",
-    "try",
-    "try",
+    *["try"] * 2,
     "raise",
     "exit",
     "match",
-    "exc_log",
+    *["exc"] * 2,
 )
 _LEAVES: dict[str, Callable[[Draw, _Ctx], list[str]]] = {
     "simple": _simple,
@@ -310,7 +346,7 @@ _LEAVES: dict[str, Callable[[Draw, _Ctx], list[str]]] = {
     "call": _call,
     "raise": _raise,
     "exit": _exit,
-    "exc_log": _exc_log,
+    "exc": _exc,
 }
 _COMPOUND: dict[str, Callable[[Draw, _Ctx], list[str]]] = {
     "if": _if,
@@ -327,21 +363,21 @@ def _stmt(draw: Draw, ctx: _Ctx) -> list[str]:
         k
         for k in _KINDS
         if (k not in _COMPOUND or (ctx.depth < MAX_DEPTH and ctx.budget[0] >= 1))
-        and (k != "exc_log" or ctx.names("exc"))
+        and (k != "exc" or ctx.names("exc"))
     ]
-    kind = str(draw(st.sampled_from(kinds)))
-    make = _COMPOUND.get(kind) or _LEAVES[kind]
-    return make(draw, ctx)
+    kind = _pick(draw, kinds)
+    return (_COMPOUND.get(kind) or _LEAVES[kind])(draw, ctx)
 
 
 def _block(draw: Draw, ctx: _Ctx) -> list[str]:
-    """One to three statements (one if the budget is spent)."""
-    count = draw(st.integers(1, 3)) if ctx.budget[0] > 0 else 1
+    """One to three statements (one plain one if the budget is spent)."""
+    if ctx.budget[0] <= 0:
+        return _simple(draw, ctx)
     lines: list[str] = []
-    for _ in range(count):
-        if ctx.budget[0] <= 0 and lines:
+    for _ in range(draw(st.integers(1, 3))):
+        if ctx.budget[0] <= 0:
             break
-        lines += _stmt(draw, ctx) if ctx.budget[0] > 0 else _simple(draw, ctx)
+        lines += _stmt(draw, ctx)
     return lines
 
 
@@ -362,19 +398,14 @@ def programs(draw: Draw) -> Program:
         if ctx.budget[0] <= 0:
             break
         body += _stmt(draw, ctx)
-    body = tuple(body)
-    return Program(body, module_source(body))
+    return Program(tuple(body), module_source(body))
 
 
-HEADER = ("a, b, c = 0, 1, 2", 's = ""', "items = []")
-
-
-def module_source(body: tuple[str, ...], docstring: str = "A program generated by test_property.") -> str:
+def module_source(body: Sequence[str], doc: str = "A program generated by test_property.") -> str:
     """The module for `body`: imports (only what it uses), then ``async def program()``."""
-    lines = ["async def program():", *_indent([*HEADER, *body, FINAL_RETURN])]
-    text = "\n".join(lines)
-    used = set(re.findall(r"\b\w+\b", text))
-    support = [n for n in ("log", "tick") if n in used]
+    text = "\n".join(["async def program():", *_indent([*HEADER, *body, FINAL_RETURN])])
+    used = set(re.findall(r"\w+", text))
+    support = [n for n in ("check", "log", "tick") if n in used]
     kids = [n for n in (*CHILDREN_1, "child_append", "plain_helper") if n in used]
     imports = []
     if "PauseForEventException" in used:
@@ -383,9 +414,7 @@ def module_source(body: tuple[str, ...], docstring: str = "A program generated b
         imports.append(f"from regressions import {', '.join(support)}")
     if kids:
         imports.append(f"from regressions.children import {', '.join(kids)}")
-    return "\n".join(
-        [f'"""{docstring}"""', "", "# ruff: noqa", "", *imports, "", "", text, ""]
-    )
+    return "\n".join([f'"""{doc}"""', "", "# ruff: noqa", "", *imports, "", "", text, ""])
 
 
 plans = st.builds(

@@ -10,8 +10,8 @@ None once the bug is fixed (then it is an ordinary regression test).
 
 Conventions of the programs (generated and kept alike):
 
-* Side effects go to `LOG` through `log`, so a missing or repeated entry shows code that was
-  skipped or run twice.
+* Side effects go to `LOG` through `log` (and `check`, a condition that logs each evaluation),
+  so a missing or repeated entry shows code that was skipped or run twice.
 * Every loop body starts with ``tick()``: a step counter that raises `StepLimit` (a
   BaseException, so no handler of the program swallows it) when a run takes far more steps than
   any generated program can, so a resume bug that loops forever fails instead of hanging.
@@ -36,6 +36,12 @@ class StepLimit(BaseException):
 def log(*entry: Any) -> None:
     """Record one side effect (deep-copied, so later mutations do not rewrite the log)."""
     LOG.append(copy.deepcopy(entry[0] if len(entry) == 1 else entry))
+
+
+def check(label: str, value: Any) -> Any:
+    """A condition with a side effect: logs each evaluation, then returns `value`."""
+    log("check", label)
+    return value
 
 
 def tick() -> None:

@@ -84,10 +84,21 @@ async def child_catch(x: int) -> int:
         raise
 
 
+@make_durable
+async def child_recurse(n: int) -> int:
+    """Recursion: one frame per level, a pause at each."""
+    if n <= 0:
+        return 0
+    raise PauseForEventException(f"cr{n}")
+    log("child_recurse", n)
+    return n + await child_recurse(n - 1)
+
+
 async def plain_helper(x: int) -> int:
-    """A plain coroutine: awaited inline, not a checkpoint."""
+    """A plain coroutine: awaited inline, not a checkpoint; it calls a durable child that does
+    not pause (an inline durable call)."""
     log("plain_helper", x)
-    return x - 1
+    return await child_plain(x) - 1
 
 
 DURABLE_CHILDREN = (
@@ -98,4 +109,5 @@ DURABLE_CHILDREN = (
     "child_nested",
     "child_loop",
     "child_catch",
+    "child_recurse",
 )  # the ones called with one int; child_append takes the list too

@@ -79,15 +79,23 @@ def _plain_copy(fn: Any, namespace: dict[str, Any]) -> Any:
     return namespace[fn.__name__]
 
 
-def _plain_children() -> dict[int, Any]:
-    """id(durable child) -> its plain copy (children may call each other)."""
+def _plain_children() -> tuple[dict[int, Any], dict[str, Any]]:
+    """id(durable child) -> its plain copy; and the plain copies of the plain coroutines.
+
+    Children may call each other, and plain coroutines may call durable children inline, so
+    every ``async def`` of the module is copied into one namespace whose durable names are
+    then rebound to their plain copies.
+    """
     namespace = {**vars(children), "_oracle_pause": _PAUSES.append}
     plain_of: dict[int, Any] = {}
-    for obj in vars(children).values():
+    coroutines: dict[str, Any] = {}
+    for name, obj in vars(children).items():
         if isinstance(obj, DurableProgram):
             plain_of[id(obj)] = _plain_copy(obj.__wrapped__, namespace)
+        elif inspect.iscoroutinefunction(obj) and obj.__module__ == children.__name__:
+            coroutines[name] = _plain_copy(obj, namespace)
     _rebind(namespace, plain_of)
-    return plain_of
+    return plain_of, coroutines
 
 
 def _rebind(namespace: dict[str, Any], plain_of: dict[int, Any]) -> None:
@@ -96,7 +104,7 @@ def _rebind(namespace: dict[str, Any], plain_of: dict[int, Any]) -> None:
             namespace[name] = plain_of[id(obj)]
 
 
-_PLAIN_CHILDREN = _plain_children()
+_PLAIN_CHILDREN, _PLAIN_COROUTINES = _plain_children()
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,9 @@ def subject_of(module: ModuleType) -> Subject:
     fn = module.program
     namespace = {**vars(module), "_oracle_pause": _PAUSES.append}
     _rebind(namespace, _PLAIN_CHILDREN)
+    for name, obj in namespace.items():
+        if getattr(obj, "__module__", None) == children.__name__ and name in _PLAIN_COROUTINES:
+            namespace[name] = _PLAIN_COROUTINES[name]
     plain = _plain_copy(fn, namespace)
     try:
         return Subject(module.__name__, plain, make_durable(fn))
