@@ -50,6 +50,7 @@ from ._snapshot import (
     ProgramIdentity,
     Snapshot,
     Status,
+    upgrade,
 )
 from ._tracing import emit
 from ._transform import CompiledFunction, compile_durable
@@ -454,6 +455,7 @@ class _Run:
             function=frame.program.name,
             fingerprint=compiled.fingerprint,
             resume_point=frame.point,
+            filename=compiled.filename,
             lineno=_point_line(compiled, frame.point),
             locals=encoded,
         )
@@ -476,6 +478,7 @@ class _Run:
             function=parent.done_program.name,
             fingerprint=compiled.fingerprint,
             resume_point=0,
+            filename=compiled.filename,
             lineno=compiled.lineno,
             locals={},
             outcome="returned" if outcome == "returned" else "raised",
@@ -619,11 +622,14 @@ def _point_line(compiled: CompiledFunction, point: int | None) -> int:
 
 def _validate(instance_id: str, state: dict[str, Any]) -> Snapshot:
     version = state.get("format_version")
-    if version != FORMAT_VERSION:
+    try:
+        state = upgrade(state)
+    except KeyError:
         raise IncompatibleSnapshotError(
             f"instance {instance_id!r}: saved with snapshot format {version!r}, but this version "
-            f"of durable reads format {FORMAT_VERSION}; upgrade durable to resume it"
-        )
+            f"of durable reads formats up to {FORMAT_VERSION}; upgrade durable to resume it. "
+            "The saved state was left unchanged"
+        ) from None
     try:
         snap = Snapshot.model_validate(state)
     except pydantic.ValidationError as e:

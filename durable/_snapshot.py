@@ -12,12 +12,21 @@ this module writes (older versions are migrated forward on load when a later for
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
-__all__ = ["FORMAT_VERSION", "CallStack", "FunctionCall", "ProgramIdentity", "Snapshot", "Status"]
+__all__ = [
+    "FORMAT_VERSION",
+    "CallStack",
+    "FunctionCall",
+    "ProgramIdentity",
+    "Snapshot",
+    "Status",
+    "upgrade",
+]
 
 FORMAT_VERSION: Literal[1] = 1
 
@@ -40,7 +49,8 @@ class FunctionCall(_Model):
     function: str  # "module:qualname"
     fingerprint: str
     resume_point: int
-    lineno: int
+    filename: str  # where the function is defined, for people reading the snapshot
+    lineno: int  # the line of the resume point (of the ``def`` for point 0)
     locals: dict[str, JsonValue]
     outcome: Literal["running", "returned", "raised"] = "running"
     value: JsonValue = None
@@ -75,3 +85,22 @@ class Snapshot(_Model):
     consumed_events: list[str] = []
     created_at: datetime
     updated_at: datetime
+
+
+# Format N -> N+1 steps, each a pure function on the raw JSON dict. Every released format
+# keeps its step forever; tests/golden/ holds a snapshot of each format that must still load.
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def upgrade(state: dict[str, Any]) -> dict[str, Any]:
+    """Bring a saved state of an older format to `FORMAT_VERSION`, one step at a time.
+
+    Raises KeyError for a version with no known path (newer than this library, or unknown).
+    """
+    version = state.get("format_version")
+    while version != FORMAT_VERSION:
+        if not isinstance(version, int):
+            raise KeyError(version)
+        state = UPGRADES[version](state)
+        version = state.get("format_version")
+    return state

@@ -1,7 +1,7 @@
 """Durable functions for tests/test_checklist.py, grouped by the item of the checklist
 (/work/shared/research/transform.md §4) that uses them.
 
-Side effects go to `LOG` (cleared by the tests before each test), so a test sees exactly which
+Side effects go to `effects` (cleared by the tests before each test), so a test sees exactly which
 code ran: a repeated entry means a block re-ran, a missing one means code was skipped.
 Functions that `make_durable` must refuse are left undecorated; the tests call `make_durable`
 on them. Lines that tests look up end with a ``# L:<name>`` marker.
@@ -18,14 +18,14 @@ import anyio
 
 from durable import PauseForEventException, make_durable
 
-LOG: list[Any] = []
+effects: list[Any] = []
 COUNTER = 0  # #36: module state, changed through `global`
 GATE: dict[str, Any] = {"block": False, "started": None}  # #47: makes `slow_step` hang
 HANDLES: list[Any] = []  # #38: an open file the test owns
 
 
 def log(entry: Any) -> None:
-    LOG.append(entry)
+    effects.append(entry)
 
 
 def check(label: str, value: Any) -> Any:
@@ -349,7 +349,7 @@ async def reraise_after_pause(kind: str) -> None:
         raise AppError("app", {"k": 1})
     except (ValueError, AppError) as e:
         log(("handling", type(e).__name__))
-        raise PauseForEventException("handled")
+        raise PauseForEventException("handled")  # noqa: B904
         log(("re-raising", type(e).__name__))
         raise
 
@@ -428,7 +428,7 @@ async def catching_parent(pause_first: bool) -> str:
         await failing_child(pause_first)
     except ValueError as e:
         log(("caught", str(e)))
-        raise PauseForEventException("after-catch")
+        raise PauseForEventException("after-catch")  # noqa: B904
         log("recovering")
         return "recovered"
     return "no error"
@@ -696,7 +696,7 @@ async def accumulate(tag: str, n: int) -> tuple[str, int]:
         total += i
         log((tag, i))
     raise PauseForEventException("more")
-    for i in range(n):
+    for _ in range(n):
         await anyio.sleep(0)
         total += 100
     return (tag, total)
@@ -733,7 +733,19 @@ async def generated_looking_names(checkpoint: str, call_stack: list[str]) -> Any
     state, point, _dur = "state", "point", "dur"
     raise PauseForEventException("go")
     __ip += 1
-    return (checkpoint, call_stack, __ip, frame, resume, live, suspending, pause, state, point, _dur)
+    return (
+        checkpoint,
+        call_stack,
+        __ip,
+        frame,
+        resume,
+        live,
+        suspending,
+        pause,
+        state,
+        point,
+        _dur,
+    )
 
 
 async def uses_reserved_prefix() -> int:
@@ -786,7 +798,7 @@ async def lambda_captures_loop_var() -> list[int]:
     out = []
     for i in range(3):
         raise PauseForEventException(f"i-{i}")
-        get = lambda: i * 10  # noqa: E731
+        get = lambda: i * 10  # noqa: B023, E731
         out.append(get())
     return out
 
@@ -810,6 +822,17 @@ async def live_file() -> str:
     f = HANDLES[0]
     raise PauseForEventException("go")  # L:file-pause
     return str(f.read())
+
+
+@make_durable
+async def unsaveable_inside_user_handler() -> str:
+    f = lambda v: v  # noqa: E731
+    try:
+        raise PauseForEventException("go")
+        log("after pause")
+    except Exception as e:
+        log(("handler", type(e).__name__))
+    return str(f("done"))
 
 
 # -- signatures and sources (#39-#41) ---------------------------------------------------------

@@ -2,7 +2,7 @@
 of tests) per item, each docstring starting with the item number.
 
 The durable functions live in tests/checklist_cases.py (make_durable needs real source files);
-their side effects go to ``cases.LOG``. Every async test runs on asyncio and trio (anyio plugin)
+their side effects go to ``cases.effects``. Every async test runs on asyncio and trio (anyio plugin)
 and, where state is saved, on both stores. Bugs found in `durable` are strict xfails.
 """
 
@@ -57,7 +57,7 @@ def line_of(marker: str) -> int:
 
 @pytest.fixture(autouse=True)
 def _reset_cases() -> None:
-    cases.LOG.clear()
+    cases.effects.clear()
     cases.GATE.update(block=False, started=None)
     cases.HANDLES.clear()
 
@@ -170,7 +170,7 @@ async def test_02_resume_without_event_stays_paused(
     for _ in range(3):
         assert await pause_of(prog, *args, store=store) == event
     assert store.load(IID) == before
-    assert cases.LOG == log
+    assert cases.effects == log
 
 
 class TestEarlyEvents:
@@ -178,15 +178,13 @@ class TestEarlyEvents:
         """#3: events published before the instance even starts let it run straight through."""
         publish(store, "first", "second")
         assert await call(cases.two_pauses, "t", store=store) == "done t"
-        assert cases.LOG == [("A", "t"), ("B", "t"), ("C", "t")]
+        assert cases.effects == [("A", "t"), ("B", "t"), ("C", "t")]
 
-    async def test_event_for_a_nested_pause_before_the_first_call(
-        self, store: StateStore
-    ) -> None:
+    async def test_event_for_a_nested_pause_before_the_first_call(self, store: StateStore) -> None:
         """#3: an event published before the first call is consumed by a pause three durable calls deep."""  # noqa: E501
         publish(store, "deep")
         assert await call(cases.level1, 3, store=store) == ("top", 63)
-        assert cases.LOG == ["level3 start", "level3 end"]
+        assert cases.effects == ["level3 start", "level3 end"]
 
     async def test_later_event_before_its_pause(self, store: StateStore) -> None:
         """#3: an event published while the instance waits for an earlier one is kept and consumed at its own pause."""  # noqa: E501
@@ -195,7 +193,7 @@ class TestEarlyEvents:
         assert await pause_of(cases.two_pauses, "t", store=store) == "first"
         publish(store, "first")
         assert await call(cases.two_pauses, "t", store=store) == "done t"
-        assert cases.LOG == [("A", "t"), ("B", "t"), ("C", "t")]
+        assert cases.effects == [("A", "t"), ("B", "t"), ("C", "t")]
 
 
 async def test_04_dynamic_event_names_in_a_loop(store: StateStore) -> None:
@@ -207,17 +205,24 @@ async def test_04_dynamic_event_names_in_a_loop(store: StateStore) -> None:
     assert await pause_of(cases.dynamic_events, 3, store=store) == "evt-2"
     publish(store, "evt-2")
     assert await call(cases.dynamic_events, 3, store=store) == 3
-    assert cases.LOG == [("wait", 0), ("got", 0), ("wait", 1), ("got", 1), ("wait", 2), ("got", 2)]
+    assert cases.effects == [
+        ("wait", 0),
+        ("got", 0),
+        ("wait", 1),
+        ("got", 1),
+        ("wait", 2),
+        ("got", 2),
+    ]
 
 
 class TestFinishedInstance:
     async def test_result_is_returned_again(self, store: StateStore) -> None:
         """#5: a finished instance called again (even with other arguments) returns its saved result without running."""  # noqa: E501
         assert (await drive(cases.two_pauses, "t", store=store))[0] == "done t"
-        log = list(cases.LOG)
+        log = list(cases.effects)
         for _ in range(2):
             assert await call(cases.two_pauses, "other", store=store) == "done t"
-        assert cases.LOG == log
+        assert cases.effects == log
 
     async def test_exception_is_raised_again(self, store: StateStore) -> None:
         """#5: a failed instance called again raises its saved exception without running."""
@@ -227,7 +232,7 @@ class TestFinishedInstance:
         with pytest.raises(ValueError) as again:
             await call(cases.fails_late, 3, store=store)
         assert again.value.args == ("late failure", 3)
-        assert cases.LOG == ["before", "after"]
+        assert cases.effects == ["before", "after"]
 
 
 # -- loops (#6-#13) ---------------------------------------------------------------------------
@@ -236,29 +241,31 @@ class TestFinishedInstance:
 async def test_06_statement_after_a_loop_runs(store: StateStore) -> None:
     """#6: the statement after a loop of three paused iterations runs, once."""
     assert await drive(cases.after_loop, 3, store=store) == (3, ["tick-0", "tick-1", "tick-2"])
-    assert cases.LOG == ["after loop"]
+    assert cases.effects == ["after loop"]
 
 
 async def test_07_while_loop_ends(store: StateStore) -> None:
     """#7: a while loop with a pause in each of its three iterations ends."""
     assert await drive(cases.while_loop, 3, store=store) == (3, ["w-0", "w-1", "w-2"])
-    assert cases.LOG == ["ended"]
+    assert cases.effects == ["ended"]
 
 
-@pytest.mark.parametrize(
-    "items", [["a", "b", "c"], ("a", "b", "c"), "abc", range(3)], ids=repr
-)
+@pytest.mark.parametrize("items", [["a", "b", "c"], ("a", "b", "c"), "abc", range(3)], ids=repr)
 async def test_08_for_loop_resumes_at_its_iteration(store: StateStore, items: Any) -> None:
     """#8: a pause at iteration i resumes at i with the loop variable restored, never re-running or skipping an item."""  # noqa: E501
     items_list = list(items)
     assert await pause_of(cases.for_resume, items, store=store) == f"at-{items_list[0]}"
     publish(store, f"at-{items_list[0]}")
     assert await pause_of(cases.for_resume, items, store=store) == f"at-{items_list[1]}"
-    assert cases.LOG == [("before", items_list[0]), ("after", items_list[0]), ("before", items_list[1])]
+    assert cases.effects == [
+        ("before", items_list[0]),
+        ("after", items_list[0]),
+        ("before", items_list[1]),
+    ]
     result, events = await drive(cases.for_resume, items, store=store)
     assert result == items_list
     assert events == [f"at-{x}" for x in items_list[1:]]
-    assert cases.LOG == [entry for x in items_list for entry in (("before", x), ("after", x))]
+    assert cases.effects == [entry for x in items_list for entry in (("before", x), ("after", x))]
 
 
 async def test_09_nested_loops_with_break_and_continue(store: StateStore) -> None:
@@ -275,12 +282,12 @@ class TestLoopElse:
             "done",
             ["body-x", "body-y", "else"],
         )
-        assert cases.LOG == ["else start", "else end"]
+        assert cases.effects == ["else start", "else end"]
 
     async def test_for_else_skipped_after_break(self, store: StateStore) -> None:
         """#10: for…else skips the else when the body breaks after a pause."""
         assert await drive(cases.for_else, ["x", "y"], "x", store=store) == ("done", ["body-x"])
-        assert cases.LOG == [("break", "x")]
+        assert cases.effects == [("break", "x")]
 
     async def test_while_else_runs_with_a_pause_in_it(self, store: StateStore) -> None:
         """#10: while…else with pauses in the body and in the else runs the else once when no break happens."""  # noqa: E501
@@ -288,18 +295,18 @@ class TestLoopElse:
             2,
             ["body-0", "body-1", "else"],
         )
-        assert cases.LOG == ["else start", "else end"]
+        assert cases.effects == ["else start", "else end"]
 
     async def test_while_else_skipped_after_break(self, store: StateStore) -> None:
         """#10: while…else skips the else when the body breaks after a pause."""
         assert await drive(cases.while_else, 3, 1, store=store) == (1, ["body-0", "body-1"])
-        assert cases.LOG == [("break", 1)]
+        assert cases.effects == [("break", 1)]
 
 
 async def test_11_while_condition_is_not_re_evaluated(store: StateStore) -> None:
     """#11: a while condition with a side effect is evaluated once per iteration, never again on resume."""  # noqa: E501
     assert await drive(cases.counted_condition, 2, store=store) == (2, ["c-0", "c-1"])
-    assert cases.LOG == [("check", "cond-0"), ("check", "cond-1"), ("check", "cond-2")]
+    assert cases.effects == [("check", "cond-0"), ("check", "cond-1"), ("check", "cond-2")]
 
 
 class TestIterationOrder:
@@ -308,11 +315,11 @@ class TestIterationOrder:
         d = {"b": "1", "c": "2", "a": "3", 10: "4"}
         result, events = await drive(cases.iterate_dict, d, store=store)
         assert events == ["k-b", "k-c", "k-a", "k-10"]
-        assert cases.LOG == ["b", "c", "a", 10]
+        assert cases.effects == ["b", "c", "a", 10]
         assert list(result.items()) == [("b", "seen"), ("c", "seen"), ("a", "seen"), (10, "seen")]
 
     async def test_set(self, store: StateStore) -> None:
-        """#12: a for over a set visits each element once, in the set's order when the loop began."""
+        """#12: a for over a set visits each element once, in its order when the loop began."""
         s: set[int] = set()
         for x in (33, 1, 17, 9, 2, 25):
             s.add(x)
@@ -334,7 +341,7 @@ class TestUnsaveableIteration:
         state = saved(store)
         assert state["status"] == "running"
         assert state["call_stack"]["frames"][0]["resume_point"] == 0
-        assert cases.LOG == []
+        assert cases.effects == []
 
     def test_async_for_is_refused_at_make_durable(self) -> None:
         """#13: a pause inside async for is refused by make_durable with the file and line."""
@@ -355,7 +362,7 @@ async def test_14_each_condition_is_evaluated_once(
 ) -> None:
     """#14: if/elif/else conditions with side effects are each evaluated once across a pause in the taken branch."""  # noqa: E501
     assert await drive(cases.elif_chain, which, store=store) == (which, [f"in-{which}"])
-    assert cases.LOG == [*(("check", c) for c in checks), "after"]
+    assert cases.effects == [*(("check", c) for c in checks), "after"]
 
 
 @pytest.mark.parametrize(
@@ -372,7 +379,7 @@ async def test_15_nested_ifs_each_with_a_pause(
 ) -> None:
     """#15: nested ifs with a pause in each branch keep each their own outcome across resumes."""
     assert await drive(cases.nested_ifs, a, b, store=store) == (out, events)
-    assert cases.LOG == [("check", "a"), ("check", "b")]
+    assert cases.effects == [("check", "a"), ("check", "b")]
 
 
 @pytest.mark.parametrize(
@@ -388,7 +395,7 @@ async def test_16_match_with_a_pause_and_a_side_effecting_guard(
 ) -> None:
     """#16: a match with a pause in a case runs its side-effecting guard once and keeps its capture."""  # noqa: E501
     assert await drive(cases.match_case, command, store=store) == (result, events)
-    assert cases.LOG == log
+    assert cases.effects == log
 
 
 # -- exceptions (#17-#24) ---------------------------------------------------------------------
@@ -406,7 +413,7 @@ async def test_17_except_still_catches_after_resume(
 ) -> None:
     """#17: a pause inside try: after resume a later raise ValueError is still caught by the original except."""  # noqa: E501
     assert await drive(cases.pause_in_try, fail, store=store) == (result, ["in-try"])
-    assert cases.LOG == log
+    assert cases.effects == log
 
 
 @pytest.mark.parametrize(
@@ -422,19 +429,19 @@ async def test_17_except_still_catches_after_resume(
 async def test_18_broad_handlers_do_not_swallow_the_pause(store: StateStore, prog: Any) -> None:
     """#18: except Exception, bare except and except BaseException around a pause never catch it."""
     assert await pause_of(prog, store=store) == "go"
-    assert cases.LOG == []
+    assert cases.effects == []
     publish(store, "go")
     assert await call(prog, store=store) == "resumed"
-    assert cases.LOG == []
+    assert cases.effects == []
 
 
 async def test_19_finally_runs_once_at_completion(store: StateStore) -> None:
     """#19: finally does not run when the try body pauses, and runs exactly once when it completes."""  # noqa: E501
     assert await pause_of(cases.with_finally, store=store) == "go"
-    assert cases.LOG == ["body"]
+    assert cases.effects == ["body"]
     publish(store, "go")
     assert await call(cases.with_finally, store=store) == "done"
-    assert cases.LOG == ["body", "body end", "finally"]
+    assert cases.effects == ["body", "body end", "finally"]
 
 
 @pytest.mark.parametrize(
@@ -452,39 +459,45 @@ async def test_20_bare_raise_after_pause_in_handler(
     assert type(info.value) is error
     assert info.value.args == args
     name = error.__name__
-    assert cases.LOG == [("handling", name), ("re-raising", name)]
+    assert cases.effects == [("handling", name), ("re-raising", name)]
 
 
 class TestPauseInFinally:
     async def test_pending_return(self, store: StateStore) -> None:
         """#21: a pause inside finally with a pending return returns that value after the finally completes."""  # noqa: E501
         assert await drive(cases.finally_pending_return, store=store) == ("from try", ["fin"])
-        assert cases.LOG == ["body", "finally end"]
+        assert cases.effects == ["body", "finally end"]
 
     async def test_pending_exception(self, store: StateStore) -> None:
         """#21: a pause inside finally with a pending exception raises it after the finally completes."""  # noqa: E501
         with pytest.raises(KeyError) as info:
             await drive(cases.finally_pending_raise, store=store)
         assert info.value.args == ("k",)
-        assert cases.LOG == ["body", "finally end"]
+        assert cases.effects == ["body", "finally end"]
 
     async def test_pending_break(self, store: StateStore) -> None:
         """#21: a pause inside finally with a pending break leaves the loop after the finally completes."""  # noqa: E501
         assert await drive(cases.finally_pending_break, store=store) == ([0], ["fin-0", "fin-1"])
-        assert cases.LOG == [("finally", 0), ("finally", 1)]
+        assert cases.effects == [("finally", 0), ("finally", 1)]
 
     async def test_pending_continue(self, store: StateStore) -> None:
         """#21: a pause inside finally with a pending continue goes on with the next iteration."""
         result = await drive(cases.finally_pending_continue, store=store)
         assert result == ([0, 2], ["fin-0", "fin-1", "fin-2"])
-        assert cases.LOG == [("finally", 0), ("finally", 1), ("finally", 2)]
+        assert cases.effects == [("finally", 0), ("finally", 1), ("finally", 2)]
 
 
 async def test_22_return_through_pausing_finally_in_a_loop(store: StateStore) -> None:
     """#22: a return inside try/finally inside a loop, with a pause in the finally, returns after it."""  # noqa: E501
     result = await drive(cases.return_through_finally_in_loop, 5, store=store)
     assert result == (("returned", 2), ["fin-0", "fin-1", "fin-2"])
-    assert cases.LOG == [("body", 0), ("finally", 0), ("body", 1), ("finally", 1), ("finally", 2)]
+    assert cases.effects == [
+        ("body", 0),
+        ("finally", 0),
+        ("body", 1),
+        ("finally", 1),
+        ("finally", 2),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -497,21 +510,21 @@ async def test_23_child_exception_caught_by_parent(
 ) -> None:
     """#23: an exception raised by a durable child, before or after its resume, is caught by the parent's except."""  # noqa: E501
     assert await drive(cases.catching_parent, pause_first, store=store) == ("recovered", events)
-    assert cases.LOG == [("caught", "child failed"), "recovering"]
+    assert cases.effects == [("caught", "child failed"), "recovering"]
 
 
 class TestTryStar:
     def test_pause_inside_is_refused(self) -> None:
-        """#24: a pause inside try/except* is refused with UnsupportedSyntaxError naming its line."""
+        """#24: a pause inside try/except* is refused with UnsupportedSyntaxError and its line."""
         with pytest.raises(UnsupportedSyntaxError) as info:
             make_durable(cases.pause_in_try_star)
         assert (info.value.filename, info.value.lineno) == (CASES_FILE, line_of("try-star-pause"))
         assert f":{line_of('try-star-pause')}:" in str(info.value)
 
     async def test_without_pause_inside_it_works(self, store: StateStore) -> None:
-        """#24: try/except* with no pause inside it works in a durable function that pauses later."""
+        """#24: try/except* with no pause inside works in a durable function that pauses later."""
         assert await drive(cases.try_star_then_pause, store=store) == ("ok", ["after"])
-        assert cases.LOG == [("value errors", 1), ("type errors", 1)]
+        assert cases.effects == [("value errors", 1), ("type errors", 1)]
 
 
 # -- context managers (#25) -------------------------------------------------------------------
@@ -533,10 +546,10 @@ class TestWith:
         """#25: durable child calls and plain awaits inside with / async with work and each exit runs exactly once."""  # noqa: E501
         expected = ["enter", ("child", 3), "exit", "aenter", ("child", 6), "aexit"]
         assert await pause_of(cases.child_inside_with, 3, store=store) == "after-with"
-        assert cases.LOG == expected
+        assert cases.effects == expected
         publish(store, "after-with")
         assert await call(cases.child_inside_with, 3, store=store) == 12
-        assert cases.LOG == [*expected, "after pause"]
+        assert cases.effects == [*expected, "after pause"]
 
     async def test_child_pausing_inside_is_refused_at_run_time(self, store: StateStore) -> None:
         """#25: a durable child that pauses inside with raises UnsupportedSyntaxError, exit runs once and the instance is not failed."""  # noqa: E501
@@ -544,7 +557,7 @@ class TestWith:
             with pytest.raises(UnsupportedSyntaxError, match="with") as info:
                 await call(cases.child_pausing_inside_with, store=store)
             assert info.value.lineno == line_of("pausing-child")
-        assert cases.LOG == ["enter", "exit", "enter", "exit"]
+        assert cases.effects == ["enter", "exit", "enter", "exit"]
         assert saved(store)["status"] == "running"
 
 
@@ -556,7 +569,7 @@ async def test_26_finished_plain_await_is_not_rerun(store: StateStore) -> None:
     assert await pause_of(cases.fetch_then_pause, 1, store=store) == "go"
     publish(store, "go")
     assert await call(cases.fetch_then_pause, 1, store=store) == 2
-    assert cases.LOG == [("fetch", 1), "after pause"]
+    assert cases.effects == [("fetch", 1), "after pause"]
 
 
 class TestSaveFailure:
@@ -587,7 +600,7 @@ class TestSaveFailure:
             raise AssertionError(outcomes)
         assert result == "done"
         assert outcomes.count("save failed") == 1
-        assert cases.LOG == log
+        assert cases.effects == log
         assert backend.statuses[-1] == "completed"
 
     @pytest.mark.xfail(
@@ -610,8 +623,7 @@ class TestSaveFailure:
         with pytest.raises(PauseForEventException):
             await cases.three_blocks(orchestration_backend=backend, instance_id=IID)
         assert await cases.three_blocks(orchestration_backend=backend, instance_id=IID) == "done"
-        assert cases.LOG == ["A", "B", "B", "C"]
-
+        assert cases.effects == ["A", "B", "B", "C"]
 
     @pytest.mark.xfail(
         strict=True,
@@ -645,14 +657,19 @@ class TestSaveFailure:
                 outcomes.append("save failed")
         assert outcomes[-1] == result, outcomes
         assert "save failed" in outcomes
-        assert cases.LOG == log
+        assert cases.effects == log
 
 
 EXPRESSIONS = [
     (cases.sum_with_await, (), 3, [("eval", "f"), ("child", "g")]),
     (cases.or_with_await, (False,), "from g", [("check", "a"), ("child", "g")]),
     (cases.or_with_await, (True,), True, [("check", "a")]),
-    (cases.await_in_call_args, (), (1, 2, 3), [("eval", "first"), ("child", "g"), ("eval", "last")]),
+    (
+        cases.await_in_call_args,
+        (),
+        (1, 2, 3),
+        [("eval", "first"), ("child", "g"), ("eval", "last")],
+    ),
     (cases.await_in_fstring, (), "A-B-C", [("eval", "pre"), ("child", "g"), ("eval", "post")]),
     (cases.await_in_walrus, (), 5, [("child", "g"), ("big", 5)]),
     (cases.augmented_attribute, (), 15, ["target", ("child", "g")]),
@@ -671,7 +688,7 @@ async def test_28_awaits_inside_expressions(
     """#28: awaits of pausing durable children inside expressions keep Python's evaluation order and run each part once."""  # noqa: E501
     events = [f"child-{e[1]}" for e in log if isinstance(e, tuple) and e[0] == "child"]
     assert await drive(prog, *args, store=store) == (result, events)
-    assert cases.LOG == log
+    assert cases.effects == log
 
 
 @pytest.mark.parametrize(
@@ -689,7 +706,7 @@ async def test_29_attribute_and_call_result_callees(
     assert (await pause_of(prog, store=store)).startswith("child-")
     assert [f["function"] for f in frames(store)] == [prog.name, cases.slow_value.name]
     assert (await drive(prog, store=store))[0] == result
-    assert cases.LOG == log
+    assert cases.effects == log
 
 
 # -- nested calls (#30-#32) -------------------------------------------------------------------
@@ -704,7 +721,7 @@ async def test_30_three_levels_of_durable_calls(store: StateStore) -> None:
     assert [f["function"] for f in frames(store)] == names
     publish(store, "deep")
     assert await call(cases.level1, 3, store=store) == ("top", 63)
-    assert cases.LOG == ["level3 start", "level3 end"]
+    assert cases.effects == ["level3 start", "level3 end"]
 
 
 async def test_31_recursive_durable_function(store: StateStore) -> None:
@@ -741,7 +758,7 @@ async def test_32_concurrent_instances_share_nothing(store: StateStore) -> None:
             backend.publish_event("a", "more")
             backend.publish_event("b", "more")
     assert results == {"a": ("a", 303), "b": ("b", 510)}
-    assert sorted(cases.LOG) == [*(("a", i) for i in range(3)), *(("b", i) for i in range(5))]
+    assert sorted(cases.effects) == [*(("a", i) for i in range(3)), *(("b", i) for i in range(5))]
 
 
 # -- scopes and names (#33-#38) ---------------------------------------------------------------
@@ -772,7 +789,7 @@ async def test_34_deleted_variable_is_not_restored(
 
 class TestGeneratedNames:
     async def test_user_names_that_look_generated(self, store: StateStore) -> None:
-        """#35: user variables named checkpoint, call_stack, __ip, frame, resume... survive a pause untouched."""  # noqa: E501
+        """#35: user variables named checkpoint, call_stack, __ip, frame or resume survive a pause untouched."""  # noqa: E501
         result, _ = await drive(cases.generated_looking_names, "cp", ["x"], store=store)
         assert result == (
             "cp",
@@ -828,7 +845,7 @@ class TestScopes:
         )
 
     async def test_lambda_captures_loop_variable(self, store: StateStore) -> None:
-        """#37: a lambda made after a resume captures the restored loop variable of its iteration."""
+        """#37: a lambda made after a resume captures the restored loop variable of its turn."""
         result = await drive(cases.lambda_captures_loop_var, store=store)
         assert result == ([0, 10, 20], ["i-0", "i-1", "i-2"])
 
@@ -861,6 +878,24 @@ async def test_38_unsaveable_live_value_names_variable_and_point(
     assert (state["status"], state["seq"]) == ("running", 1)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="UnserializableStateError is raised at the pause inside the user's code, so a user "
+    "`except Exception:` around the pause swallows it: the pause is skipped and the instance "
+    "completes as if the event had arrived",
+)
+async def test_38_save_error_is_not_swallowed_by_user_handler(store: StateStore) -> None:
+    """#38: an unsaveable live value at a pause inside the user's try/except Exception still raises UnserializableStateError to the caller."""  # noqa: E501
+    try:
+        outcome: Any = await call(cases.unsaveable_inside_user_handler, store=store)
+    except UnserializableStateError as e:
+        outcome = e
+    assert isinstance(outcome, UnserializableStateError), outcome
+    assert cases.effects == []
+    assert saved(store)["status"] == "running"
+
+
 # -- signatures and sources (#39-#41) ---------------------------------------------------------
 
 
@@ -869,7 +904,11 @@ class TestSignatures:
         ("args", "kwargs", "result"),
         [
             ((1,), {"d": 4}, (1, 2, 3, (), 4, 5, {})),
-            ((1, 20, 30, 40, 50), {"d": 4, "e": 6, "z": 26}, (1, 20, 30, (40, 50), 4, 6, {"z": 26})),
+            (
+                (1, 20, 30, 40, 50),
+                {"d": 4, "e": 6, "z": 26},
+                (1, 20, 30, (40, 50), 4, 6, {"z": 26}),
+            ),
         ],
         ids=["defaults", "everything"],
     )
@@ -892,7 +931,7 @@ class TestSignatures:
         assert result == cases.Account("ada", 15)
 
     async def test_method(self, store: StateStore) -> None:
-        """#39: a @make_durable method called as wallet.add(...) binds self, saves it and resumes."""
+        """#39: a @make_durable method called as wallet.add(...) binds, saves self and resumes."""
         wallet = cases.Wallet("ada", 10)
         kwargs = {"orchestration_backend": DurableBackend(store), "instance_id": IID}
         with pytest.raises(PauseForEventException):
@@ -956,7 +995,7 @@ async def main():
         out = {"result": repr(r)}
     except PauseForEventException as e:
         out = {"paused": e.event}
-    out["log"] = cases.LOG
+    out["log"] = cases.effects
     print(json.dumps(out))
 
 anyio.run(main, backend=sys.argv[1])
@@ -971,7 +1010,8 @@ async def test_42_round_trip_through_fresh_processes(
 
     async def in_fresh_process() -> dict[str, Any]:
         argv = [sys.executable, "-c", SUBPROCESS, anyio_backend_name, str(folder), IID]
-        done = await anyio.run_process(argv, cwd=TESTS_DIR, check=True)
+        done = await anyio.run_process(argv, cwd=TESTS_DIR, check=False)
+        assert done.returncode == 0, done.stderr.decode()
         out: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
         return out
 
@@ -982,7 +1022,7 @@ async def test_42_round_trip_through_fresh_processes(
     publish(store, "shipped")
     result = await call(cases.order_flow, "pen", 2, store=store)
     assert result == {"item": "pen", "total": Decimal("19.98")}
-    assert cases.LOG == ["shipped"]
+    assert cases.effects == ["shipped"]
     assert await in_fresh_process() == {"result": repr(result), "log": []}
 
 
@@ -1035,7 +1075,7 @@ async def test_44_corrupt_or_old_snapshot_gives_typed_error(store: StateStore, k
         with pytest.raises(error, match=IID):
             await call(cases.two_pauses, "t", store=store)
     assert store.load(IID) == bad
-    assert cases.LOG == [("A", "t")]
+    assert cases.effects == [("A", "t")]
     assert "antigravity" not in sys.modules
 
 
@@ -1119,7 +1159,7 @@ class TestCodeEdits:
         v1b = load_version("v1b", V1_COSMETIC)
         assert v1b.flow.fingerprint == v1.flow.fingerprint
         assert await call(v1b.flow, 4, store=store) == 5
-        assert cases.LOG == [("start", 4), ("end", 4)]
+        assert cases.effects == [("start", 4), ("end", 4)]
 
     @pytest.mark.parametrize(
         "source", [V2_NEW_LIVE, V2_NO_POINT], ids=["new-live-variable", "point-removed"]
@@ -1136,10 +1176,10 @@ class TestCodeEdits:
         with pytest.raises(IncompatibleSnapshotError, match=IID):
             await call(v2.flow, 4, store=store)
         assert store.load(IID) == before
-        assert cases.LOG == [("start", 4)]
+        assert cases.effects == [("start", 4)]
         back = load_version("v1-again", V1)
         assert await call(back.flow, 4, store=store) == 5
-        assert cases.LOG == [("start", 4), ("end", 4)]
+        assert cases.effects == [("start", 4), ("end", 4)]
 
     @pytest.mark.xfail(
         strict=True,
@@ -1157,7 +1197,7 @@ class TestCodeEdits:
         v2 = load_version("v2", V2_AFTER_POINT)
         with structlog_events() as logs:
             assert await call(v2.flow, 4, store=store) == 5
-        assert cases.LOG == [("start", 4), ("end", 4), "audited"]
+        assert cases.effects == [("start", 4), ("end", 4), "audited"]
         assert any(entry["log_level"] == "warning" for entry in logs), logs
 
 
@@ -1183,7 +1223,7 @@ async def test_47_cancellation_is_not_a_result_or_a_pause(
     before = store.load(IID)
     cases.GATE.update(block=True, started=anyio.Event())
     if how == "deadline":
-        with anyio.move_on_after(0.2) as scope:
+        with anyio.move_on_after(0.5) as scope:
             await call(prog, store=store)
     else:
         with anyio.CancelScope() as scope:
@@ -1196,7 +1236,7 @@ async def test_47_cancellation_is_not_a_result_or_a_pause(
     cases.GATE.update(block=False, started=None)
     assert await call(prog, store=store) == (8 if nested else 7)
     body = ["a", "b", "slow start", "b", "slow start", "slow end", ("c", 7)]
-    assert cases.LOG == (["parent", *body, "parent end"] if nested else body)
+    assert cases.effects == (["parent", *body, "parent end"] if nested else body)
 
 
 class TestNoGuardsInHotLoops:

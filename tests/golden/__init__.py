@@ -1,0 +1,1 @@
+"""Golden snapshots: saved state of every format version must keep loading and resuming."""
