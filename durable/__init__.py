@@ -20,11 +20,12 @@ from ._errors import (
     UnserializableStateError,
     UnsupportedSyntaxError,
 )
-from ._runtime import CodeBlock, DurableProgram, DurableRuntime, make_durable
+from ._runtime import CodeBlock, DurableProgram, DurableRuntime, check, make_durable
 from ._snapshot import CallStack, FunctionCall, Snapshot
 from ._stores import DiskStateStore, InMemoryStateStore, StateStore
 from ._tracing import EVENTS
 from ._transform import DurableAstTransformer
+from ._versioning import CheckReport, SavedFrame
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,10 @@ __all__ = [
     "StateStore",
     "InMemoryStateStore",
     "DiskStateStore",
+    # code changes under paused instances
+    "SavedFrame",
+    "check",
+    "CheckReport",
     # the transformer
     "DurableAstTransformer",
     # tracing

@@ -15,6 +15,7 @@ next save.
 from __future__ import annotations
 
 import abc
+import contextlib
 import functools
 import json
 from collections.abc import Callable, Collection
@@ -88,7 +89,12 @@ class DurableBackend(OrchestrationBackend):
         return fn(*args)
 
     async def load_state(self, instance_id: str) -> dict[str, Any] | None:
-        data = await self._io(self.store.load, instance_id)
+        """The saved state; also finishes deleting the events it names as consumed.
+
+        A crash between a save and its inbox cleanup leaves consumed events behind; deleting
+        them here (idempotent) means a snapshot never has to carry old ids forward.
+        """
+        data = await self._io(_load_and_clean, self.store, instance_id)
         if data is None:
             return None
         try:
@@ -168,6 +174,16 @@ class DurableBackend(OrchestrationBackend):
         entry = {"at": at, "kind": "event.published", "event_name": event_name}
         self.store.append_history(instance_id, _json_line({**entry, "event_id": event_id}))
         emit("event.published", instance_id=instance_id, event_name=event_name, event_id=event_id)
+
+
+def _load_and_clean(store: StateStore, instance_id: str) -> bytes | None:
+    data = store.load(instance_id)
+    if data is not None:
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            consumed = json.loads(data).get("consumed_events")
+            if consumed:
+                store.delete_events(instance_id, consumed)
+    return data
 
 
 def _commit(

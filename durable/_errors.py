@@ -15,7 +15,8 @@
           └── ConcurrentResumeError    another runtime committed the same instance first
 
     BaseException
-     └── _Suspend                      internal: unwinds a paused run (never user-visible)
+     ├── _Suspend                      internal: unwinds a paused run (never user-visible)
+     └── _Abort                        internal: unwinds a run whose checkpoint failed
 
 Invariant: nothing here is raised after state was half-written. A DurableError raised while
 saving leaves the last good snapshot in the store untouched.
@@ -48,9 +49,10 @@ class PauseForEventException(Exception):
     resumes right after the ``raise``.
     """
 
-    def __init__(self, event: str) -> None:
+    def __init__(self, event: str, *, point: str | None = None) -> None:
         super().__init__(event)
         self.event = event
+        self.point = point  # a stable name for this pause, kept across code edits
 
 
 class DurableError(Exception):
@@ -111,3 +113,18 @@ class _Suspend(BaseException):
     def __init__(self, event: str) -> None:
         super().__init__(event)
         self.event = event
+
+
+@final
+class _Abort(BaseException):
+    """Internal: unwinds a run whose checkpoint failed, past the user's own handlers.
+
+    A failed save must not look like an exception of the user's code at the pause (a user
+    ``except Exception:`` would catch it and carry on as if paused or returned). It travels
+    like `_Suspend` (``finally`` bodies skipped, broad handlers re-raise it) and the runtime
+    raises `error` to the caller at the API boundary, saving nothing.
+    """
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error

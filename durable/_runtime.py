@@ -24,14 +24,12 @@ import functools
 import inspect
 import time
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, ParamSpec, TypeVar, cast
 
-import pydantic
-
-from ._backend import OrchestrationBackend
+from ._backend import DurableBackend, OrchestrationBackend
 from ._codec import DecodeError, Decoder, Encoder, UnencodableValue
 from ._errors import (
     DurableError,
@@ -41,6 +39,7 @@ from ._errors import (
     SnapshotValidationError,
     UnserializableStateError,
     UnsupportedSyntaxError,
+    _Abort,
     _Suspend,
 )
 from ._snapshot import (
@@ -50,15 +49,24 @@ from ._snapshot import (
     ProgramIdentity,
     Snapshot,
     Status,
-    upgrade,
 )
 from ._tracing import emit
 from ._transform import CompiledFunction, compile_durable
+from ._versioning import (
+    START,
+    CheckReport,
+    Migration,
+    PlannedFrame,
+    plan_stack,
+    report,
+    validate,
+)
 
 __all__ = ["CodeBlock", "DurableProgram", "DurableRuntime", "make_durable"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 _registry: dict[str, DurableProgram[Any, Any]] = {}
 _current_run: contextvars.ContextVar[_Run] = contextvars.ContextVar("durable_run")
@@ -76,6 +84,7 @@ class CodeBlock:
     kind: str  # "start", "pause" or "call"
     lineno: int
     live: tuple[str, ...]
+    name: str = "start"  # the point's stable name, what migrations and upgrades match on
 
 
 class DurableProgram(Generic[P, R]):
@@ -93,6 +102,7 @@ class DurableProgram(Generic[P, R]):
         self._signature = inspect.signature(fn)
         self.name = f"{fn.__module__}:{fn.__qualname__}"
         self.version = version
+        self._migrations: dict[str | None, tuple[str | None, Migration]] = {}
         functools.update_wrapper(self, fn)
         _registry[self.name] = self
 
@@ -104,7 +114,7 @@ class DurableProgram(Generic[P, R]):
     def code_blocks(self) -> list[CodeBlock]:
         c = self._compiled
         blocks = [CodeBlock(0, "start", c.lineno, c.start_live)]
-        blocks += [CodeBlock(p.id, p.kind, p.lineno, p.live + p.maybe) for p in c.points]
+        blocks += [CodeBlock(p.id, p.kind, p.lineno, p.live + p.maybe, p.name) for p in c.points]
         return blocks
 
     def __repr__(self) -> str:
@@ -133,6 +143,37 @@ class DurableProgram(Generic[P, R]):
             return cast(R, await run.inline(self, args, kwargs))
         runtime = DurableRuntime(orchestration_backend)
         return cast(R, await runtime.run(self, instance_id, args, kwargs))
+
+    def migration(
+        self, from_version: str | None, to_version: str | None = None
+    ) -> Callable[[Migration], Migration]:
+        """Register a migration of saved frames from `from_version` to `to_version`.
+
+        `to_version` defaults to this function's version. Chains are followed step by step
+        (1 -> 2 -> 3). The migration receives a `SavedFrame` (stable point name and decoded
+        live variables) written by the older code and returns one that fits the new code.
+        """
+        target = self.version if to_version is None else to_version
+
+        def register(fn: Migration) -> Migration:
+            self._migrations[from_version] = (target, fn)
+            return fn
+
+        return register
+
+    def migration_chain(
+        self, saved_version: str | None
+    ) -> list[tuple[str | None, str | None, Migration]] | None:
+        """The migrations leading from `saved_version` to this version, or None if none do."""
+        chain: list[tuple[str | None, str | None, Migration]] = []
+        version = saved_version
+        while version != self.version:
+            step = self._migrations.get(version)
+            if step is None or len(chain) > len(self._migrations):
+                return None
+            chain.append((version, step[0], step[1]))
+            version = step[0]
+        return chain
 
     def options(
         self, *, orchestration_backend: OrchestrationBackend, instance_id: str
@@ -190,7 +231,7 @@ class DurableRuntime:
         state = await self.backend.load_state(instance_id)
         if state is None:
             return await self._start(program, instance_id, program.bind(args, kwargs or {}))
-        snap = _validate(instance_id, state)
+        snap = validate(instance_id, state)
         _check_identity(instance_id, program, snap)
         if snap.status == "completed":
             return _decode_outcome(instance_id, snap)
@@ -210,10 +251,16 @@ class DurableRuntime:
         return await run.execute(root)
 
     async def _resume(self, program: DurableProgram[Any, Any], snap: Snapshot) -> Any:
-        consumed = set(snap.consumed_events)
+        # Ids the snapshot names as consumed are never taken again, and never carried into
+        # the next snapshot (the backend deleted them when it loaded this one): a snapshot
+        # names only what its own run consumed, so it does not grow with history.
+        consumed: set[str] = set()
         if snap.status == "paused" and snap.waiting_for is not None:
             event_id = await self.backend.take_event(
-                snap.instance_id, snap.waiting_for, resuming=True, exclude=consumed
+                snap.instance_id,
+                snap.waiting_for,
+                resuming=True,
+                exclude=set(snap.consumed_events),
             )
             if event_id is None:
                 emit(
@@ -233,12 +280,13 @@ class DurableRuntime:
             created_at=snap.created_at,
             consumed=consumed,
         )
-        root = run.restore(snap.call_stack)
+        run.stale = set(snap.consumed_events)
+        root = run.restore(snap)
         last = snap.call_stack.frames[-1]
         innermost = _registry.get(last.function, program)
         fields = {"event_name": snap.waiting_for} if snap.waiting_for else {}
         run.note("instance.resumed", innermost, last.resume_point, **fields)
-        for event_id in sorted(consumed - set(snap.consumed_events)):
+        for event_id in sorted(consumed):
             run.note("event.consumed", innermost, last.resume_point, event_id=event_id, **fields)
         return await run.execute(root)
 
@@ -262,6 +310,7 @@ class _Run:
         self.seq = seq
         self.created_at = created_at
         self.consumed = consumed  # ids taken from the inbox, to name in the next save
+        self.stale: set[str] = set()  # ids an earlier run consumed: never to be taken again
         self.stack: list[_Frame] = []
         self.suspending = False
         self.history: list[dict[str, Any]] = []  # entries the next save appends
@@ -273,7 +322,15 @@ class _Run:
         Its ``seq`` is that of the checkpoint that will persist it (the next save).
         """
         where = {"function": program.name, "point": point, "seq": self.seq + 1}
-        emit(kind, instance_id=self.instance_id, program=self.program.name, **where, **fields)
+        level = fields.pop("level", "info")
+        emit(
+            kind,
+            level=level,
+            instance_id=self.instance_id,
+            program=self.program.name,
+            **where,
+            **fields,
+        )
         at = datetime.now(UTC).isoformat()
         self.history.append({"at": at, "kind": kind, **where, **fields})
 
@@ -285,6 +342,8 @@ class _Run:
             result = await root.program._compiled.impl(root)
         except _Suspend as s:
             raise PauseForEventException(s.event) from None
+        except _Abort as a:
+            raise a.error from a.error.__cause__
         except DurableError:
             raise  # our own failures never become the instance's outcome
         except PauseForEventException as e:
@@ -302,7 +361,7 @@ class _Run:
         self.stack.append(child)
         if fresh:
             self.note("call.entered", child.program, 0, caller=parent.program.name)
-            await self.checkpoint("running")
+            await self.guarded(self.checkpoint("running"))
         try:
             value = await child.program._compiled.impl(child)
         except _Suspend:
@@ -312,13 +371,21 @@ class _Run:
             parent.done = ("raised", e)
             if not isinstance(e, DurableError):
                 self.note("call.returned", child.program, child.point, outcome="raised")
-                await self._checkpoint_if_possible()
+                await self.guarded(self._checkpoint_if_possible())
             raise
         self.stack.pop()
         parent.done = ("returned", value)
         self.note("call.returned", child.program, child.point, outcome="returned")
-        await self.checkpoint("running")
+        await self.guarded(self.checkpoint("running"))
         return value
+
+    async def guarded(self, step: Awaitable[T]) -> T:
+        """Await a checkpoint taken inside user code; a failure aborts the run (`_Abort`)."""
+        try:
+            return await step
+        except Exception as e:
+            self.suspending = True
+            raise _Abort(e) from None
 
     async def inline(
         self, program: DurableProgram[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -327,33 +394,26 @@ class _Run:
         frame = _Frame(self, program, 0, program.bind(args, kwargs), inline=True)
         return await program._compiled.impl(frame)
 
-    def restore(self, stack: CallStack) -> _Frame:
-        """Rebuild the frames of a saved call stack; returns the root frame."""
-        decoder = Decoder()
-        decoded = []
-        for saved in stack.frames:
-            program = _program_for(self.instance_id, saved)
-            try:
-                values = {k: decoder.decode(v) for k, v in saved.locals.items()}
-                value = decoder.decode(saved.value)
-            except DecodeError as e:
-                raise _corrupt(self.instance_id, e) from None
-            decoded.append((program, saved, values, value))
-        if not decoded or decoded[0][1].outcome != "running":
-            raise SnapshotValidationError(
-                f"instance {self.instance_id!r}: the saved call stack has no running root frame"
-            )
-        for i, (program, saved, _values, _) in enumerate(decoded):
-            last = i == len(decoded) - 1 or decoded[i + 1][1].outcome != "running"
-            _check_frame(self.instance_id, program, saved, nested_follows=i < len(decoded) - 1)
-            if not last and saved.outcome != "running":
-                raise SnapshotValidationError(
-                    f"instance {self.instance_id!r}: a finished frame of {saved.function} is "
-                    "not the innermost one"
+    def restore(self, snap: Snapshot) -> _Frame:
+        """Rebuild the frames of a saved call stack under the current code; the root frame."""
+        planned = plan_stack(self.instance_id, snap, _registry)
+        for p in planned:
+            if p.how != "same":
+                kind = "migration.applied" if p.how == "migrated" else "snapshot.upgraded"
+                self.note(
+                    kind,
+                    p.program,
+                    p.point,
+                    level="warning",
+                    from_fingerprint=p.saved.fingerprint,
+                    to_fingerprint=p.program.fingerprint,
+                    from_version=p.saved.version,
+                    to_version=p.program.version,
+                    steps=list(p.steps),
                 )
-        program, saved, values, _ = decoded[0]
-        root = _Frame(self, program, saved.resume_point, values)
-        root.pending = decoded[1:]
+        root_plan, rest = planned[0], planned[1:]
+        root = _Frame(self, root_plan.program, root_plan.point, root_plan.values)
+        root.pending = rest
         self.stack.append(root)
         return root
 
@@ -454,7 +514,9 @@ class _Run:
         return FunctionCall(
             function=frame.program.name,
             fingerprint=compiled.fingerprint,
+            version=frame.program.version,
             resume_point=frame.point,
+            point_name=_point_name(compiled, frame.point),
             filename=compiled.filename,
             lineno=_point_line(compiled, frame.point),
             locals=encoded,
@@ -477,6 +539,7 @@ class _Run:
         return FunctionCall(
             function=parent.done_program.name,
             fingerprint=compiled.fingerprint,
+            version=parent.done_program.version,
             resume_point=0,
             filename=compiled.filename,
             lineno=compiled.lineno,
@@ -536,7 +599,7 @@ class _Frame:
         self.point = ip
         self.live = values
         self.inline = inline
-        self.pending: list[tuple[DurableProgram[Any, Any], FunctionCall, dict[str, Any], Any]] = []
+        self.pending: list[PlannedFrame] = []
         self.done: tuple[str, Any] | None = None  # a nested call that finished at `point`
         self.done_program: DurableProgram[Any, Any] | None = None
 
@@ -547,30 +610,39 @@ class _Frame:
     async def pause(self, point: int, event: str, live: dict[str, Any]) -> None:
         if self.inline:
             line = _point_line(self.program._compiled, point)
-            raise UnsupportedSyntaxError(
-                f"{self.program.name} paused for {event!r} while called where a pause cannot be "
-                "saved (inside `with`, `async for`, `finally`, a comprehension or a plain "
-                "coroutine); await it directly from the durable function",
-                filename=self.program._compiled.filename,
-                lineno=line,
+            self.run.suspending = True
+            raise _Abort(
+                UnsupportedSyntaxError(
+                    f"{self.program.name} paused for {event!r} where a pause cannot be saved: "
+                    "called inside `with`, `async for`, a comprehension or a plain coroutine; "
+                    "await it directly from the durable function",
+                    filename=self.program._compiled.filename,
+                    lineno=line,
+                )
             )
         if not isinstance(event, str):
             raise TypeError(f"event names are strings, not {type(event).__name__}: {event!r}")
         self.point, self.live, self.done = point, live, None
+        if await self.run.guarded(self._reach_pause(point, event)):
+            return  # the event was already there
+        self.run.suspending = True
+        raise _Suspend(event)
+
+    async def _reach_pause(self, point: int, event: str) -> bool:
+        """Consume the event if published (and go on: True) or save the pause (False)."""
         run = self.run
         event_id = await run.backend.take_event(
-            run.instance_id, event, resuming=False, exclude=run.consumed
+            run.instance_id, event, resuming=False, exclude=run.consumed | run.stale
         )
         if event_id is not None:  # published early: consume it and go on
             run.consumed.add(event_id)
             run.note("event.consumed", self.program, point, event_name=event, event_id=event_id)
             await run.checkpoint("running")
-            return
+            return True
         run.note("instance.paused", self.program, point, event_name=event)
         await run.checkpoint("paused", waiting_for=event)
         await run.backend.wait_for_event(run.instance_id, event)
-        run.suspending = True
-        raise _Suspend(event)
+        return False
 
     async def call(
         self, point: int, live: dict[str, Any], func: Any, /, *args: Any, **kwargs: Any
@@ -590,22 +662,25 @@ class _Frame:
     async def resume(self, point: int, live: dict[str, Any]) -> Any:
         self.point, self.live, self.done = point, live, None
         if not self.pending:
-            raise SnapshotValidationError(
-                f"instance {self.run.instance_id!r}: {self.program.name} resumes in a nested "
-                "call at line {line} but the snapshot holds no frame for it".format(
-                    line=_point_line(self.program._compiled, point)
+            self.run.suspending = True
+            raise _Abort(
+                SnapshotValidationError(
+                    f"instance {self.run.instance_id!r}: {self.program.name} resumes in a nested "
+                    "call at line {line} but the snapshot holds no frame for it".format(
+                        line=_point_line(self.program._compiled, point)
+                    )
                 )
             )
-        (program, saved, values, value), *rest = self.pending
+        plan, *rest = self.pending
         self.pending = []
-        self.done_program = program
-        if saved.outcome == "returned":
-            self.done = ("returned", value)
-            return value
-        if saved.outcome == "raised":
-            self.done = ("raised", value)
-            raise value
-        child = _Frame(self.run, program, saved.resume_point, values)
+        self.done_program = plan.program
+        if plan.saved.outcome == "returned":
+            self.done = ("returned", plan.value)
+            return plan.value
+        if plan.saved.outcome == "raised":
+            self.done = ("raised", plan.value)
+            raise plan.value
+        child = _Frame(self.run, plan.program, plan.point, plan.values)
         child.pending = rest
         return await self.run.enter(self, child, fresh=False)
 
@@ -620,36 +695,6 @@ def _point_line(compiled: CompiledFunction, point: int | None) -> int:
     return compiled.lineno
 
 
-def _validate(instance_id: str, state: dict[str, Any]) -> Snapshot:
-    version = state.get("format_version")
-    try:
-        state = upgrade(state)
-    except KeyError:
-        raise IncompatibleSnapshotError(
-            f"instance {instance_id!r}: saved with snapshot format {version!r}, but this version "
-            f"of durable reads formats up to {FORMAT_VERSION}; upgrade durable to resume it. "
-            "The saved state was left unchanged"
-        ) from None
-    try:
-        snap = Snapshot.model_validate(state)
-    except pydantic.ValidationError as e:
-        raise SnapshotValidationError(
-            f"instance {instance_id!r}: the saved state is invalid ({e.error_count()} errors, "
-            f"first: {_first_error(e)}); it was left as it is: restore it from a backup or "
-            "delete the instance"
-        ) from None
-    if snap.instance_id != instance_id:
-        raise SnapshotValidationError(
-            f"instance {instance_id!r}: the saved state belongs to instance {snap.instance_id!r}"
-        )
-    return snap
-
-
-def _first_error(e: pydantic.ValidationError) -> str:
-    err = e.errors()[0]
-    return f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
-
-
 def _check_identity(instance_id: str, program: DurableProgram[Any, Any], snap: Snapshot) -> None:
     saved = snap.program
     if saved.qualname != program.name:
@@ -657,29 +702,6 @@ def _check_identity(instance_id: str, program: DurableProgram[Any, Any], snap: S
             f"instance {instance_id!r} belongs to {saved.qualname}, not {program.name}; "
             "call it through the function that started it"
         )
-    if snap.status in ("paused", "running") and saved.fingerprint != program.fingerprint:
-        raise IncompatibleSnapshotError(
-            f"instance {instance_id!r} was paused by another version of {program.name} "
-            f"(code fingerprint {saved.fingerprint}, version {saved.version!r}); the code now "
-            f"has fingerprint {program.fingerprint} (version {program.version!r}). Finish it "
-            "with the code that started it; the saved state was left unchanged"
-        )
-
-
-def _program_for(instance_id: str, saved: FunctionCall) -> DurableProgram[Any, Any]:
-    program = _registry.get(saved.function)
-    if program is None:
-        raise IncompatibleSnapshotError(
-            f"instance {instance_id!r} has a frame of {saved.function}, which is not a durable "
-            "function in this process; import the module that defines it before resuming"
-        )
-    if program.fingerprint != saved.fingerprint and saved.outcome == "running":
-        raise IncompatibleSnapshotError(
-            f"instance {instance_id!r}: {saved.function} changed since the instance paused "
-            f"(fingerprint {saved.fingerprint}, now {program.fingerprint}); finish the instance "
-            "with the code that started it; the saved state was left unchanged"
-        )
-    return program
 
 
 def _pause_outside_durable_code(
@@ -688,52 +710,55 @@ def _pause_outside_durable_code(
     """A pause raised by a plain coroutine: it cannot be resumed where it was raised."""
     tb = traceback.extract_tb(e.__traceback__)
     origin = tb[-1] if tb else None
+    compiled = program._compiled
+    short = program.name.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+    if origin and origin.filename == compiled.filename and origin.name == short:
+        problem = (
+            "by a statement make_durable did not recognise as a pause; write it literally as "
+            "`raise PauseForEventException(...)` (not through an alias or a variable)"
+        )
+    else:
+        problem = (
+            f"by plain code{f' in {origin.name}' if origin else ''}, called from "
+            f"{program.name}; only a durable function can pause and resume. Make that "
+            "coroutine durable with make_durable and await it from the durable function"
+        )
     return UnsupportedSyntaxError(
-        f"PauseForEventException({e.event!r}) was raised by plain code"
-        f"{f' in {origin.name}' if origin else ''}, called from {program.name}; only a durable "
-        "function can pause and resume. Make that coroutine durable with make_durable and "
-        "await it from the durable function. The instance was not changed.",
+        f"PauseForEventException({e.event!r}) was raised {problem}. The instance was not changed.",
         filename=origin.filename if origin else "?",
         lineno=(origin.lineno or 0) if origin else 0,
     )
 
 
+def _point_name(compiled: CompiledFunction, point: int) -> str:
+    return next((p.name for p in compiled.points if p.id == point), START)
+
+
+async def check(
+    backend: DurableBackend, instance_ids: Iterable[str] | None = None
+) -> list[CheckReport]:
+    """Predict, for every instance in `backend`'s store, what resuming it under the current code
+    does: ``resume``, ``upgrade`` (safe automatic upgrade), ``migrate``, ``refuse`` (with the
+    reason) or ``finished``. Runs none of the instances' code and writes nothing; reads one
+    snapshot per instance. Import the modules that define your durable functions first.
+    """
+    ids = list(instance_ids) if instance_ids is not None else backend.store.list_instances()
+    reports = []
+    for instance_id in ids:
+        try:
+            state = await backend.load_state(instance_id)
+            if state is None:
+                raise SnapshotValidationError(f"instance {instance_id!r} has no saved state")
+            snap = validate(instance_id, state)
+        except DurableError as e:
+            reports.append(CheckReport(instance_id, "unknown", "refuse", str(e)))
+            continue
+        reports.append(report(instance_id, snap, _registry))
+    return reports
+
+
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
-
-
-def _check_frame(
-    instance_id: str,
-    program: DurableProgram[Any, Any],
-    saved: FunctionCall,
-    *,
-    nested_follows: bool,
-) -> None:
-    """Refuse a frame that does not fit the code: never resume at a wrong place."""
-    if saved.outcome != "running":
-        return
-    compiled = program._compiled
-    points = {p.id: p for p in compiled.points}
-    point = points.get(saved.resume_point)
-    where = f"instance {instance_id!r}: the saved frame of {saved.function}"
-    if saved.resume_point != 0 and point is None:
-        raise SnapshotValidationError(
-            f"{where} resumes at point {saved.resume_point}, which the code does not have"
-        )
-    if nested_follows != (point is not None and point.kind == "call"):
-        raise SnapshotValidationError(
-            f"{where} at point {saved.resume_point} does not match the frames saved after it"
-        )
-    needed = set(compiled.start_live) if point is None else set(point.live)
-    allowed = needed if point is None else needed | set(point.maybe)
-    have = set(saved.locals)
-    if not needed <= have or not have <= allowed:
-        missing, extra = sorted(needed - have), sorted(have - allowed)
-        raise SnapshotValidationError(
-            f"{where} at line {_point_line(compiled, saved.resume_point)} does not hold the "
-            f"variables the code needs there (missing: {missing}, unexpected: {extra}); it was "
-            "left as it is: restore it from a backup or delete the instance"
-        )
 
 
 def _decode_outcome(instance_id: str, snap: Snapshot) -> Any:

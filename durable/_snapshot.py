@@ -48,7 +48,9 @@ class FunctionCall(_Model):
 
     function: str  # "module:qualname"
     fingerprint: str
+    version: str | None = None  # the function's make_durable(version=...)
     resume_point: int
+    point_name: str = "start"  # stable across edits: how changed code finds the point
     filename: str  # where the function is defined, for people reading the snapshot
     lineno: int  # the line of the resume point (of the ``def`` for point 0)
     locals: dict[str, JsonValue]

@@ -6,7 +6,7 @@ measures something, ``duration_ms``.
 
 Where events go, without the library ever configuring logging globally:
 
-* if the application configured structlog (``structlog.is_configured()``), through
+* if the application configured structlog (see `_structlog_configured`), through
   ``structlog.get_logger("durable")``, so its processors see them and
   ``structlog.testing.capture_logs()`` captures them;
 * otherwise through the stdlib logger ``durable`` (silent unless the application enables it),
@@ -39,6 +39,8 @@ EVENTS: dict[str, str] = {
     "call.returned": "a nested durable call returned or raised (`outcome`)",
     "instance.completed": "the instance returned; its result is saved",
     "instance.failed": "the instance raised; its exception is saved",
+    "snapshot.upgraded": "warning: a frame saved by other code resumes under the current code",
+    "migration.applied": "warning: user migrations rewrote a saved frame for the current code",
 }
 
 _stdlib = logging.getLogger("durable")
@@ -52,11 +54,26 @@ _fallback = structlog.wrap_logger(
 captures: list[list[dict[str, Any]]] = []
 
 
-def emit(event: str, **fields: Any) -> None:
+def _structlog_configured() -> bool:
+    """Has the application configured structlog to go somewhere?
+
+    ``structlog.is_configured()`` alone is not enough: ``structlog.testing.capture_logs()``
+    leaves it true after it ends, with the default stdout logger factory, and a library must
+    not start printing then. So: configured with another logger factory, or capturing now.
+    """
+    if not structlog.is_configured():
+        return False
+    config = structlog.get_config()
+    if not isinstance(config["logger_factory"], structlog.PrintLoggerFactory):
+        return True
+    return any(isinstance(p, structlog.testing.LogCapture) for p in config["processors"])
+
+
+def emit(event: str, *, level: str = "info", **fields: Any) -> None:
     """Send one event to its destinations (see the module docstring)."""
     for capture in captures:
-        capture.append({"event": event, **fields})
-    if structlog.is_configured():
-        structlog.get_logger("durable").info(event, **fields)
-    elif _stdlib.isEnabledFor(logging.INFO):
-        _fallback.info(event, **fields)
+        capture.append({"event": event, "level": level, **fields})
+    if _structlog_configured():
+        getattr(structlog.get_logger("durable"), level)(event, **fields)
+    elif _stdlib.isEnabledFor(logging.getLevelName(level.upper())):
+        getattr(_fallback, level)(event, **fields)

@@ -655,6 +655,14 @@ async def call_result_call() -> Any:
     return r
 
 
+@make_durable
+async def method_call(wallet: Wallet) -> int:
+    log("before")
+    r = await wallet.add(5)
+    log("after")
+    return r
+
+
 # -- nested calls (#30-#32) -------------------------------------------------------------------
 
 

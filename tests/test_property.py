@@ -50,8 +50,15 @@ LOOP_VARS = ("i", "j", "k")  # by loop nesting; ``for i, iv in d.items()`` binds
 CHILDREN_1 = children.DURABLE_CHILDREN  # children called with one int
 # Every program starts with HEADER and ends with FINAL_RETURN. `t` is never set up front: it is
 # bound, deleted and read anywhere, so unbound-variable semantics are compared too.
-HEADER = ("a, b, c = 0, 1, 2", 's = ""', "items = []", "alias = items", "d = {}", "err = None")
-FINAL_RETURN = "return (a, b, c, s, items, alias, alias is items, d, repr(err))"
+HEADER = (
+    "a, b, c = 0, 1, 2",
+    's = ""',
+    "items = []",
+    "alias = items",
+    "d = {}",
+    "err = z = None",
+)
+FINAL_RETURN = "return (a, b, c, s, items, alias, alias is items, d, repr(err), z)"
 
 
 # -- the program generator -------------------------------------------------------------------
@@ -135,61 +142,98 @@ def _cond(draw: Draw, ctx: _Ctx, *, awaits: bool = True) -> str:
 
 
 def _loggable(draw: Draw, ctx: _Ctx) -> str:
-    return _pick(draw, [*INT_VARS, "s", "items", "alias", "d", "repr(err)", "t", *ctx.names("int")])
+    names = [*INT_VARS, "s", "items", "alias", "d", "repr(err)", "z", "t"]
+    return _pick(draw, [*names, *(n for n, kind in ctx.scope if kind != "exc")])
 
 
 def _pause(draw: Draw, ctx: _Ctx) -> list[str]:
     n = ctx.label()
     if draw(st.booleans()):
         return [f'raise PauseForEventException("p{n}")']
-    dynamic = _pick(draw, ["a", *ctx.names("int"), *ctx.names("str")])
+    dynamic = _pick(draw, ["a", *ctx.names("int"), *ctx.names("str"), "s"])
     return [f'raise PauseForEventException(f"p{n}-{{{dynamic}}}")']
 
 
 def _call(draw: Draw, ctx: _Ctx) -> list[str]:
+    """A nested durable call (or an await of the plain coroutine), in one of many positions."""
     child = _pick(draw, CHILDREN_1)
-    x, v = _int_atom(draw, ctx), _pick(draw, INT_VARS)
-    forms = [
-        f"{v} = await {child}({x})",
-        f"{v} += await {child}({x})",
-        f'log("L{ctx.label()}", await {child}({x}))',
-        f"{v} = {_int_atom(draw, ctx)} + await {child}({x})",
-        f"await child_append({_pick(draw, ['items', 'alias'])}, {x})",
-        f"{v} = await child_append(items, {x})",
-        f"d[{x} % 3] = await {child}({x})",
-        f"{v} = await plain_helper({x})",
+    x, v, n = _int_atom(draw, ctx), _pick(draw, INT_VARS), ctx.label()
+    call = f"await {child}({x})"
+    forms: list[Callable[[], str]] = [
+        lambda: f"{v} = {call}",
+        lambda: f"{v} += {call}",
+        lambda: f'log("L{n}", {call})',
+        lambda: f"{v} = {_int_atom(draw, ctx)} + {call}",
+        lambda: f"await child_append({_pick(draw, ['items', 'alias'])}, {x})",
+        lambda: f"{v} = await child_append(items, {x})",
+        lambda: f"{v} = await plain_helper({x})",
+        lambda: f"{v} = await {child}(x={x})",
+        lambda: f'log(f"L{n}-{{{call}}}")',
+        lambda: f"{v} = {v} or {call}",
+        lambda: f"{v} = {v} and {call}",
+        lambda: f"{v} = {call} if {_cond(draw, ctx)} else {_int_atom(draw, ctx)}",
+        lambda: f"{v}, {_pick(draw, INT_VARS)} = {_int_atom(draw, ctx)}, {call}",
+        lambda: f"z = [await child_plain(q) for q in range({x} % 3)]",
+        lambda: f'raise PauseForEventException(f"p{n}-{{{call}}}")',
     ]
-    if ctx.iterating_d:
-        forms = [f for f in forms if not f.startswith("d[")]
-    return [_pick(draw, forms)]
+    if not ctx.iterating_d:
+        forms += [
+            lambda: f"d[{x} % 3] = {call}",
+            lambda: f"d[{x} % 3] += {call}",
+        ]
+    return [forms[draw(st.integers(0, len(forms) - 1))]()]
+
+
+_WEIRD_STRS = ("'x'", "'é'", "'\\u2028'", "'\\ud800'", "'\\x00'", "'😀'")
+_VALUES = (
+    "(1, 'x')",
+    "{1, 2}",
+    "frozenset({3})",
+    "b'\\x00\\xff'",
+    "{(1, 2): [3], 4: None}",
+    "2 ** 70",
+    "-(2 ** 65) + a",
+    "a / 4",
+    "-0.0",
+    "True",
+    "[items, items]",
+    "(alias, d)",
+    "None",
+)
 
 
 def _simple(draw: Draw, ctx: _Ctx) -> list[str]:
-    kind = _pick(draw, ["log", "assign", "augassign", "str", "append", "dict", "t", "rebind"])
-    v, x = _pick(draw, INT_VARS), _int_atom(draw, ctx)
-    if kind == "log":
-        args = [_loggable(draw, ctx) for _ in range(draw(st.integers(0, 2)))]
-        return [", ".join([f'log("L{ctx.label()}"', *args]) + ")"]
-    if kind == "assign":
-        return [f"{v} = {_int_expr(draw, ctx)}"]
-    if kind == "augassign":
-        op = _pick(draw, ["+=", "-=", "*="])
-        return [f"{v} {op} {'2' if op == '*=' else _int_expr(draw, ctx)}"]
-    if kind == "str":
-        strs = ctx.names("str")
-        return [f"s += {_pick(draw, strs) if strs and draw(st.booleans()) else repr('x')}"]
-    if kind == "append":
-        return [f"{_pick(draw, ['items', 'alias'])}.append({_int_expr(draw, ctx)})"]
-    if kind == "dict" and not ctx.iterating_d:
-        forms = [
-            f"d[{x} % 3] = {_int_expr(draw, ctx)}",
-            f"d[{x} % 3] = d.get({x} % 3, 0) + 1",
-            f"d.pop({x} % 3, None)",
+    """A statement with no point: side effects on the variables and the log."""
+    v, n = _pick(draw, INT_VARS), ctx.label()
+    x = _int_atom(draw, ctx)
+    forms: list[Callable[[], str]] = [
+        lambda: ", ".join(
+            [f'log("L{n}"', *(_loggable(draw, ctx) for _ in range(draw(st.integers(0, 2))))]
+        )
+        + ")",
+        lambda: f"{v} = {_int_expr(draw, ctx)}",
+        lambda: f"{v} += {_int_expr(draw, ctx)}",
+        lambda: f"{v} -= {_int_expr(draw, ctx)}",
+        lambda: f"{v} *= 2",
+        lambda: f"{_pick(draw, ['items', 'alias'])}.append({_int_expr(draw, ctx)})",
+        lambda: f"s += {_pick(draw, [*_WEIRD_STRS, *ctx.names('str')])}",
+        lambda: f"t = {_int_expr(draw, ctx)}",
+        lambda: "del t",
+        lambda: f'log("L{n}", t)',
+        lambda: f"z = {_pick(draw, _VALUES)}",
+        lambda: f"{v}, {_pick(draw, INT_VARS)} = {_int_atom(draw, ctx)}, {_int_atom(draw, ctx)}",
+        lambda: f"{v} = {_pick(draw, INT_VARS)} = {_int_expr(draw, ctx)}",
+        lambda: "items = items + [len(items)]",
+        lambda: "items = [q + 1 for q in items]",
+        lambda: f"{v} *= 10 ** 10",
+    ]
+    if not ctx.iterating_d:
+        forms += [
+            lambda: f"d[{x} % 3] = {_int_expr(draw, ctx)}",
+            lambda: f"d[{x} % 3] = d.get({x} % 3, 0) + 1",
+            lambda: f"d.pop({x} % 3, None)",
         ]
-        return [_pick(draw, forms)]
-    if kind in ("t", "dict"):
-        return [_pick(draw, [f"t = {_int_expr(draw, ctx)}", "del t", f'log("L{ctx.label()}", t)'])]
-    return [_pick(draw, ["items = items + [len(items)]", "items = [x + 1 for x in items]"])]
+    return [forms[draw(st.integers(0, len(forms) - 1))]()]
 
 
 def _if(draw: Draw, ctx: _Ctx) -> list[str]:
@@ -235,7 +279,8 @@ _ITEMS_ITERABLES = ("{{'x': 1, 'y': 2}}.items()", "d.items()")
 
 
 def _for(draw: Draw, ctx: _Ctx) -> list[str]:
-    var = LOOP_VARS[min(ctx.loops, len(LOOP_VARS) - 1)]
+    # Mostly one name per nesting level; sometimes an inner loop reuses an outer loop's name.
+    var = LOOP_VARS[min(ctx.loops, len(LOOP_VARS) - 1)] if draw(st.integers(0, 3)) else "i"
     kind = _pick(draw, ["int", "str", "items"])
     fill = {"n": draw(st.integers(0, 3)), "child": _pick(draw, CHILDREN_1), "x": _int_atom(draw, ctx)}
     if kind == "int":
@@ -282,7 +327,7 @@ def _try(draw: Draw, ctx: _Ctx) -> list[str]:
     if "except:" in handlers:  # a bare except must come last
         handlers = [h for h in handlers if h != "except:"] + ["except:"]
     for handler in handlers:
-        e = f"e{ctx.label()}"
+        e = _pick(draw, ["e", "f", f"e{ctx.label()}"])  # shared names: nested handlers unbind
         scope = ctx.scope + ((e, "exc"),) if "{e}" in handler else ctx.scope
         lines.append(handler.format(e=e))
         lines += _indent(_block(draw, ctx.inner(scope=scope, handling=True)))
@@ -314,23 +359,31 @@ def _guarded(draw: Draw, ctx: _Ctx, stmt: str) -> list[str]:
 
 def _raise(draw: Draw, ctx: _Ctx) -> list[str]:
     n = ctx.label()
-    forms = [
-        f'raise ValueError("r{n}", {_int_atom(draw, ctx)})',
-        f'raise KeyError("r{n}")',
-        f'assert {_cond(draw, ctx)}, "r{n}"',
+    forms: list[Callable[[], str]] = [
+        lambda: f'raise ValueError("r{n}", {_int_atom(draw, ctx)})',
+        lambda: f'raise KeyError("r{n}")',
+        lambda: f'assert {_cond(draw, ctx)}, "r{n}"',
+        lambda: f'raise ValueError("r{n}", await {_pick(draw, CHILDREN_1)}({_int_atom(draw, ctx)}))',
+        lambda: "raise err",  # the exception kept in `err`, maybe across pauses (or TypeError)
     ]
     if ctx.handling:
-        forms.append("raise")
-    return _guarded(draw, ctx, _pick(draw, forms))
+        forms.append(lambda: "raise")
+    return _guarded(draw, ctx, forms[draw(st.integers(0, len(forms) - 1))]())
 
 
 def _exit(draw: Draw, ctx: _Ctx) -> list[str]:
-    forms = []
+    forms: list[Callable[[], str]] = []
     if not ctx.in_finally:
-        forms += [FINAL_RETURN, f"return {_int_expr(draw, ctx)}"]
+        forms += [
+            lambda: FINAL_RETURN,
+            lambda: f"return {_int_expr(draw, ctx)}",
+            lambda: f"return await {_pick(draw, CHILDREN_1)}({_int_atom(draw, ctx)})",
+        ]
     if ctx.in_loop:
-        forms += ["break", "continue"]
-    return _guarded(draw, ctx, _pick(draw, forms)) if forms else ["pass"]
+        forms += [lambda: "break", lambda: "continue"]
+    if not forms:
+        return ["pass"]
+    return _guarded(draw, ctx, forms[draw(st.integers(0, len(forms) - 1))]())
 
 
 def _exc(draw: Draw, ctx: _Ctx) -> list[str]:

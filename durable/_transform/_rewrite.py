@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import itertools
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ class PointInfo:
     id: int
     kind: Literal["pause", "call"]
     lineno: int
+    name: str  # stable across edits elsewhere in the function (see `_point_names`)
     live: tuple[str, ...] = ()
     maybe: tuple[str, ...] = ()
 
@@ -133,7 +133,9 @@ class _Normaliser:
         self.seek_restore: dict[int, str] = {}  # id(For) -> its target name, re-read on resume
         self.handler_ex: dict[int, str] = {}  # id(handler stmt body owner) -> exception temp
         self.hidden: dict[str, str] = {}
-        self._count = itertools.count(1)
+        self._temps: dict[str, int] = {}
+        self.explicit: dict[int, str] = {}  # id(point stmt) -> the name the user gave it
+        self.described: dict[int, str] = {}  # id(point stmt) -> default name before numbering
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -142,8 +144,11 @@ class _Normaliser:
             message, filename=self.filename, lineno=getattr(node, "lineno", 0)
         )
 
-    def temp(self, what: str, node: ast.AST) -> str:
-        name = f"{PREFIX}t{next(self._count)}"
+    def temp(self, what: str, node: ast.AST, key: str = "t") -> str:
+        """A hidden local. Named by kind and occurrence (``_dur_it_item1``), not by position,
+        so that an edit elsewhere in the function does not rename it in saved snapshots."""
+        self._temps[key] = self._temps.get(key, 0) + 1
+        name = f"{PREFIX}{key}{self._temps[key]}"
         self.local_names.add(name)
         self.hidden[name] = f"{what} at line {getattr(node, 'lineno', '?')}"
         return name
@@ -195,12 +200,19 @@ class _Normaliser:
 
     def pause(self, s: ast.Raise) -> list[ast.stmt]:
         assert isinstance(s.exc, ast.Call)
-        if len(s.exc.args) != 1 or s.exc.keywords:
-            raise self.error(s, "PauseForEventException takes exactly one event name")
+        keywords = {k.arg: k.value for k in s.exc.keywords}
+        if len(s.exc.args) != 1 or set(keywords) - {"point"}:
+            raise self.error(s, "PauseForEventException takes one event name (and point=)")
         pre, event = self.lift(s.exc.args[0])
         marker = ast.Expr(ast.Call(_name(f"{PREFIX}pause"), [event], []))
         ast.copy_location(marker, s)
         self.points[id(marker)] = ("pause", marker)
+        self.described[id(marker)] = f"pause:{ast.unparse(s.exc.args[0])}"
+        if "point" in keywords:
+            name = keywords["point"]
+            if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+                raise self.error(s, "point= names a pause with a string literal")
+            self.explicit[id(marker)] = name.value
         return [*pre, marker]
 
     def simple(self, s: ast.stmt) -> list[ast.stmt]:
@@ -251,7 +263,7 @@ class _Normaliser:
             pre, obj = self.hoist(pre, target.value, "the object of an augmented assignment", s)
             pre, key = self.hoist(pre, target.slice, "the key of an augmented assignment", s)
             target = ast.Subscript(obj, key, ast.Store())
-        old = self.temp("the old value of an augmented assignment", s)
+        old = self.temp("the old value of an augmented assignment", s, "old")
         load = copy.copy(target)
         load.ctx = ast.Load()
         pre.append(ast.Assign([_name(old, True)], load))
@@ -274,7 +286,7 @@ class _Normaliser:
         exit_ = ast.If(ast.UnaryOp(ast.Not(), test), [ast.Break()], [])
         if not orelse:
             return [ast.While(ast.Constant(True), [*pre, exit_, *body], [])]
-        flag = self.temp("the loop-else flag", s)
+        flag = self.temp("the loop-else flag", s, "else")
         body = _flag_breaks(body, flag)
         loop = ast.While(ast.Constant(True), [*pre, exit_, *body], [])
         return [
@@ -289,14 +301,14 @@ class _Normaliser:
         orelse = self.block(s.orelse)
         if not self.has_points(body):
             return [*pre, ast.For(s.target, iter_, body, orelse, s.type_comment)]
-        it = self.temp("the iterator of the `for` loop", s)
+        it = self.temp("the iterator of the `for` loop", s, f"it_{_key(s.target)}")
         if isinstance(s.target, ast.Name):
             # The loop binds the name itself; on resume the emitter re-reads the saved value
             # after the re-fetch (the body may have rebound it before the pause).
             loop = ast.For(s.target, _name(it), body, orelse, None)
             self.seek_restore[id(loop)] = s.target.id
         else:
-            item = self.temp("the current item of a `for` loop", s)
+            item = self.temp("the current item of a `for` loop", s, "item")
             bind = ast.copy_location(ast.Assign([s.target], _name(item)), s)
             loop = ast.For(_name(item, True), _name(it), [bind, *body], orelse, None)
         self.lowered[id(loop)] = it
@@ -335,8 +347,8 @@ class _Normaliser:
             <finally code>
             if cr is not None: raise / return / break / continue as recorded
         """
-        cr = self.temp("the pending outcome of a `try` whose `finally` pauses", s)
-        ex = self.temp("the exception pending across a `finally`", s)
+        cr = self.temp("the pending outcome of a `try` whose `finally` pauses", s, "cr")
+        ex = self.temp("the exception pending across a `finally`", s, "pending")
         kinds: set[str] = set()
         inner: list[ast.stmt] = [ast.Try(body, handlers, orelse, [])] if handlers else body
         if orelse and not handlers:
@@ -366,9 +378,7 @@ class _Normaliser:
         body = self.block(h.body)
         if not self.has_points(body):
             return ast.copy_location(ast.ExceptHandler(h.type, h.name, body), h)
-        ex = f"{PREFIX}ex{next(self._count)}"
-        self.local_names.add(ex)
-        self.hidden[ex] = f"the exception handled at line {h.lineno}"
+        ex = self.temp("the exception handled", h, f"ex_{_key(h.type)}")
         if h.name:
             # Python unbinds the name when the handler ends, however it ends.
             bind = ast.copy_location(ast.Assign([_name(h.name, True)], _name(ex)), h)
@@ -391,7 +401,7 @@ class _Normaliser:
             return [*pre, ast.Match(subject, cases)]
         # Choose the case once (patterns and guards run once), then dispatch with an ``if``
         # chain, which the emitter knows how to re-enter without re-evaluating anything.
-        chosen = self.temp("the chosen `match` case", s)
+        chosen = self.temp("the chosen `match` case", s, "case")
         cases = [
             ast.match_case(c.pattern, c.guard, [ast.Assign([_name(chosen, True)], ast.Constant(i))])
             for i, c in enumerate(s.cases)
@@ -421,6 +431,7 @@ class _Normaliser:
         point = ast.Assign([_name(target, True)], ast.Await(ast.Call(func, args, kws)))
         ast.copy_location(point, call)
         self.points[id(point)] = ("call", point)
+        self.described[id(point)] = f"call:{ast.unparse(call.func)}"
         return [*pre, point]
 
     def hoist(
@@ -927,12 +938,13 @@ class DurableAstTransformer(ast.NodeTransformer):
         self, norm: _Normaliser, ids: dict[int, int], live: Liveness, body: list[ast.stmt]
     ) -> list[PointInfo]:
         forced = _forced_live(norm, body)
+        names = _point_names(norm, [k for k, _ in sorted(ids.items(), key=lambda kv: kv[1])])
         infos = []
         for key, pid in sorted(ids.items(), key=lambda kv: kv[1]):
             kind, stmt = norm.points[key]
             must = tuple(sorted(set(live.must[key]) | forced.get(key, set())))
             maybe = tuple(n for n in live.maybe[key] if n not in must)
-            infos.append(PointInfo(pid, kind, stmt.lineno, must, maybe))
+            infos.append(PointInfo(pid, kind, stmt.lineno, names[key], must, maybe))
         return infos
 
     def _check(self, fn: ast.AsyncFunctionDef) -> None:
@@ -956,6 +968,38 @@ class DurableAstTransformer(ast.NodeTransformer):
                     filename=self.filename,
                     lineno=node.lineno,
                 )
+
+
+def _key(node: ast.AST | None) -> str:
+    """A short identifier-safe key for a temp: the loop target or the exception type."""
+    text = "any" if node is None else ast.unparse(node)
+    return "".join(c if c.isalnum() else "_" for c in text)[:24] or "x"
+
+
+def _point_names(norm: _Normaliser, order: list[int]) -> dict[int, str]:
+    """Stable names: the user's ``point=``, else what the point does, numbered if repeated.
+
+    ``pause:"approve"`` or ``call:charge`` survive code added before, after or around the
+    point; only another point doing the same thing earlier shifts the ``#2`` suffix.
+    """
+    names: dict[int, str] = {}
+    seen: dict[str, int] = {}
+    taken = set(norm.explicit.values())
+    for key in order:
+        if key in norm.explicit:
+            names[key] = norm.explicit[key]
+            continue
+        base = norm.described[key]
+        seen[base] = seen.get(base, 0) + 1
+        name = base if seen[base] == 1 else f"{base}#{seen[base]}"
+        while name in taken:
+            name += "'"
+        names[key] = name
+    if len(set(names.values())) != len(names):
+        dup = next(n for n in names.values() if list(names.values()).count(n) > 1)
+        stmt = norm.points[next(k for k, n in names.items() if n == dup)][1]
+        raise norm.error(stmt, f"two pauses are named {dup!r}; point names must be unique")
+    return names
 
 
 def _forced_live(norm: _Normaliser, body: list[ast.stmt]) -> dict[int, set[str]]:

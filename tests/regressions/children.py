@@ -63,10 +63,10 @@ async def child_nested(x: int) -> int:
 
 
 @make_durable
-async def child_loop(n: int) -> int:
+async def child_loop(x: int) -> int:
     """A loop pausing at each of up to two iterations."""
     total = 0
-    for i in range(n % 3):
+    for i in range(x % 3):
         raise PauseForEventException(f"cl{i}")
         total += i + 1
         log("child_loop", i)
@@ -85,13 +85,13 @@ async def child_catch(x: int) -> int:
 
 
 @make_durable
-async def child_recurse(n: int) -> int:
+async def child_recurse(x: int) -> int:
     """Recursion: one frame per level, a pause at each."""
-    if n <= 0:
+    if x <= 0:
         return 0
-    raise PauseForEventException(f"cr{n}")
-    log("child_recurse", n)
-    return n + await child_recurse(n - 1)
+    raise PauseForEventException(f"cr{x}")
+    log("child_recurse", x)
+    return x + await child_recurse(x - 1)
 
 
 async def plain_helper(x: int) -> int:
@@ -110,4 +110,4 @@ DURABLE_CHILDREN = (
     "child_loop",
     "child_catch",
     "child_recurse",
-)  # the ones called with one int; child_append takes the list too
+)  # the ones called with one int, named x; child_append takes the list too

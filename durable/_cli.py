@@ -1,0 +1,680 @@
+"""The ``durable`` command line: look at the instances in a store and send them events.
+
+::
+
+    durable --store PATH list [--status STATUS]     one line per instance
+    durable --store PATH show ID                    status, wait, call stack, live variables
+    durable --store PATH history ID                 the audit history, oldest first
+    durable --store PATH send ID EVENT [--force]    publish an event to an instance
+
+``--store`` names a `DiskStateStore` folder and defaults to the ``DURABLE_STORE`` environment
+variable. ``--json`` prints JSON instead of text. ``--import MODULE`` (repeatable) imports a
+module first, so that saved values of its types (dataclasses, Pydantic models, enums) can be
+shown; a value that still cannot be decoded is shown as its raw tagged JSON. Options may be
+written before or after the command.
+
+Exit status: 0 on success, 1 when the command failed (no such store folder or instance, a
+corrupt snapshot, a refused ``send``), 2 for bad arguments. Every failure is one line on
+stderr, never a traceback. Tables use ``rich`` when it is installed (the ``cli`` extra) and
+stdout is a terminal, plain aligned text otherwise.
+
+The CLI never runs a durable function and prints none of the library's log events. ``show``
+decodes the saved values with one `Decoder` in the order the snapshot defines (frames from
+the root, each frame's locals then its value; then result and error), so objects shared
+between frames decode once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import io
+import json
+import logging
+import os
+import pathlib
+import re
+import reprlib
+import sys
+import unicodedata
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+import structlog
+from pydantic import JsonValue, ValidationError
+
+from durable._backend import DurableBackend
+from durable._codec import DecodeError, Decoder
+from durable._errors import DurableError
+from durable._snapshot import Snapshot
+from durable._stores import DiskStateStore
+
+__all__ = ["main"]
+
+PROG = "durable"
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+STATUSES = ("running", "paused", "completed", "failed", "corrupt")
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxstring = 80
+_REPR.maxother = 120
+_REPR.maxlong = 40
+for _attr in ("maxdict", "maxlist", "maxtuple", "maxset", "maxfrozenset", "maxdeque"):
+    setattr(_REPR, _attr, 8)
+_QUOTE = reprlib.Repr()
+_QUOTE.maxstring = 80
+VALUE_WIDTH = 160  # a shown value is cut to this many characters
+_MIN_LAST = 30  # with rich, the last column of a table may wrap down to this width
+STATUS_STYLES = {"paused": "yellow", "completed": "green", "failed": "red", "corrupt": "red"}
+
+
+class CliError(Exception):
+    """A failure shown as one line on stderr; `code` is the exit status."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message} (see '{self.prog} --help')", EXIT_USAGE)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    store: str | None
+    json: bool
+    imports: list[str]
+
+
+Command = Callable[[DiskStateStore, argparse.Namespace, _Options], None]
+
+
+# ------------------------------------------------------------------------------------------
+# Entry point and arguments
+# ------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    _tolerant_output()
+    try:
+        _run(argv)
+    except BrokenPipeError:  # `durable list | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+    except CliError as e:
+        return _fail(str(e), e.code)
+    except (DurableError, OSError) as e:  # StoreError is both
+        return _fail(str(e), EXIT_FAILED)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _run(argv: Sequence[str] | None) -> None:
+    args = _parser().parse_args(argv)
+    opts = _options(args)
+    _quiet_library()
+    _import_modules(opts.imports)
+    _quiet_library()  # an imported module may have configured logging or structlog
+    command: Command = args.command
+    command(_open_store(opts.store), args, opts)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Inspect durable instances and send them events.",
+        epilog="Exit status: 0 on success, 1 when the command failed, 2 for bad arguments.",
+    )
+    _add_common(parser, sub=False)
+    common = _Parser(add_help=False)
+    _add_common(common, sub=True)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    def command(name: str, run: Command, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[common], help=help, description=help)
+        sub.set_defaults(command=run)
+        return sub
+
+    cmd = command("list", _cmd_list, "list the instances in the store")
+    cmd.add_argument("--status", choices=STATUSES, help="only instances with this status")
+    cmd = command("show", _cmd_show, "show an instance: status, call stack, live variables")
+    cmd.add_argument("instance_id", metavar="ID", type=_argument)
+    cmd = command("history", _cmd_history, "show the audit history of an instance, oldest first")
+    cmd.add_argument("instance_id", metavar="ID", type=_argument)
+    cmd = command("send", _cmd_send, "publish an event to an instance")
+    cmd.add_argument("instance_id", metavar="ID", type=_argument)
+    cmd.add_argument("event", metavar="EVENT", type=_argument)
+    cmd.add_argument(
+        "--force",
+        action="store_true",
+        help="publish even if the instance has not started yet or has finished",
+    )
+    return parser
+
+
+def _argument(text: str) -> str:
+    """An id or event name from the command line, read the way stores encode ids.
+
+    Stores write ids as UTF-8 with lone surrogates allowed (``surrogatepass``); the shell
+    hands such an id over as those bytes, which Python decodes with ``surrogateescape``.
+    """
+    try:
+        return os.fsencode(text).decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return text
+
+
+def _add_common(parser: argparse.ArgumentParser, *, sub: bool) -> None:
+    """The options every command takes, before (``sub=False``) or after the command."""
+    prefix = "sub_" if sub else ""
+    parser.add_argument(
+        "--store",
+        dest=prefix + "store",
+        metavar="PATH",
+        default=argparse.SUPPRESS if sub else None,
+        help="the DiskStateStore folder (default: $DURABLE_STORE)",
+    )
+    parser.add_argument(
+        "--json",
+        dest=prefix + "json",
+        action="store_true",
+        default=argparse.SUPPRESS if sub else False,
+        help="print JSON instead of text",
+    )
+    parser.add_argument(
+        "--import",
+        dest=prefix + "imports",
+        metavar="MODULE",
+        action="append",
+        default=argparse.SUPPRESS if sub else None,
+        help="import MODULE first, to show saved values of its types (repeatable)",
+    )
+
+
+def _options(args: argparse.Namespace) -> _Options:
+    store = getattr(args, "sub_store", None) or args.store or os.environ.get("DURABLE_STORE")
+    imports = [*(args.imports or ()), *getattr(args, "sub_imports", ())]
+    return _Options(store or None, bool(args.json or getattr(args, "sub_json", False)), imports)
+
+
+def _open_store(path: str | None) -> DiskStateStore:
+    if not path:
+        raise CliError("no store given: pass --store PATH or set DURABLE_STORE", EXIT_USAGE)
+    folder = pathlib.Path(path).expanduser()
+    if not folder.exists():
+        raise CliError(f"store folder {path} does not exist")
+    if not folder.is_dir():
+        raise CliError(f"store {path} is not a folder")
+    return DiskStateStore(folder)
+
+
+def _import_modules(names: list[str]) -> None:
+    if names and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: modules of the current folder
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except (Exception, SystemExit) as e:
+            raise CliError(f"cannot import {name!r}: {type(e).__name__}: {e}") from None
+
+
+def _quiet_library() -> None:
+    """Keep durable's log events off the terminal, whatever an imported module configured."""
+    logging.getLogger("durable").setLevel(logging.CRITICAL + 1)
+    if structlog.is_configured():
+        structlog.reset_defaults()  # durable then logs through the silenced stdlib logger
+
+
+def _tolerant_output() -> None:
+    """Ids may hold any code point (even lone surrogates): never fail to print one."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+# ------------------------------------------------------------------------------------------
+# Reading the store
+# ------------------------------------------------------------------------------------------
+
+
+def _load(store: DiskStateStore, instance_id: str) -> Snapshot | None:
+    """The validated snapshot of `instance_id`, None if there is none; `CliError` if corrupt."""
+    data = store.load(instance_id)
+    if data is None:
+        return None
+    where = f"instance {_quote(instance_id)}: the saved snapshot"
+    try:
+        raw = json.loads(data)
+    except ValueError as e:
+        raise CliError(f"{where} is not valid JSON ({e})") from None
+    try:
+        return Snapshot.model_validate(raw)
+    except ValidationError as e:
+        raise CliError(f"{where} is invalid ({_first_error(e)})") from None
+
+
+def _require(store: DiskStateStore, instance_id: str) -> Snapshot:
+    snapshot = _load(store, instance_id)
+    if snapshot is None:
+        raise CliError(f"no instance {_quote(instance_id)} in store {store.path}")
+    return snapshot
+
+
+def _first_error(e: ValidationError) -> str:
+    first = e.errors()[0]
+    where = ".".join(map(str, first["loc"])) or "snapshot"
+    more = e.error_count() - 1
+    return f"{where}: {first['msg']}" + (f", and {more} more problem(s)" if more else "")
+
+
+def _inbox(store: DiskStateStore, snapshot: Snapshot) -> list[str]:
+    """Names of the events waiting in the instance's inbox, oldest first."""
+    events = store.list_events(snapshot.instance_id)
+    return [_event_name(data) for eid, data in events if eid not in snapshot.consumed_events]
+
+
+def _event_name(data: bytes) -> str:
+    try:
+        name = json.loads(data)["name"]
+    except (ValueError, KeyError, TypeError):
+        return "<corrupt event>"
+    return str(name)
+
+
+# ------------------------------------------------------------------------------------------
+# list
+# ------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    instance_id: str
+    snapshot: Snapshot | None
+    problem: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "corrupt" if self.snapshot is None else self.snapshot.status
+
+
+def _cmd_list(store: DiskStateStore, args: argparse.Namespace, opts: _Options) -> None:
+    entries = [_entry(store, instance_id) for instance_id in store.list_instances()]
+    wanted = [e for e in entries if e is not None and args.status in (None, e.status)]
+    for entry in wanted:
+        if entry.problem is not None and not opts.json:
+            print(f"{PROG}: warning: {entry.problem}", file=sys.stderr)
+    if opts.json:
+        _print_json([_entry_json(e) for e in wanted])
+    elif not wanted:
+        print("no instances" + (f" with status {args.status}" if args.status else ""))
+    else:
+        headers = ("ID", "STATUS", "PROGRAM", "WAITING FOR", "SEQ", "UPDATED")
+        _print_table(headers, [_entry_row(e) for e in wanted], status_column=1)
+
+
+def _entry(store: DiskStateStore, instance_id: str) -> _Entry | None:
+    try:
+        snapshot = _load(store, instance_id)
+    except (CliError, DurableError) as e:
+        return _Entry(instance_id, None, str(e))
+    return None if snapshot is None else _Entry(instance_id, snapshot)  # None: just deleted
+
+
+def _entry_json(entry: _Entry) -> dict[str, Any]:
+    snap = entry.snapshot
+    if snap is None:
+        return {"instance_id": entry.instance_id, "status": "corrupt", "error": entry.problem}
+    data = snap.model_dump(mode="json")
+    keep = ("instance_id", "status", "waiting_for", "seq", "created_at", "updated_at")
+    program = {"program": snap.program.qualname, "version": snap.program.version}
+    return {**{key: data[key] for key in keep}, **program}
+
+
+def _entry_row(entry: _Entry) -> list[str]:
+    snap = entry.snapshot
+    row = [_clip(_show_id(entry.instance_id), 40), entry.status]
+    if snap is None:
+        return [*row, "-", "-", "-", "-"]
+    program = snap.program.qualname + (f" ({snap.program.version})" if snap.program.version else "")
+    waiting = _clip(_show_text(snap.waiting_for), 30) if snap.waiting_for is not None else "-"
+    return [*row, _clip(program, 50), waiting, str(snap.seq), _when(snap.updated_at)]
+
+
+# ------------------------------------------------------------------------------------------
+# show
+# ------------------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Decodes the values of one snapshot, in its order, into short text."""
+
+    def __init__(self) -> None:
+        self._decoder = Decoder()
+        self.failures: list[str] = []
+
+    def text(self, data: JsonValue) -> str:
+        try:
+            value = self._decoder.decode(data)
+        except DecodeError as e:
+            self.failures.append(str(e))
+            raw = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            return _clip("(raw) " + raw, VALUE_WIDTH)
+        return _clip(_REPR.repr(value), VALUE_WIDTH)
+
+
+@dataclasses.dataclass
+class _Frame:
+    locals: list[tuple[str, str]]
+    value: str
+
+
+@dataclasses.dataclass
+class _Values:
+    frames: list[_Frame]
+    result: str
+    error: str
+    failures: list[str]
+
+
+def _decode_values(snapshot: Snapshot) -> _Values:
+    """Every saved value as text, decoded in the order the snapshot format defines."""
+    reader = _Reader()
+    frames = []
+    for frame in snapshot.call_stack.frames:
+        variables = [(name, reader.text(value)) for name, value in frame.locals.items()]
+        frames.append(_Frame(variables, reader.text(frame.value)))
+    result = reader.text(snapshot.result)
+    error = reader.text(snapshot.error)
+    return _Values(frames, result, error, reader.failures)
+
+
+def _cmd_show(store: DiskStateStore, args: argparse.Namespace, opts: _Options) -> None:
+    snapshot = _require(store, args.instance_id)
+    inbox = _inbox(store, snapshot)
+    if opts.json:
+        _print_json({**snapshot.model_dump(mode="json"), "inbox": inbox})
+        return
+    values = _decode_values(snapshot)
+    lines = [*_summary_lines(snapshot, inbox, values), *_stack_lines(snapshot, values)]
+    print("\n".join([*lines, *_failure_note(values.failures)]))
+
+
+def _summary_lines(snapshot: Snapshot, inbox: list[str], values: _Values) -> list[str]:
+    program = snapshot.program
+    fields = [
+        ("instance", _show_id(snapshot.instance_id)),
+        ("status", _status_text(snapshot)),
+        ("program", program.qualname + (f", version {program.version}" if program.version else "")),
+        ("seq", str(snapshot.seq)),
+        ("created", _when(snapshot.created_at)),
+        ("updated", _when(snapshot.updated_at)),
+    ]
+    if snapshot.status in ("running", "paused"):
+        fields.append(("inbox", ", ".join(map(_show_text, inbox)) or "(empty)"))
+    if snapshot.status == "completed":
+        fields.append(("result", values.result))
+    if snapshot.status == "failed":
+        fields.append(("error", values.error))
+    width = max(len(key) for key, _ in fields)
+    return [f"{key.ljust(width)}  {value}" for key, value in fields]
+
+
+def _status_text(snapshot: Snapshot) -> str:
+    if snapshot.status == "paused" and snapshot.waiting_for is not None:
+        return f"paused, waiting for event {_quote(snapshot.waiting_for)}"
+    return snapshot.status
+
+
+def _stack_lines(snapshot: Snapshot, values: _Values) -> list[str]:
+    frames = snapshot.call_stack.frames
+    if not frames:
+        return []
+    lines = ["", "call stack, root first:"]
+    for n, (frame, shown) in enumerate(zip(frames, values.frames, strict=True)):
+        where = f"{_short_path(frame.filename)}:{frame.lineno}"
+        state = (
+            f"resume point {frame.resume_point}"
+            if frame.outcome == "running"
+            else f"{frame.outcome} {shown.value}"
+        )
+        lines.append(f"  #{n} {frame.function}  {where}  {state}")
+        lines.extend(f"       {name} = {text}" for name, text in shown.locals)
+    return lines
+
+
+def _failure_note(failures: list[str]) -> list[str]:
+    if not failures:
+        return []
+    return [
+        "",
+        f"note: {len(failures)} value(s) shown as raw JSON (first: {failures[0]}). Pass "
+        "--import MODULE for the module that defines their type; types defined in a script "
+        "run directly (module __main__) cannot be shown.",
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# history
+# ------------------------------------------------------------------------------------------
+
+_HISTORY_COLUMNS = ("at", "seq", "kind", "function", "point")
+
+
+def _cmd_history(store: DiskStateStore, args: argparse.Namespace, opts: _Options) -> None:
+    instance_id: str = args.instance_id
+    try:
+        entries = DurableBackend(store).read_history(instance_id)
+    except ValueError as e:
+        shown = _quote(instance_id)
+        raise CliError(f"the history of instance {shown} is corrupt ({e})") from None
+    if not entries and store.load(instance_id) is None:
+        raise CliError(f"no instance {_quote(instance_id)} in store {store.path}")
+    if opts.json:
+        _print_json(entries)
+    elif not entries:
+        print(f"no history for instance {_quote(instance_id)}")
+    else:
+        headers = ("AT", "SEQ", "KIND", "FUNCTION", "POINT", "DETAILS")
+        _print_table(headers, [_history_row(entry) for entry in entries])
+
+
+def _history_row(entry: dict[str, Any]) -> list[str]:
+    at = entry.get("at")
+    cells = [_when(at, precise=True) if isinstance(at, str) else _cell(at)]
+    cells += [_cell(entry.get(key)) for key in _HISTORY_COLUMNS[1:]]
+    details = [f"{k}={_cell(v)}" for k, v in entry.items() if k not in _HISTORY_COLUMNS]
+    return [*cells, _clip(" ".join(details), 100) or "-"]
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return _show_text(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# ------------------------------------------------------------------------------------------
+# send
+# ------------------------------------------------------------------------------------------
+
+
+def _cmd_send(store: DiskStateStore, args: argparse.Namespace, opts: _Options) -> None:
+    instance_id: str = args.instance_id
+    event: str = args.event
+    snapshot = _peek(store, instance_id) if args.force else _receiver(store, instance_id)
+    DurableBackend(store).publish_event(instance_id, event)
+    if opts.json:
+        status = None if snapshot is None else snapshot.status
+        _print_json({"instance_id": instance_id, "event": event, "status": status})
+    else:
+        note = _delivery(snapshot, event)
+        print(f"published {_quote(event)} to {_quote(instance_id)}: {note}")
+
+
+def _receiver(store: DiskStateStore, instance_id: str) -> Snapshot:
+    """The snapshot of an instance that can still consume an event; `CliError` otherwise."""
+    snapshot = _load(store, instance_id)
+    shown = _quote(instance_id)
+    if snapshot is None:
+        raise CliError(
+            f"no instance {shown} in store {store.path} (to publish to an instance that has "
+            "not started yet, add --force)"
+        )
+    if snapshot.status in ("completed", "failed"):
+        raise CliError(
+            f"instance {shown} has {snapshot.status}, so no pause will take the event "
+            "(add --force to publish it anyway)"
+        )
+    return snapshot
+
+
+def _peek(store: DiskStateStore, instance_id: str) -> Snapshot | None:
+    """The snapshot if it can be read, else None: ``--force`` publishes regardless."""
+    try:
+        return _load(store, instance_id)
+    except (CliError, DurableError):
+        return None
+
+
+def _delivery(snapshot: Snapshot | None, event: str) -> str:
+    if snapshot is None:
+        return "it is kept until the instance reaches a pause waiting for it"
+    if snapshot.status in ("completed", "failed"):
+        return f"the instance has {snapshot.status}; the event will not be consumed"
+    if snapshot.status == "paused" and snapshot.waiting_for == event:
+        return "the instance is waiting for it and continues when it is next called"
+    if snapshot.status == "paused" and snapshot.waiting_for is not None:
+        waiting = _quote(snapshot.waiting_for)
+        return f"the instance waits for {waiting} now; the event is kept for a later pause"
+    return f"the instance is {snapshot.status}; the event is kept until a pause waits for it"
+
+
+# ------------------------------------------------------------------------------------------
+# Output
+# ------------------------------------------------------------------------------------------
+
+
+def _print_json(data: object) -> None:
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    # A lone surrogate (in an id) cannot be written as UTF-8: write it as its JSON escape.
+    print(_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def _print_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], status_column: int | None = None
+) -> None:
+    if not _print_rich_table(headers, rows, status_column):
+        print(_plain_table(headers, rows))
+
+
+def _plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = _widths(headers, rows)
+    lines = []
+    for row in [headers, *rows]:
+        cells = [
+            cell + " " * (width - _width(cell)) for cell, width in zip(row, widths, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _print_rich_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], status_column: int | None
+) -> bool:
+    """Print with rich if it is installed, stdout is a terminal and the table fits in it.
+
+    Every column keeps its full width except the last, which wraps down to `_MIN_LAST`
+    columns; a table wider than that is left to the plain renderer, which never cuts a cell.
+    """
+    if not sys.stdout.isatty():
+        return False
+    try:
+        console = importlib.import_module("rich.console").Console()
+        rich_table = importlib.import_module("rich.table")
+        text = importlib.import_module("rich.text")
+    except ImportError:
+        return False
+    widths = _widths(headers, rows)
+    last = min(widths[-1], _MIN_LAST)
+    if sum(widths[:-1]) + last + 2 * (len(widths) - 1) > console.width:
+        return False
+    table = rich_table.Table(box=None, header_style="bold", pad_edge=False)
+    for header, width in zip(headers[:-1], widths, strict=False):
+        table.add_column(header, no_wrap=True, min_width=width)
+    table.add_column(headers[-1], overflow="fold", min_width=last)
+    for row in rows:
+        cells = [text.Text(cell) for cell in row]  # Text: markup in an id is not interpreted
+        if status_column is not None:
+            cells[status_column].stylize(STATUS_STYLES.get(row[status_column], ""))
+        table.add_row(*cells)
+    console.print(table)
+    return True
+
+
+def _widths(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[int]:
+    return [max(map(_width, column)) for column in zip(headers, *rows, strict=True)]
+
+
+def _width(text: str) -> int:
+    """Terminal columns taken by `text`: wide East Asian characters take two."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _show_id(text: str) -> str:
+    """An id or name as typed on a command line when plain, quoted (repr) otherwise."""
+    plain = text and text.isprintable() and text == text.strip() and "'" not in text
+    return text if plain else repr(text)
+
+
+def _quote(text: str) -> str:
+    """An id or name quoted for a sentence, cut short when very long."""
+    return _QUOTE.repr(text)
+
+
+def _show_text(text: str) -> str:
+    """Free text on one line: control characters and lone surrogates escaped."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def _short_path(filename: str) -> str:
+    """`filename` relative to the current folder when it lies inside it."""
+    try:
+        return str(pathlib.Path(filename).relative_to(pathlib.Path.cwd()))
+    except ValueError:
+        return filename
+
+
+def _when(moment: datetime | str, *, precise: bool = False) -> str:
+    """A moment in UTC, ISO 8601, to the second (to the millisecond if `precise`)."""
+    if isinstance(moment, str):
+        try:
+            return _when(datetime.fromisoformat(moment), precise=precise)
+        except ValueError:
+            return _show_text(moment)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    text = moment.isoformat(timespec="milliseconds" if precise else "seconds")
+    return text.replace("+00:00", "Z")

@@ -1,0 +1,369 @@
+"""The ``durable`` command line, run as a real subprocess against a real DiskStateStore.
+
+The store holds a paused, a completed and a failed instance of `checkout`, made through the
+public API in this process. The subprocess imports this module (``--import``) to decode the
+`Order` dataclass and `Colour` enum saved in them.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import pathlib
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import pytest
+
+from durable import DiskStateStore, DurableBackend, PauseForEventException, make_durable
+
+HERE = pathlib.Path(__file__).resolve().parent
+ENV = {
+    **{k: v for k, v in os.environ.items() if k != "DURABLE_STORE"},
+    "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)]),
+}
+SELF = ("--import", __name__)  # lets the subprocess decode Order and Colour
+
+
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclass
+class Order:
+    sku: str
+    qty: int
+    colour: Colour
+
+
+async def _reserve(order: Order) -> int:
+    if order.qty <= 0:
+        raise ValueError(f"cannot reserve {order.qty} of {order.sku}")
+    raise PauseForEventException("approve")  # the pause
+    return order.qty * 10
+
+
+async def _checkout(order: Order, customer: str) -> str:
+    total = await reserve(order)
+    return f"{customer} pays {total} for {order.sku}"
+
+
+reserve = make_durable(_reserve)
+checkout = make_durable(_checkout)
+
+PAUSE_LINE = next(
+    n
+    for n, line in enumerate(pathlib.Path(__file__).read_text().splitlines(), 1)
+    if line.endswith("# the pause")
+)
+
+
+async def _start(store: DiskStateStore, instance_id: str, qty: int) -> Any:
+    """Call the instance once; returns its result, the pause or the exception it raised."""
+    order = Order("widget", qty, Colour.RED)
+    try:
+        return await checkout(
+            order, "Ada", orchestration_backend=DurableBackend(store), instance_id=instance_id
+        )
+    except (PauseForEventException, ValueError) as e:
+        return e
+
+
+async def _populate(path: pathlib.Path) -> None:
+    store = DiskStateStore(path)
+    assert isinstance(await _start(store, "paused-1", 3), PauseForEventException)
+    DurableBackend(store).publish_event("done-1", "approve")  # early: it runs straight through
+    assert await _start(store, "done-1", 2) == "Ada pays 20 for widget"
+    assert isinstance(await _start(store, "failed-1", 0), ValueError)
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    path = tmp_path_factory.mktemp("cli") / "store"
+    anyio.run(_populate, path)
+    return path
+
+
+def cli(
+    *args: str | pathlib.Path, env: dict[str, str] | None = None, cwd: pathlib.Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m durable ARGS``."""
+    return subprocess.run(
+        [sys.executable, "-m", "durable", *map(str, args)],
+        env=ENV if env is None else env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def ok(*args: str | pathlib.Path) -> str:
+    done = cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    return done.stdout
+
+
+def failure(*args: str | pathlib.Path, env: dict[str, str] | None = None) -> str:
+    """Run a command that must fail: non-zero exit, one line on stderr, no traceback."""
+    done = cli(*args, env=env)
+    assert done.returncode != 0
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("durable: error: ")
+    return lines[0]
+
+
+# ------------------------------------------------------------------------------------------
+# list
+# ------------------------------------------------------------------------------------------
+
+
+def test_list_is_an_aligned_table(store_dir: pathlib.Path) -> None:
+    lines = ok("--store", store_dir, "list").splitlines()
+    assert lines[0].split() == ["ID", "STATUS", "PROGRAM", "WAITING", "FOR", "SEQ", "UPDATED"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(rows) == {"paused-1", "done-1", "failed-1"}
+    assert rows["paused-1"].split()[1:4] == ["paused", f"{__name__}:_checkout", "approve"]
+    assert rows["done-1"].split()[1] == "completed"
+    assert rows["failed-1"].split()[1] == "failed"
+    for column in ("STATUS", "PROGRAM", "SEQ", "UPDATED"):
+        start = lines[0].index(column)
+        assert all(line[start - 2 : start] == "  " and line[start] != " " for line in lines[1:])
+
+
+def test_list_json_and_status_filter(store_dir: pathlib.Path) -> None:
+    everything = json.loads(ok("--store", store_dir, "list", "--json"))
+    assert {e["instance_id"]: e["status"] for e in everything} == {
+        "paused-1": "paused",
+        "done-1": "completed",
+        "failed-1": "failed",
+    }
+    paused = json.loads(ok("--json", "--store", store_dir, "list", "--status", "paused"))
+    assert [(e["instance_id"], e["waiting_for"]) for e in paused] == [("paused-1", "approve")]
+    assert paused[0]["program"] == f"{__name__}:_checkout"
+    table = ok("--store", store_dir, "list", "--status", "failed").splitlines()
+    assert [line.split()[0] for line in table] == ["ID", "failed-1"]
+    assert ok("--store", store_dir, "list", "--status", "running") == (
+        "no instances with status running\n"
+    )
+
+
+def test_console_script_entry_point() -> None:
+    """``durable`` (the console script) runs the same `main` as ``python -m durable``."""
+    from importlib.metadata import entry_points
+
+    from durable._cli import main
+
+    (script,) = entry_points(group="console_scripts", name="durable")
+    assert script.value == "durable._cli:main"
+    assert script.load() is main
+
+
+def test_store_from_environment(store_dir: pathlib.Path) -> None:
+    done = cli("list", "--json", env={**ENV, "DURABLE_STORE": str(store_dir)})
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)) == 3
+
+
+# ------------------------------------------------------------------------------------------
+# show
+# ------------------------------------------------------------------------------------------
+
+
+def test_show_paused_instance(store_dir: pathlib.Path) -> None:
+    out = ok("--store", store_dir, *SELF, "show", "paused-1")
+    assert "status    paused, waiting for event 'approve'" in out
+    assert "inbox     (empty)" in out
+    order = "Order(sku='widget', qty=3, colour=<Colour.RED: 'red'>)"
+    assert f"order = {order}" in out
+    assert "customer = 'Ada'" in out
+    stack = out.split("call stack, root first:\n")[1].splitlines()
+    assert stack[0].startswith(f"  #0 {__name__}:_checkout  ")
+    inner = next(line for line in stack if line.startswith("  #1 "))
+    assert inner.startswith(f"  #1 {__name__}:_reserve  ")
+    assert f"test_cli.py:{PAUSE_LINE}  resume point" in inner
+    assert "note:" not in out
+
+
+def test_show_without_import_falls_back_to_raw_json(store_dir: pathlib.Path) -> None:
+    out = ok("--store", store_dir, "show", "paused-1")
+    assert f'order = (raw) {{"$t":"dataclass","cls":"{__name__}:Order"' in out
+    assert "customer = 'Ada'" in out  # builtin values still decode
+    assert "--import MODULE" in out
+
+
+def test_show_completed_and_failed(store_dir: pathlib.Path) -> None:
+    done = ok("--store", store_dir, "show", "done-1")
+    assert "status    completed" in done
+    assert "result    'Ada pays 20 for widget'" in done
+    failed = ok("--store", store_dir, "show", "failed-1")
+    assert "status    failed" in failed
+    assert "error     ValueError('cannot reserve 0 of widget')" in failed
+
+
+def test_show_json(store_dir: pathlib.Path) -> None:
+    data = json.loads(ok("--store", store_dir, "show", "paused-1", "--json"))
+    assert data["status"] == "paused"
+    assert data["waiting_for"] == "approve"
+    assert data["inbox"] == []
+    frames = data["call_stack"]["frames"]
+    assert [f["function"].rsplit(":", 1)[1] for f in frames] == ["_checkout", "_reserve"]
+    assert frames[1]["lineno"] == PAUSE_LINE
+    root_order = frames[0]["locals"]["order"]
+    assert root_order["$t"] == "dataclass"
+    assert frames[1]["locals"]["order"] == {"$ref": root_order["$id"]}  # one shared object
+
+
+# ------------------------------------------------------------------------------------------
+# history
+# ------------------------------------------------------------------------------------------
+
+
+def test_history(store_dir: pathlib.Path) -> None:
+    expected = DurableBackend(DiskStateStore(store_dir)).read_history("done-1")
+    kinds = [entry["kind"] for entry in expected]
+    assert kinds[0] == "event.published" and kinds[-1] == "instance.completed"
+    assert json.loads(ok("--store", store_dir, "history", "done-1", "--json")) == expected
+    lines = ok("--store", store_dir, "history", "done-1").splitlines()
+    assert lines[0].split() == ["AT", "SEQ", "KIND", "FUNCTION", "POINT", "DETAILS"]
+    assert [line.split()[2] for line in lines[2:]] == kinds[1:]  # oldest first
+    assert "event_name=approve" in lines[1]
+
+
+# ------------------------------------------------------------------------------------------
+# send
+# ------------------------------------------------------------------------------------------
+
+
+async def test_send_then_resume_to_completion(tmp_path: pathlib.Path) -> None:
+    store = DiskStateStore(tmp_path)
+    assert isinstance(await _start(store, "order-7", 4), PauseForEventException)
+    out = ok("--store", tmp_path, "send", "order-7", "approve")
+    assert out.startswith("published 'approve' to 'order-7': the instance is waiting for it")
+    shown = ok("--store", tmp_path, "show", "order-7")
+    assert "inbox     approve" in shown
+    assert await _start(store, "order-7", 4) == "Ada pays 40 for widget"
+
+
+async def test_send_force_to_an_instance_not_started_yet(tmp_path: pathlib.Path) -> None:
+    DiskStateStore(tmp_path)
+    message = failure("--store", tmp_path, "send", "order-8", "approve")
+    assert "no instance 'order-8'" in message and "--force" in message
+    sent = json.loads(ok("--store", tmp_path, "send", "order-8", "approve", "--force", "--json"))
+    assert sent == {"instance_id": "order-8", "event": "approve", "status": None}
+    # the early event is kept: the first call runs straight through the pause
+    assert await _start(DiskStateStore(tmp_path), "order-8", 1) == "Ada pays 10 for widget"
+
+
+def test_send_to_a_finished_instance_is_refused(store_dir: pathlib.Path) -> None:
+    message = failure("--store", store_dir, "send", "failed-1", "approve")
+    assert "has failed" in message and "--force" in message
+
+
+def test_send_prints_no_log_events(tmp_path: pathlib.Path) -> None:
+    """Even when an imported module turned logging and structlog on, the CLI stays quiet."""
+    (tmp_path / "noisy.py").write_text(
+        "import logging, structlog\n"
+        "logging.basicConfig(level=logging.DEBUG)\n"
+        "structlog.configure()\n"
+    )
+    store = tmp_path / "store"
+    store.mkdir()
+    done = cli("--store", store, "--import", "noisy", "send", "x", "go", "--force", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.count("\n") == 1 and "event.published" not in done.stdout
+    assert [e["kind"] for e in DurableBackend(DiskStateStore(store)).read_history("x")] == [
+        "event.published"
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# errors: one line on stderr, non-zero exit, no traceback
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def corrupt_store(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A store with one instance whose snapshot is not JSON and one that is not a snapshot."""
+    store = DiskStateStore(tmp_path)
+    store.save("bad-json", b'{"instance_id": "bad-json", ')
+    store.save("bad-model", json.dumps({"instance_id": "bad-model", "seq": "x"}).encode())
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", ["list", "show x", "history x", "send x go"])
+def test_missing_store_folder(tmp_path: pathlib.Path, command: str) -> None:
+    message = failure("--store", tmp_path / "nowhere", *command.split())
+    assert "does not exist" in message
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_no_store_given() -> None:
+    assert "--store" in failure("list")
+
+
+@pytest.mark.parametrize("command", ["show", "history", "send"])
+def test_unknown_instance(store_dir: pathlib.Path, command: str) -> None:
+    args = ["nobody", "approve"] if command == "send" else ["nobody"]
+    assert "no instance 'nobody'" in failure("--store", store_dir, command, *args)
+
+
+@pytest.mark.parametrize(
+    ("instance_id", "problem"),
+    [("bad-json", "is not valid JSON"), ("bad-model", "is invalid")],
+)
+@pytest.mark.parametrize("command", ["show", "send"])
+def test_corrupt_snapshot(
+    corrupt_store: pathlib.Path, instance_id: str, problem: str, command: str
+) -> None:
+    args = [instance_id, "go"] if command == "send" else [instance_id]
+    message = failure("--store", corrupt_store, command, *args)
+    assert f"instance '{instance_id}': the saved snapshot {problem}" in message
+
+
+def test_list_reports_corrupt_snapshots(corrupt_store: pathlib.Path) -> None:
+    done = cli("--store", corrupt_store, "list", "--json")
+    assert done.returncode == 0
+    entries = json.loads(done.stdout)
+    assert [(e["instance_id"], e["status"]) for e in entries] == [
+        ("bad-json", "corrupt"),
+        ("bad-model", "corrupt"),
+    ]
+    table = cli("--store", corrupt_store, "list")
+    assert len(table.stderr.splitlines()) == 2  # one warning per corrupt snapshot
+    assert "Traceback" not in table.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["frobnicate"],
+        ["show"],
+        ["send", "x"],
+        ["list", "--status", "sleeping"],
+        ["list", "--bogus"],
+        ["--import", "no_such_module_anywhere", "list"],
+    ],
+    ids=[
+        "no-command",
+        "unknown-command",
+        "show-no-id",
+        "send-no-event",
+        "bad-status",
+        "unknown-option",
+        "bad-import",
+    ],
+)
+def test_bad_arguments(store_dir: pathlib.Path, args: list[str]) -> None:
+    failure("--store", store_dir, *args)
