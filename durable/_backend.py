@@ -196,8 +196,8 @@ def _commit(
     consumed = state.get("consumed_events") or ()
     if consumed:
         store.delete_events(instance_id, list(consumed))
-    for entry in history:
-        store.append_history(instance_id, entry)
+    if history:
+        store.append_history_many(instance_id, history)
     return True
 
 

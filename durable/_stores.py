@@ -95,7 +95,7 @@ import threading
 import time
 import urllib.parse
 import zlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import ClassVar
 
 try:
@@ -271,6 +271,11 @@ class StateStore(abc.ABC):
             entries: list[str] = [] if raw is None else json.loads(raw)
             entries.append(encoded)
             self.save(key, json.dumps(entries).encode())
+
+    def append_history_many(self, instance_id: str, entries: Sequence[bytes]) -> None:
+        """Append several entries, in order; stores may do it in one write."""
+        for entry in entries:
+            self.append_history(instance_id, entry)
 
     def read_history(self, instance_id: str) -> list[bytes]:
         """The history entries of ``instance_id``, oldest first."""
@@ -716,10 +721,15 @@ class DiskStateStore(StateStore):
         return self._path / (self._stem(instance_id) + _HISTORY_SUFFIX)
 
     def append_history(self, instance_id: str, entry: bytes) -> None:
+        self.append_history_many(instance_id, [entry])
+
+    def append_history_many(self, instance_id: str, entries: Sequence[bytes]) -> None:
         path = self._history(instance_id)
-        line = _history_line(_check_history_entry(entry))
+        lines = b"".join(_history_line(_check_history_entry(entry)) for entry in entries)
+        if not lines:
+            return
         with self._errors(f"append to the history of instance {_short_repr(instance_id)}", path):
-            _append_line(path, line)
+            _append_line(path, lines)
 
     def read_history(self, instance_id: str) -> list[bytes]:
         path = self._history(instance_id)

