@@ -57,6 +57,7 @@ from ._versioning import (
     CheckReport,
     Migration,
     PlannedFrame,
+    corrupt,
     plan_stack,
     report,
     validate,
@@ -766,17 +767,10 @@ def _decode_outcome(instance_id: str, snap: Snapshot) -> Any:
         decoder = Decoder()
         value = decoder.decode(snap.error if snap.status == "failed" else snap.result)
     except DecodeError as e:
-        raise _corrupt(instance_id, e) from None
+        raise corrupt(instance_id, e) from None
     if snap.status == "failed" and not isinstance(value, BaseException):
         raise SnapshotValidationError(f"instance {instance_id!r}: the saved error is invalid")
     return value
-
-
-def _corrupt(instance_id: str, e: Exception) -> SnapshotValidationError:
-    return SnapshotValidationError(
-        f"instance {instance_id!r}: the saved values cannot be read ({e}); the state was left "
-        "as it is: restore it from a backup or delete the instance"
-    )
 
 
 def _encode_exception(encoder: Encoder, error: BaseException) -> Any:

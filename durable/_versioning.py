@@ -38,7 +38,16 @@ from ._snapshot import FORMAT_VERSION, FunctionCall, Snapshot, upgrade
 if TYPE_CHECKING:
     from ._runtime import DurableProgram
 
-__all__ = ["CheckReport", "Migration", "PlannedFrame", "SavedFrame", "plan_stack", "validate"]
+__all__ = [
+    "CheckReport",
+    "Migration",
+    "PlannedFrame",
+    "SavedFrame",
+    "corrupt",
+    "plan_stack",
+    "report",
+    "validate",
+]
 
 START = "start"  # the name of resume point 0, a function's first line
 
@@ -126,7 +135,7 @@ def plan_stack(
     for i, saved in enumerate(frames):
         program = _program(instance_id, saved, registry)
         values = _decode_locals(instance_id, saved, program, decoder)
-        value = _decode(instance_id, saved, decoder, saved.value, "its result")
+        value = _decode(instance_id, decoder, saved.value)
         nested_follows = i < len(frames) - 1
         if saved.outcome != "running":
             if nested_follows:
@@ -320,18 +329,18 @@ def _decode_locals(
                 raise _refusal(
                     instance_id, program, saved, f"the saved value of {name!r} no longer loads: {e}"
                 ) from None
-            raise _corrupt(instance_id, e) from None
+            raise corrupt(instance_id, e) from None
     return values
 
 
-def _decode(instance_id: str, saved: FunctionCall, decoder: Decoder, data: Any, what: str) -> Any:
+def _decode(instance_id: str, decoder: Decoder, data: Any) -> Any:
     try:
         return decoder.decode(data)
     except DecodeError as e:
-        raise _corrupt(instance_id, e) from None
+        raise corrupt(instance_id, e) from None
 
 
-def _corrupt(instance_id: str, e: Exception) -> SnapshotValidationError:
+def corrupt(instance_id: str, e: Exception) -> SnapshotValidationError:
     return SnapshotValidationError(
         f"instance {instance_id!r}: the saved values cannot be read ({e}); the state was left "
         "as it is: restore it from a backup or delete the instance"
