@@ -1571,7 +1571,17 @@ class Decoder:
         spec = _model_spec(cls)
         obj = _call(object.__new__, node["cls"], cls)
         self._define(node, obj, "model")
-        values = yield from self._d_fields(node, spec.names)
+        # Saved fields the class no longer has go to its own validation only when it has a
+        # before-validator to adapt old data with; otherwise they are refused, never dropped.
+        raw = _get(node, "v", dict)
+        gone = tuple(k for k in raw if k not in spec.names)
+        if gone and not _adapts_old_data(cls):
+            raise DecodeError(
+                f"{node['cls']} has no field(s) {sorted(gone)!r}; the class changed since the "
+                "value was saved: give it a model_validator(mode='before') that adapts the old "
+                "fields, or migrate the value"
+            )
+        values = yield from self._d_fields(node, (*spec.names, *gone))
         extra = yield from self._d_attrs(node, "extra", _plain_str)
         private = yield from self._d_attrs(
             node, "private", lambda n: type(n) is str and n in spec.private
@@ -1597,8 +1607,14 @@ def _restore_model_state(
     private: dict[str, object],
     fields_set: list[str],
 ) -> None:
-    """Put back the exact saved objects; validation may have copied them (list fields)."""
-    obj.__dict__.update(values)
+    """Put back the exact saved objects where validation only copied them (list fields).
+
+    A field that validation converted (another type, another value: the class changed since
+    the value was saved) keeps the validated value.
+    """
+    for name, saved in values.items():
+        if name in obj.__dict__ and _same_value(obj.__dict__[name], saved):
+            obj.__dict__[name] = saved
     if extra:
         if obj.__pydantic_extra__ is None:
             raise DecodeError(f"{type(obj).__qualname__} no longer allows extra fields")
@@ -1608,6 +1624,21 @@ def _restore_model_state(
             object.__setattr__(obj, "__pydantic_private__", {})
         obj.__pydantic_private__.update(private)
     object.__setattr__(obj, "__pydantic_fields_set__", set(fields_set))
+
+
+def _adapts_old_data(cls: Any) -> bool:
+    """Whether a model class has a before or wrap model validator."""
+    validators = cls.__pydantic_decorators__.model_validators.values()
+    return any(v.info.mode in ("before", "wrap") for v in validators)
+
+
+def _same_value(validated: object, saved: object) -> bool:
+    if type(validated) is not type(saved):
+        return False
+    try:
+        return bool(validated == saved)
+    except Exception:  # an odd __eq__: keep what validation built
+        return False
 
 
 def _min_stop(r: range) -> range:

@@ -518,6 +518,7 @@ class _Run:
             version=frame.program.version,
             resume_point=frame.point,
             point_name=_point_name(compiled, frame.point),
+            point_peers=_point_peers(compiled, frame.point),
             filename=compiled.filename,
             lineno=_point_line(compiled, frame.point),
             locals=encoded,
@@ -733,6 +734,10 @@ def _pause_outside_durable_code(
 
 def _point_name(compiled: CompiledFunction, point: int) -> str:
     return next((p.name for p in compiled.points if p.id == point), START)
+
+
+def _point_peers(compiled: CompiledFunction, point: int) -> int:
+    return next((p.peers for p in compiled.points if p.id == point), 1)
 
 
 async def check(

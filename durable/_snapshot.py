@@ -51,6 +51,7 @@ class FunctionCall(_Model):
     version: str | None = None  # the function's make_durable(version=...)
     resume_point: int
     point_name: str = "start"  # stable across edits: how changed code finds the point
+    point_peers: int = 1  # points sharing its unnumbered name when saved (see _versioning)
     filename: str  # where the function is defined, for people reading the snapshot
     lineno: int  # the line of the resume point (of the ``def`` for point 0)
     locals: dict[str, JsonValue]

@@ -44,6 +44,7 @@ EVENTS: dict[str, str] = {
 }
 
 _stdlib = logging.getLogger("durable")
+_stdlib.addHandler(logging.NullHandler())  # a library never prints through logging's lastResort
 _fallback = structlog.wrap_logger(
     _stdlib,
     processors=[structlog.stdlib.render_to_log_kwargs],

@@ -57,7 +57,7 @@ class SavedFrame:
     """One saved frame of a durable function, as a migration sees and returns it.
 
     ``point`` is the stable name of the resume point (``"start"``, a ``point=`` name, or
-    names like ``'pause:"approve"'`` / ``"call:charge"``; see ``program.code_blocks``). Set
+    names like ``"pause:'approve'"`` / ``"call:charge"``; see ``program.code_blocks``). Set
     it to move the resume point. ``locals`` holds the decoded live variables: rename, add or
     drop entries to match what the new code needs there.
     """
@@ -196,6 +196,16 @@ def _plan_frame(
             saved,
             f"the resume point {frame.point!r} no longer exists (points now: "
             f"{', '.join(repr(n) for n in _names(program))})",
+        )
+    peers = next((p.peers for p in program._compiled.points if p.id == found), 1)
+    if not steps and peers != saved.point_peers:
+        raise _refusal(
+            instance_id,
+            program,
+            saved,
+            f"the code had {saved.point_peers} point(s) like {frame.point!r} and now has "
+            f"{peers}, so the saved one cannot be told apart; give the pause a name with "
+            "point=..., or migrate",
         )
     _fit(instance_id, program, saved, found, frame.point, set(frame.locals), nested_follows)
     how: Literal["upgraded", "migrated"] = "migrated" if steps else "upgraded"

@@ -48,6 +48,7 @@ MAX_STATEMENTS = 12
 INT_VARS = ("a", "b", "c")
 LOOP_VARS = ("i", "j", "k")  # by loop nesting; ``for i, iv in d.items()`` binds iv too
 CHILDREN_1 = children.DURABLE_CHILDREN  # children called with one int
+EXITS_IN_FINALLY = sys.version_info < (3, 14)  # PEP 765 warns about them from 3.14
 # Every program starts with HEADER and ends with FINAL_RETURN. `t` is never set up front: it is
 # bound, deleted and read anywhere, so unbound-variable semantics are compared too.
 HEADER = (
@@ -74,7 +75,7 @@ class _Ctx:
     loops: int = 0  # enclosing loops (picks the loop variable's name)
     scope: tuple[tuple[str, str], ...] = ()  # extra (name, "int" | "str" | "exc") bound here
     in_loop: bool = False  # break/continue allowed (not across a finally)
-    in_finally: bool = False  # no return in a finally
+    in_finally: bool = False  # no return (nor break/continue) in a finally
     handling: bool = False  # a bare ``raise`` has an exception to re-raise
     iterating_d: bool = False  # in a loop over `d` or a view of it: `d` keeps its keys
     finally_guarded: bool = False  # in the try/except/else part of a try with a finally
@@ -126,7 +127,12 @@ def _cond(draw: Draw, ctx: _Ctx, *, awaits: bool = True) -> str:
         "({v} := {v} + 1) > {k}",
     ]
     if awaits:
-        forms.append("await {child}({x}) > {k}")
+        forms += [
+            "await {child}({x}) > {k}",
+            "{k} < await {child}({x}) < 20",
+            "not await {child}({x})",
+            "({v} := await {child}({x})) > {k}",
+        ]
     if ctx.names("str"):
         forms.append("{s} == 'x'")
     form = _pick(draw, forms)
@@ -177,11 +183,20 @@ def _call(draw: Draw, ctx: _Ctx) -> list[str]:
         lambda: f"{v}, {_pick(draw, INT_VARS)} = {_int_atom(draw, ctx)}, {call}",
         lambda: f"z = [await child_plain(q) for q in range({x} % 3)]",
         lambda: f'raise PauseForEventException(f"p{n}-{{{call}}}")',
+        lambda: call,
+        lambda: f"await child_append(items, x={x})",
+        lambda: f"z = [*items, {call}, {v}]",
+        lambda: f"z = {{{x}: {call}, 'k': {_int_atom(draw, ctx)}}}",
+        lambda: f"z = items[{call} % 3:]",
+        lambda: f"{v}: int = {call}",
+        lambda: f"{v}, *z = [{_int_atom(draw, ctx)}, {call}, {_int_atom(draw, ctx)}]",
     ]
     if not ctx.iterating_d:
         forms += [
             lambda: f"d[{x} % 3] = {call}",
             lambda: f"d[{x} % 3] += {call}",
+            # Known bugs (tests/regressions/case_await_in_*): no awaits in `del` or assignment
+            # targets, no `d[k]: T = await ...`, no awaits in an `assert` message.
         ]
     return [forms[draw(st.integers(0, len(forms) - 1))]()]
 
@@ -287,7 +302,12 @@ def _for(draw: Draw, ctx: _Ctx) -> list[str]:
     fill = {"n": draw(st.integers(0, 3)), "child": _pick(draw, CHILDREN_1), "x": _int_atom(draw, ctx)}
     if kind == "int":
         iterable = _pick(draw, _INT_ITERABLES).format(**fill)
-        head, bound = f"for {var} in {iterable}:", ((var, "int"),)
+        target = draw(st.integers(0, 5))  # sometimes an outer variable or an item of `d`
+        if target == 0:
+            var = _pick(draw, INT_VARS)
+        elif target == 1 and not ctx.iterating_d and iterable not in ("d", "sorted(d)"):
+            var = "d[0]"
+        head, bound = f"for {var} in {iterable}:", ((var, "int"),) if var != "d[0]" else ()
     elif kind == "str":
         iterable = _pick(draw, _STR_ITERABLES).format(**fill)
         head, bound = f"for {var} in {iterable}:", ((var, "str"),)
@@ -342,13 +362,22 @@ def _try(draw: Draw, ctx: _Ctx) -> list[str]:
     if handlers and draw(st.booleans()):
         lines += ["else:", *_indent(_block(draw, ctx.inner(finally_guarded=guarded)))]
     if final:
-        final_ctx = ctx.inner(in_loop=False, in_finally=True)
+        # Known bug (tests/regressions/case_bare_raise_in_pausing_finally.py): no bare `raise`
+        # directly in a finally. break/continue/return in a finally: SyntaxWarning from 3.14.
+        final_ctx = ctx.inner(
+            in_loop=ctx.in_loop and EXITS_IN_FINALLY,
+            in_finally=not EXITS_IN_FINALLY,
+            handling=False,
+        )
         lines += ["finally:", *_indent(_block(draw, final_ctx))]
     return lines
 
 
 def _match(draw: Draw, ctx: _Ctx) -> list[str]:
-    lines = [f"match {_int_atom(draw, ctx)} % 3:"]
+    subject = _int_atom(draw, ctx)
+    if draw(st.integers(0, 3)) == 0:
+        subject = f"await {_pick(draw, CHILDREN_1)}({subject})"
+    lines = [f"match {subject} % 3:"]
     lines += ["    case 0:", *_indent(_block(draw, ctx.inner()), 2)]
     # No awaits in guards: known bug, kept in tests/regressions/case_await_in_match_guard.py.
     guard = _cond(draw, ctx, awaits=False)
@@ -397,8 +426,26 @@ def _exit(draw: Draw, ctx: _Ctx) -> list[str]:
 def _exc(draw: Draw, ctx: _Ctx) -> list[str]:
     """Use the exception being handled: log it, or keep it in `err` (saved across pauses)."""
     e = _pick(draw, ctx.names("exc"))
-    forms = [f'log("L{ctx.label()}", type({e}).__name__, {e}.args)', f"err = {e}"]
+    forms = [
+        f'log("L{ctx.label()}", type({e}).__name__, {e}.args)',
+        f"err = {e}",
+        f'{e} = KeyError("r{ctx.label()}")',  # a bare `raise` still re-raises the handled one
+    ]
     return [_pick(draw, forms)]
+
+
+def _with(draw: Draw, ctx: _Ctx) -> list[str]:
+    """``with``/``async with`` around code without pauses (a pause there is refused by design);
+    non-pausing nested durable calls inside run inline."""
+    head = _pick(draw, ["with nullcontext():", "async with nullcontext():"])
+    body: list[str] = []
+    for _ in range(draw(st.integers(1, 2))):
+        if draw(st.booleans()):
+            body += _simple(draw, ctx)
+        else:
+            x = _int_atom(draw, ctx)
+            body.append(f"{_pick(draw, INT_VARS)} = await {_pick(draw, ['child_plain', 'plain_helper'])}({x})")
+    return [head, *_indent(body)]
 
 
 # Simplest first: hypothesis shrinks toward the start of the list; repeats weight a kind.
@@ -414,6 +461,7 @@ _KINDS = (
     "exit",
     "match",
     *["exc"] * 2,
+    "with",
 )
 _LEAVES: dict[str, Callable[[Draw, _Ctx], list[str]]] = {
     "simple": _simple,
@@ -422,6 +470,7 @@ _LEAVES: dict[str, Callable[[Draw, _Ctx], list[str]]] = {
     "raise": _raise,
     "exit": _exit,
     "exc": _exc,
+    "with": _with,
 }
 _COMPOUND: dict[str, Callable[[Draw, _Ctx], list[str]]] = {
     "if": _if,
@@ -482,7 +531,7 @@ def module_source(body: Sequence[str], doc: str = "A program generated by test_p
     used = set(re.findall(r"\w+", text))
     support = [n for n in ("check", "log", "tick") if n in used]
     kids = [n for n in (*CHILDREN_1, "child_append", "plain_helper") if n in used]
-    imports = []
+    imports = ["from contextlib import nullcontext"] if "nullcontext" in used else []
     if "PauseForEventException" in used:
         imports.append("from durable import PauseForEventException")
     if support:

@@ -210,6 +210,11 @@ review = make_durable(review, version="1")
 """
 )
 
+# The same two versions without names: the old pause's default name, "pause:'approve'",
+# now belongs to the new first-line pause.
+UNNAMED_V1 = NAMED_V1.replace(', point="approval"', "")
+UNNAMED_PAUSE_ADDED_BEFORE = NAMED_PAUSE_ADDED_BEFORE.replace(', point="approval"', "")
+
 # Version 2 requires a director's sign-off after the approval; the migration moves instances
 # approved under version 1 past it (they are grandfathered in).
 NAMED_V2_DIRECTOR = (
@@ -336,13 +341,15 @@ async def deploy_and_migrate(deploy: Deployer, store: StateStore, v2_source: str
     v1 = deploy("v1", V1)
     await start_paused(v1, store, ids)
     v2 = deploy("v2", v2_source)
+    publish(store, ids)
+    before = stored(store, ids)
 
     reports = await predictions(store)
     assert {r.action for r in reports.values()} == {"migrate"}, next(iter(reports.values()))
     assert len(reports) == len(ids)
     assert {r.details for r in reports.values()} == {(f"{v2.review.name}: 1->2",)}
+    assert stored(store, ids) == before  # check wrote nothing
 
-    publish(store, ids)
     with capture_events() as events:
         results = {c: await resume(v2, store, c) for c in ids}
     assert results == {c: v2_result(c) for c in ids}
@@ -358,10 +365,13 @@ async def deploy_and_migrate(deploy: Deployer, store: StateStore, v2_source: str
 
     backend = DurableBackend(store)
     for claim_id in ids:
-        kinds = [entry["kind"] for entry in backend.read_history(iid(claim_id))]
+        history = backend.read_history(iid(claim_id))
+        kinds = [entry["kind"] for entry in history]
         assert kinds.count("migration.applied") == 1, kinds
         assert kinds.index("migration.applied") < kinds.index("instance.completed")
-        # finished: calling again answers from the saved result, under either version
+        entry = history[kinds.index("migration.applied")]
+        assert (entry["from_version"], entry["to_version"], entry["steps"]) == ("1", "2", ["1->2"])
+        # finished: calling again answers from the saved result without running code
         assert await resume(v2, store, claim_id) == v2_result(claim_id)
     assert {r.action for r in (await predictions(store)).values()} == {"finished"}
 
@@ -371,15 +381,6 @@ async def test_deploy_migrates_every_paused_instance(deploy: Deployer, store: St
     await deploy_and_migrate(deploy, store, flows_v2())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "durable bug: the codec refuses a saved model whose field no longer exists "
-        "(_codec.Decoder._d_fields: 'has no field(s) [amount]') before the model's "
-        "model_validator(mode='before') sees the saved fields, so check/resume refuse"
-    ),
-)
 async def test_deploy_with_model_field_renamed_in_place(
     deploy: Deployer, store: StateStore
 ) -> None:
@@ -406,14 +407,6 @@ amount_type = make_durable(amount_type)
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "durable bug: _codec._restore_model_state puts the raw saved field values back into "
-        "__dict__ after validation, discarding what validation converted (int -> Decimal)"
-    ),
-)
 async def test_changed_field_type_is_converted_by_validation(
     deploy: Deployer, store: StateStore
 ) -> None:
@@ -545,6 +538,27 @@ async def test_named_point_survives_a_pause_added_before_it(
         results = [await resume(edited, store, c) for c in ids]
     assert results == [f"start {c} / approved" for c in ids]  # not " / first line"
     assert [e["event"] for e in warnings_in(events)] == ["snapshot.upgraded"] * FEW
+
+
+async def test_unnamed_pause_shifted_by_a_new_one_is_refused(
+    deploy: Deployer, store: StateStore
+) -> None:
+    """An unnamed pause that a new pause on the same event would shadow is refused, not
+    resumed at the new pause, and the state is left unchanged."""
+    ids = range(FEW)
+    v1 = deploy("v1", UNNAMED_V1)
+    await start_paused(v1, store, ids)
+    publish(store, ids)
+    before = stored(store, ids)
+    edited = deploy("v1-edited", UNNAMED_PAUSE_ADDED_BEFORE)
+
+    reports = await predictions(store)
+    assert {r.action for r in reports.values()} == {"refuse"}
+    assert all("point=" in r.reason for r in reports.values())
+    for c in ids:
+        with pytest.raises(IncompatibleSnapshotError, match="cannot be told apart"):
+            await resume(edited, store, c)
+    assert stored(store, ids) == before
 
 
 async def test_migration_moves_the_resume_point(deploy: Deployer, store: StateStore) -> None:

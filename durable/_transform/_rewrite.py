@@ -57,6 +57,7 @@ class PointInfo:
     kind: Literal["pause", "call"]
     lineno: int
     name: str  # stable across edits elsewhere in the function (see `_point_names`)
+    peers: int  # how many points share its unnumbered name (1 for a ``point=`` name)
     live: tuple[str, ...] = ()
     maybe: tuple[str, ...] = ()
 
@@ -944,7 +945,8 @@ class DurableAstTransformer(ast.NodeTransformer):
             kind, stmt = norm.points[key]
             must = tuple(sorted(set(live.must[key]) | forced.get(key, set())))
             maybe = tuple(n for n in live.maybe[key] if n not in must)
-            infos.append(PointInfo(pid, kind, stmt.lineno, names[key], must, maybe))
+            name, peers = names[key]
+            infos.append(PointInfo(pid, kind, stmt.lineno, name, peers, must, maybe))
         return infos
 
     def _check(self, fn: ast.AsyncFunctionDef) -> None:
@@ -976,28 +978,35 @@ def _key(node: ast.AST | None) -> str:
     return "".join(c if c.isalnum() else "_" for c in text)[:24] or "x"
 
 
-def _point_names(norm: _Normaliser, order: list[int]) -> dict[int, str]:
-    """Stable names: the user's ``point=``, else what the point does, numbered if repeated.
+def _point_names(norm: _Normaliser, order: list[int]) -> dict[int, tuple[str, int]]:
+    """Stable names, with how many points share each unnumbered one.
 
-    ``pause:"approve"`` or ``call:charge`` survive code added before, after or around the
-    point; only another point doing the same thing earlier shifts the ``#2`` suffix.
+    The user's ``point=`` name, else what the point does (``pause:'approve'``,
+    ``call:charge``), numbered ``#2``, ``#3`` when repeated. Such a name survives code added
+    before, after or around the point; another point doing the same thing added earlier
+    would shift the numbers, which the peer count exposes (the upgrade is then refused).
     """
-    names: dict[int, str] = {}
+    names: dict[int, tuple[str, int]] = {}
     seen: dict[str, int] = {}
+    totals: dict[str, int] = {}
+    for key in order:
+        if key not in norm.explicit:
+            totals[norm.described[key]] = totals.get(norm.described[key], 0) + 1
     taken = set(norm.explicit.values())
     for key in order:
         if key in norm.explicit:
-            names[key] = norm.explicit[key]
+            names[key] = (norm.explicit[key], 1)
             continue
         base = norm.described[key]
         seen[base] = seen.get(base, 0) + 1
         name = base if seen[base] == 1 else f"{base}#{seen[base]}"
         while name in taken:
             name += "'"
-        names[key] = name
-    if len(set(names.values())) != len(names):
-        dup = next(n for n in names.values() if list(names.values()).count(n) > 1)
-        stmt = norm.points[next(k for k, n in names.items() if n == dup)][1]
+        names[key] = (name, totals[base])
+    plain = [n for n, _ in names.values()]
+    if len(set(plain)) != len(plain):
+        dup = next(n for n in plain if plain.count(n) > 1)
+        stmt = norm.points[next(k for k, (n, _) in names.items() if n == dup)][1]
         raise norm.error(stmt, f"two pauses are named {dup!r}; point names must be unique")
     return names
 
