@@ -359,10 +359,12 @@ class _Run:
 
     async def enter(self, parent: _Frame, child: _Frame, *, fresh: bool) -> Any:
         """Run a nested durable call; checkpoint when it starts and when it ends."""
+        if fresh:
+            self._note_block()  # the caller's block, up to the call
         self.stack.append(child)
         if fresh:
             self.note("call.entered", child.program, 0, caller=parent.program.name)
-            await self.guarded(self.checkpoint("running"))
+            await self.guarded(self.checkpoint("running", block=False))
         try:
             value = await child.program._compiled.impl(child)
         except _Suspend:
@@ -420,8 +422,11 @@ class _Run:
 
     # -- checkpoints -------------------------------------------------------------------------
 
-    async def checkpoint(self, status: Status, *, waiting_for: str | None = None) -> None:
-        self._note_block()
+    async def checkpoint(
+        self, status: Status, *, waiting_for: str | None = None, block: bool = True
+    ) -> None:
+        if block:
+            self._note_block()
         encoder = Encoder()
         frames = [self._encode_frame(encoder, f) for f in self.stack]
         innermost = self.stack[-1]
@@ -489,10 +494,13 @@ class _Run:
         self.consumed = set()
         self.history = []
         self.block_started = time.perf_counter()
+        frame = self.stack[-1] if self.stack else None
         emit(
             "checkpoint.saved",
             instance_id=self.instance_id,
             program=self.program.name,
+            function=(frame.program if frame else self.program).name,
+            point=frame.point if frame else 0,
             seq=self.seq,
             status=status,
             duration_ms=_ms(time.perf_counter() - started),

@@ -37,16 +37,16 @@ EXPECTED = [
     # first call: start, nested call, pause
     ("instance.started", "_flow"),
     ("block.completed", "_flow"),
-    ("checkpoint.saved", None),
+    ("checkpoint.saved", "_flow"),
+    ("block.completed", "_flow"),
     ("call.entered", "_child"),
-    ("block.completed", "_child"),
-    ("checkpoint.saved", None),
+    ("checkpoint.saved", "_child"),
     ("call.returned", "_child"),
     ("block.completed", "_flow"),
-    ("checkpoint.saved", None),
+    ("checkpoint.saved", "_flow"),
     ("instance.paused", "_flow"),
     ("block.completed", "_flow"),
-    ("checkpoint.saved", None),
+    ("checkpoint.saved", "_flow"),
     # a call before the event: nothing runs
     ("instance.still_waiting", None),
     ("event.published", None),
@@ -55,7 +55,7 @@ EXPECTED = [
     ("event.consumed", "_flow"),
     ("block.completed", "_flow"),
     ("instance.completed", "_flow"),
-    ("checkpoint.saved", None),
+    ("checkpoint.saved", "_flow"),
 ]
 
 
