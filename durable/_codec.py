@@ -122,7 +122,26 @@ from typing import Any, Final, Literal, TypeAlias, TypeGuard
 
 from pydantic import BaseModel
 
-__all__ = ["JSON", "MAX_JSON_DEPTH", "DecodeError", "Decoder", "Encoder", "UnencodableValue"]
+__all__ = [
+    "JSON",
+    "MAX_JSON_DEPTH",
+    "DecodeError",
+    "Decoder",
+    "Encoder",
+    "UnencodableValue",
+    "allow_class_reference",
+]
+
+# "module:qualname" of the classes that may be saved as values (by reference): the classes
+# that define durable methods, so that a classmethod's `cls` can be live at a pause. Any
+# other class object is refused: a saved class could be called by the code that reads it.
+_CLASS_REFERENCES: set[str] = set()
+
+
+def allow_class_reference(ref: str) -> None:
+    """Let the class named `ref` ("module:qualname") be saved as a value."""
+    _CLASS_REFERENCES.add(ref)
+
 
 JSON: TypeAlias = bool | int | float | str | list["JSON"] | dict[str, "JSON"] | None
 _Node: TypeAlias = dict[str, JSON]
@@ -831,6 +850,8 @@ class Encoder:
 
     def _classify(self, t: type) -> _Handler:
         mro = _mro(t)
+        if type in mro:  # the value is itself a class
+            return _LEAF, _e_class
         if enum.Enum in mro:
             return _LEAF, functools.partial(_e_enum, _class_ref(t))
         if BaseException in mro:
@@ -959,6 +980,14 @@ class Encoder:
         names: list[JSON] = list(fields_set)
         node["set"] = names
         return node
+
+
+def _e_class(v: type) -> JSON:
+    ref = f"{v.__module__}:{v.__qualname__}"
+    if ref not in _CLASS_REFERENCES:
+        raise _Refuse(_refusal_reason(type(v)))
+    _class_ref(v)  # it must resolve back to itself
+    return {"$t": "class", "cls": ref}
 
 
 def _refuser(reason: str) -> Callable[[object], JSON]:
@@ -1170,6 +1199,10 @@ _KIND_CHECKS: Final[dict[str, tuple[str, Callable[[type], bool]]]] = {
     "exc": ("an exception class", lambda c: BaseException in _mro(c)),
     "dataclass": ("a dataclass", _has_dataclass_fields),
     "model": ("a pydantic model", lambda c: BaseModel in _mro(c)),
+    "class": (
+        "a class with durable methods",
+        lambda c: f"{c.__module__}:{c.__qualname__}" in _CLASS_REFERENCES,
+    ),
 }
 
 
@@ -1238,6 +1271,7 @@ class Decoder:
             "decimal": _d_decimal,
             "uuid": _d_uuid,
             "enum": self._d_enum,
+            "class": self._d_class,
         }
         generators: dict[str, Callable[[_Node], _DecGen]] = {
             "list": self._d_list,
@@ -1385,6 +1419,9 @@ class Decoder:
         obj = bytearray(_b64(node))
         self._define(node, obj, "bytearray")
         return obj
+
+    def _d_class(self, node: _Node) -> type:
+        return self._class(node, "class")
 
     def _d_enum(self, node: _Node) -> enum.Enum:
         cls: Any = self._class(node, "enum")

@@ -24,13 +24,14 @@ import functools
 import inspect
 import time
 import traceback
+import types
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, ParamSpec, TypeVar, cast
 
 from ._backend import DurableBackend, OrchestrationBackend
-from ._codec import DecodeError, Decoder, Encoder, UnencodableValue
+from ._codec import DecodeError, Decoder, Encoder, UnencodableValue, allow_class_reference
 from ._errors import (
     DurableError,
     IncompatibleSnapshotError,
@@ -104,6 +105,9 @@ class DurableProgram(Generic[P, R]):
         self.name = f"{fn.__module__}:{fn.__qualname__}"
         self.version = version
         self._migrations: dict[str | None, tuple[str | None, Migration]] = {}
+        owner, dot, _ = fn.__qualname__.rpartition(".")
+        if dot and "<" not in owner:  # a method: its class may be live as `cls`
+            allow_class_reference(f"{fn.__module__}:{owner}")
         functools.update_wrapper(self, fn)
         _registry[self.name] = self
 
@@ -660,6 +664,8 @@ class _Frame:
         if isinstance(func, functools.partial) and isinstance(func.func, DurableProgram):
             args, kwargs = (*func.args, *args), {**func.keywords, **kwargs}  # a bound method
             func = func.func
+        elif isinstance(func, types.MethodType) and isinstance(func.__func__, DurableProgram):
+            args, func = (func.__self__, *args), func.__func__  # a classmethod (3.13+)
         if not isinstance(func, DurableProgram) or "instance_id" in kwargs:
             return await func(*args, **kwargs)  # a plain await, or another instance's root call
         if self.inline:

@@ -932,12 +932,6 @@ class TestSignatures:
         """#39: a @staticmethod stacked on @make_durable is called on its class and resumes."""
         assert await drive(cases.Wallet.shout, "x", store=store) == ("X", ["go"])
 
-    @pytest.mark.xfail(
-        strict=True,
-        raises=UnserializableStateError,
-        reason="classmethods are not supported yet: `cls` is an ordinary saved argument and "
-        "classes cannot be saved, so the start checkpoint fails",
-    )
     async def test_classmethod(self, store: StateStore) -> None:
         """#39: a @classmethod stacked on @make_durable that uses cls after a pause resumes."""
         result, _ = await drive(cases.Wallet.open, "bo", store=store)

@@ -279,42 +279,52 @@ def _while(draw: Draw, ctx: _Ctx) -> list[str]:
     return lines
 
 
+# Iterables that may be empty come first; the rest always yield at least one item.
 _INT_ITERABLES = (
     "range({n})",
     "[1, 2, 3][:{n}]",
-    "(3, 1, 2)",
     "range(1, {n})",
-    "{{1: 'x', 2: 'y'}}",
     "list(items)",
     "items",  # the live list: the body may append to it (bounded by a length check)
     "d",  # the live dict: the body may change it (plain Python may raise RuntimeError)
     "sorted(d)",
     "range(await {child}({x}) % 3)",
+    "(3, 1, 2)",
+    "{{1: 'x', 2: 'y'}}",
+    "range(await {child}({x}) % 3 + 1)",
 )
-_STR_ITERABLES = ("'xy'", "('x', 'y', 'z')", "{{'x': 1, 'y': 2}}", "sorted({{'y', 'x'}})", "s")
-_ITEMS_ITERABLES = ("{{'x': 1, 'y': 2}}.items()", "d.items()")
+_STR_ITERABLES = ("s", "'xy'", "('x', 'y', 'z')", "{{'x': 1, 'y': 2}}", "sorted({{'y', 'x'}})")
+_ITEMS_ITERABLES = ("d.items()", "{{'x': 1, 'y': 2}}.items()")
+_MAY_BE_EMPTY = {"int": 8, "str": 1, "items": 1}  # how many of each list come first
 
 
 def _for(draw: Draw, ctx: _Ctx) -> list[str]:
-    # Mostly one name per nesting level; sometimes an inner loop reuses an outer loop's name.
+    # Mostly one name per nesting level; sometimes an inner loop reuses an outer loop's name,
+    # or (over ints) the loop binds an outer variable or an item of `d`.
     var = LOOP_VARS[min(ctx.loops, len(LOOP_VARS) - 1)] if draw(st.integers(0, 3)) else "i"
     kind = _pick(draw, ["int", "str", "items"])
-    fill = {"n": draw(st.integers(0, 3)), "child": _pick(draw, CHILDREN_1), "x": _int_atom(draw, ctx)}
     if kind == "int":
-        iterable = _pick(draw, _INT_ITERABLES).format(**fill)
-        target = draw(st.integers(0, 5))  # sometimes an outer variable or an item of `d`
+        target = draw(st.integers(0, 5))
         if target == 0:
             var = _pick(draw, INT_VARS)
-        elif target == 1 and not ctx.iterating_d and iterable not in ("d", "sorted(d)"):
+        elif target == 1 and not ctx.iterating_d:
             var = "d[0]"
-        head, bound = f"for {var} in {iterable}:", ((var, "int"),) if var != "d[0]" else ()
-    elif kind == "str":
-        iterable = _pick(draw, _STR_ITERABLES).format(**fill)
-        head, bound = f"for {var} in {iterable}:", ((var, "str"),)
-    else:
-        iterable = _pick(draw, _ITEMS_ITERABLES).format(**fill)
+    # Known bug (tests/regressions/case_for_target_kept_by_empty_loop.py): a loop that rebinds
+    # a variable bound before it (and so maybe read after it) never runs zero times.
+    rebinds = var in INT_VARS or any(name == var for name, _ in ctx.scope)
+    options = {"int": _INT_ITERABLES, "str": _STR_ITERABLES, "items": _ITEMS_ITERABLES}[kind]
+    if rebinds:
+        options = options[_MAY_BE_EMPTY[kind] :]
+    if var == "d[0]":
+        options = tuple(o for o in options if o not in ("d", "sorted(d)"))
+    fill = {"n": draw(st.integers(0, 3)), "child": _pick(draw, CHILDREN_1), "x": _int_atom(draw, ctx)}
+    iterable = _pick(draw, options).format(**fill)
+    if kind == "items":
         key = "int" if iterable.startswith("d.") else "str"
         head, bound = f"for {var}, {var}v in {iterable}:", ((var, key), (f"{var}v", "int"))
+    else:
+        head = f"for {var} in {iterable}:"
+        bound = () if var == "d[0]" else ((var, kind),)
     # Documented (README): a loop over a dict iterates over a snapshot of it, so changing its
     # keys in the body is not compared (plain Python may raise RuntimeError there).
     over_d = iterable in ("d", "d.items()")

@@ -14,6 +14,8 @@ from durable import (
     InMemoryStateStore,
     NoSourceError,
     PauseForEventException,
+    SnapshotValidationError,
+    UnserializableStateError,
     UnsupportedSyntaxError,
     make_durable,
 )
@@ -230,6 +232,25 @@ class Ledger:
         raise PauseForEventException("go")
         return x * 2
 
+    @classmethod
+    @make_durable
+    async def opened(cls, owner: str) -> Ledger:
+        raise PauseForEventException("go")
+        return cls(owner, [])
+
+
+class NotAnOwner:
+    pass
+
+
+async def _holds_a_class() -> str:
+    kind = NotAnOwner
+    raise PauseForEventException("go")
+    return kind.__name__
+
+
+holds_a_class = make_durable(_holds_a_class)
+
 
 class TestMethods:
     async def test_method_binds_self_and_saves_it(self) -> None:
@@ -243,3 +264,24 @@ class TestMethods:
     async def test_staticmethod(self) -> None:
         """`@staticmethod` above `@make_durable` works."""
         assert await _drive(Ledger.double, 21) == 42
+
+    async def test_classmethod_saves_cls_by_reference(self) -> None:
+        """`@classmethod` above `@make_durable`: `cls` is live at the pause and saved by name."""
+        assert await _drive(Ledger.opened, "bo") == Ledger("bo", [])
+
+    async def test_other_classes_are_not_saved(self) -> None:
+        """A class that defines no durable method cannot be saved as a value."""
+        with pytest.raises(UnserializableStateError, match="classes cannot be saved"):
+            await _drive(holds_a_class)
+
+    async def test_hostile_class_reference_is_refused(self) -> None:
+        """A snapshot naming a class that owns no durable method is refused, nothing called."""
+        store = InMemoryStateStore()
+        with pytest.raises(PauseForEventException):
+            await Ledger.opened("bo", orchestration_backend=DurableBackend(store), instance_id="t")
+        saved = store.load("t")
+        assert saved is not None and b'"$t":"class"' in saved
+        store.save("t", saved.replace(b'"cls":"test_transform:Ledger"', b'"cls":"subprocess:Popen"'))
+        DurableBackend(store).publish_event("t", "go")
+        with pytest.raises(SnapshotValidationError, match="Popen"):
+            await Ledger.opened("bo", orchestration_backend=DurableBackend(store), instance_id="t")
