@@ -281,7 +281,9 @@ class TestMethods:
             await Ledger.opened("bo", orchestration_backend=DurableBackend(store), instance_id="t")
         saved = store.load("t")
         assert saved is not None and b'"$t":"class"' in saved
-        store.save("t", saved.replace(b'"cls":"test_transform:Ledger"', b'"cls":"subprocess:Popen"'))
+        store.save(
+            "t", saved.replace(b'"cls":"test_transform:Ledger"', b'"cls":"subprocess:Popen"')
+        )
         DurableBackend(store).publish_event("t", "go")
         with pytest.raises(SnapshotValidationError, match="Popen"):
             await Ledger.opened("bo", orchestration_backend=DurableBackend(store), instance_id="t")
