@@ -197,7 +197,13 @@ class DurableProgram(Generic[P, R]):
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The arguments as the function's parameters, keeping only those it ever reads."""
-        bound = self._signature.bind(*args, **kwargs)
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError:
+            # Python's own message: calling the undecorated async function only binds its
+            # arguments (its body runs when the coroutine is awaited, which it never is).
+            self.__wrapped__(*args, **kwargs).close()
+            raise
         bound.apply_defaults()
         return {name: bound.arguments[name] for name in self._compiled.start_live}
 
@@ -628,7 +634,8 @@ class _Frame:
             raise _Abort(
                 UnsupportedSyntaxError(
                     f"{self.program.name} paused for {event!r} where a pause cannot be saved: "
-                    "called inside `with`, `async for`, a comprehension or a plain coroutine; "
+                    "called inside `with`, `async for`, a `match` guard, a comprehension or a plain "
+                    "coroutine; "
                     "await it directly from the durable function",
                     filename=self.program._compiled.filename,
                     lineno=line,

@@ -173,14 +173,19 @@ class _Builder:
         if isinstance(s, ast.While):
             head = self.node([s.test], [after_else])
             entry = head
-        else:
-            # The head binds the target each iteration and keeps using the iterator, so
-            # whatever the loop iterates over stays live through the body.
-            head = self.node([s.target, s.iter], [after_else])
-            entry = self.node([s.iter], [head])
+            self.loops.append((nxt, head))
+            head.succ.append(self.block(s.body, head))
+            self.loops.pop()
+            return entry
+        # The head keeps using the iterator, so whatever the loop iterates over stays live
+        # through the body; the target is bound only on the way into the body (a loop that
+        # runs zero times leaves it as it was).
+        head = self.node([s.iter], [after_else])
+        entry = self.node([s.iter], [head])
         self.loops.append((nxt, head))
-        head.succ.append(self.block(s.body, head))
+        bind = self.node([s.target], [self.block(s.body, head)])
         self.loops.pop()
+        head.succ.append(bind)
         return entry
 
     def _try(self, s: ast.Try | ast.TryStar, nxt: _Node) -> _Node:

@@ -355,6 +355,7 @@ class _Normaliser:
         if orelse and not handlers:
             inner = [*body, *orelse]
         inner = _record_exits(inner, cr, kinds)
+        final = _reraise_pending(final, cr)
         record_raise = ast.Assign([_name(cr, True)], _completion("raise", _name(ex)))
         guarded = ast.Try(
             inner, [ast.ExceptHandler(_name("BaseException"), ex, [record_raise])], [], []
@@ -586,11 +587,19 @@ def _record_exits(body: list[ast.stmt], cr: str, kinds: set[str]) -> list[ast.st
         def visit_Continue(self, node: ast.Continue) -> ast.AST | list[ast.stmt]:
             return node if self.loops else self.record(node, "continue", None)
 
-        def loop(self, node: ast.For | ast.While | ast.AsyncFor) -> ast.AST:
+        def loop(self, node: ast.For | ast.While | ast.AsyncFor) -> ast.AST | list[ast.stmt]:
             self.loops += 1  # break/continue in the body belong to this loop
+            recorded = len(kinds)
+            before = set(kinds)
             node.body = self.visit_list(node.body)
             self.loops -= 1
             node.orelse = self.visit_list(node.orelse)
+            if "return" in kinds and ("return" not in before or len(kinds) != recorded):
+                # A `return` recorded inside this loop only left this loop: keep leaving,
+                # up to the loop that stands for the whole `try` part.
+                pending = ast.Compare(_name(cr), [ast.IsNot()], [ast.Constant(None)])
+                leave = ast.copy_location(ast.If(pending, [ast.Break()], []), node)
+                return [node, leave]
             return node
 
         def visit_list(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
@@ -608,6 +617,38 @@ def _record_exits(body: list[ast.stmt], cr: str, kinds: set[str]) -> list[ast.st
         visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = skip
 
     return Recorder().visit_list(body)
+
+
+def _reraise_pending(final: list[ast.stmt], cr: str) -> list[ast.stmt]:
+    """A bare ``raise`` in a ``finally`` re-raises the exception passing through it.
+
+    The lowered ``finally`` code no longer runs inside the exception, so the pending one is
+    raised from the completion record (a bare ``raise`` stays for the other cases, failing
+    as Python's does). ``raise`` inside the block's own handlers is left alone.
+    """
+
+    class Reraiser(ast.NodeTransformer):
+        def visit_Raise(self, node: ast.Raise) -> ast.AST:
+            if node.exc is not None:
+                return node
+            pending = ast.BoolOp(
+                ast.And(),
+                [
+                    ast.Compare(_name(cr), [ast.IsNot()], [ast.Constant(None)]),
+                    ast.Compare(_subscript(cr, 0), [ast.Eq()], [ast.Constant("raise")]),
+                ],
+            )
+            again = ast.If(pending, [ast.Raise(_subscript(cr, 1), None)], [node])
+            return ast.copy_location(again, node)
+
+        def skip(self, node: ast.AST) -> ast.AST:
+            return node
+
+        visit_ExceptHandler = skip
+        visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = skip
+
+    reraiser = Reraiser()
+    return [reraiser.visit(stmt) for stmt in final]
 
 
 def _is_lookup(e: ast.expr) -> bool:
