@@ -31,8 +31,9 @@ _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 @dataclass(eq=False)
 class _Node:
     uses: frozenset[str] = frozenset()
-    defs: frozenset[str] = frozenset()
+    defs: frozenset[str] = frozenset()  # bound whenever the node completes
     kills: frozenset[str] = frozenset()
+    maydefs: frozenset[str] = frozenset()  # bound only sometimes: never kills liveness
     succ: list[_Node] = field(default_factory=list)
     exc: list[_Node] = field(default_factory=list)  # where an exception inside may go
 
@@ -46,49 +47,62 @@ class Liveness:
     entry: tuple[str, ...]  # parameters live at the start: what a start saves
 
 
+@dataclass
+class _Names:
+    loads: set[str] = field(default_factory=set)
+    stores: set[str] = field(default_factory=set)  # bound whenever the code completes
+    dels: set[str] = field(default_factory=set)
+    maybe: set[str] = field(default_factory=set)  # bound only on some paths through it
+
+
 def names_in(node: ast.AST) -> tuple[set[str], set[str], set[str]]:
-    """Loaded, stored and deleted names of `node`, nested scopes counting as loads."""
-    loads: set[str] = set()
-    stores: set[str] = set()
-    dels: set[str] = set()
-    _collect(node, loads, stores, dels)
-    return loads, stores, dels
+    """Loaded, stored (surely or maybe) and deleted names of `node`; nested scopes load."""
+    names = _Names()
+    _collect(node, names)
+    return names.loads, names.stores | names.maybe, names.dels
 
 
-def _collect(node: ast.AST, loads: set[str], stores: set[str], dels: set[str]) -> None:
+def _collect(node: ast.AST, names: _Names) -> None:
+    loads, stores, dels = names.loads, names.stores, names.dels
     if isinstance(node, ast.Name):
         {ast.Load: loads, ast.Store: stores, ast.Del: dels}[type(node.ctx)].add(node.id)
         if isinstance(node.ctx, ast.Del):
             loads.add(node.id)
         return
     if isinstance(node, (*_SCOPES, *_DEFS)):
-        _collect_scope(node, loads, stores)
+        _collect_scope(node, names)
+        return
+    if isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+        # A walrus may sit in a short-circuited operand or an unused branch.
+        names.maybe.add(node.target.id)
+        _collect(node.value, names)
         return
     if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
         loads.add(node.target.id)
     if isinstance(node, ast.ExceptHandler) and node.name:
         stores.add(node.name)
+    # A capture binds only if its case matches.
     if isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-        stores.add(node.name)
+        names.maybe.add(node.name)
     if isinstance(node, ast.MatchMapping) and node.rest:
-        stores.add(node.rest)
+        names.maybe.add(node.rest)
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         for alias in node.names:
             stores.add((alias.asname or alias.name).split(".")[0])
     for child in ast.iter_child_nodes(node):
-        _collect(child, loads, stores, dels)
+        _collect(child, names)
 
 
-def _collect_scope(node: ast.AST, loads: set[str], stores: set[str]) -> None:
+def _collect_scope(node: ast.AST, names: _Names) -> None:
     # Everything a nested scope mentions may be a free variable read from us (closures,
     # comprehensions); a def/class binds its own name in our scope.
     if isinstance(node, _DEFS):
-        stores.add(node.name)
+        names.stores.add(node.name)
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name):
-            loads.add(sub.id)
+            names.loads.add(sub.id)
         elif isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
-            stores.add(sub.target.id)  # a walrus in a comprehension binds in our scope
+            names.maybe.add(sub.target.id)  # a comprehension's walrus binds in our scope
 
 
 def _header(node: ast.stmt) -> list[ast.AST]:
@@ -105,12 +119,13 @@ def _header(node: ast.stmt) -> list[ast.AST]:
 
 
 def _simple(parts: Iterable[ast.AST]) -> _Node:
-    loads: set[str] = set()
-    stores: set[str] = set()
-    dels: set[str] = set()
+    names = _Names()
     for part in parts:
-        _collect(part, loads, stores, dels)
-    return _Node(frozenset(loads), frozenset(stores), frozenset(dels))
+        _collect(part, names)
+    maybe = names.maybe - names.stores
+    return _Node(
+        frozenset(names.loads), frozenset(names.stores), frozenset(names.dels), frozenset(maybe)
+    )
 
 
 class _Builder:
@@ -307,9 +322,10 @@ def _merge(
     for p, completed in preds:
         p_may, p_must = may_in[id(p)], must_in[id(p)]
         if completed:
-            p_may = (p_may | p.defs) - p.kills
+            p_may = (p_may | p.defs | p.maydefs) - p.kills
             p_must = (p_must | p.defs) - p.kills
         else:
+            p_may = p_may | p.maydefs
             p_must = p_must - p.kills  # it may have raised half-way
         may |= p_may
         must &= p_must
