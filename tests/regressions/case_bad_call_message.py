@@ -10,10 +10,7 @@ Found by tests/test_property.py (a keyword argument a child does not have; shrun
 from regressions import log
 from regressions.children import child_plain
 
-BUG = (
-    "a durable call with arguments that do not fit raises TypeError with inspect's message "
-    "(no function name), not Python's"
-)
+BUG = None  # fixed; kept as a regression test
 
 
 async def program():

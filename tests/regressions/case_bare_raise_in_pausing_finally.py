@@ -10,10 +10,7 @@ Found by probing the property tests' grammar (shrunk by hand).
 
 from durable import PauseForEventException
 
-BUG = (
-    "bare `raise` in a `finally` that pauses does not re-raise the exception propagating "
-    "through the `finally` (RuntimeError: No active exception to reraise)"
-)
+BUG = None  # fixed; kept as a regression test
 
 
 async def program():

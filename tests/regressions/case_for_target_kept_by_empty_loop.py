@@ -9,10 +9,7 @@ Found by tests/test_property.py (shrunk by hand).
 
 from durable import PauseForEventException
 
-BUG = (
-    "liveness treats a `for` target as always assigned: a variable whose only later "
-    "assignment is a loop that runs zero times is not saved (UnboundLocalError after resume)"
-)
+BUG = None  # fixed; kept as a regression test
 
 
 async def program():

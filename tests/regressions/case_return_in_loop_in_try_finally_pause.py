@@ -11,10 +11,7 @@ Found by tests/test_property.py (shrunk by hand).
 from durable import PauseForEventException
 from regressions import log
 
-BUG = (
-    "return inside a loop inside a try whose finally pauses only breaks the loop: the rest of "
-    "the try body runs"
-)
+BUG = None  # fixed; kept as a regression test
 
 
 async def program():
