@@ -295,7 +295,7 @@ async def around_except_exception() -> str:
 async def around_bare_except() -> str:
     try:
         raise PauseForEventException("go")
-    except:  # noqa: E722
+    except:
         log("handler")
         return "swallowed"
     return "resumed"
@@ -349,7 +349,7 @@ async def reraise_after_pause(kind: str) -> None:
         raise AppError("app", {"k": 1})
     except (ValueError, AppError) as e:
         log(("handling", type(e).__name__))
-        raise PauseForEventException("handled")  # noqa: B904
+        raise PauseForEventException("handled")
         log(("re-raising", type(e).__name__))
         raise
 
@@ -428,7 +428,7 @@ async def catching_parent(pause_first: bool) -> str:
         await failing_child(pause_first)
     except ValueError as e:
         log(("caught", str(e)))
-        raise PauseForEventException("after-catch")  # noqa: B904
+        raise PauseForEventException("after-catch")
         log("recovering")
         return "recovered"
     return "no error"
@@ -806,14 +806,14 @@ async def lambda_captures_loop_var() -> list[int]:
     out = []
     for i in range(3):
         raise PauseForEventException(f"i-{i}")
-        get = lambda: i * 10  # noqa: B023, E731
+        get = lambda: i * 10
         out.append(get())
     return out
 
 
 @make_durable
 async def live_lambda() -> int:
-    f = lambda v: v + 1  # noqa: E731
+    f = lambda v: v + 1
     raise PauseForEventException("go")  # L:lambda-pause
     return f(1)
 
@@ -834,7 +834,7 @@ async def live_file() -> str:
 
 @make_durable
 async def unsaveable_inside_user_handler() -> str:
-    f = lambda v: v  # noqa: E731
+    f = lambda v: v
     try:
         raise PauseForEventException("go")
         log("after pause")

@@ -1,6 +1,6 @@
 """try/except/else/finally around pauses; broad handlers must not swallow a pause."""
 
-# ruff: noqa: B904  (pauses and re-raises inside handlers are what this corpus tests)
+
 
 from __future__ import annotations
 

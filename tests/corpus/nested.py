@@ -1,6 +1,6 @@
 """Nested durable calls: pausing children, return values, exceptions across frames, recursion."""
 
-# ruff: noqa: B904  (pauses and re-raises inside handlers are what this corpus tests)
+
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """User types and scopes across pauses: exceptions, enums, dataclasses, models, closures."""
 
-# ruff: noqa: B904  (pauses and re-raises inside handlers are what this corpus tests)
+
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ async def case_user_exception_after_pause():
 async def case_closures_and_comprehensions_around_pause():
     n = 1
     squares = [x * x for x in range(4)]
-    add = lambda v: v + n  # noqa: E731
+    add = lambda v: v + n
     first = add(1)
     del add
     raise PauseForEventException("go")
