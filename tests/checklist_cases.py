@@ -295,7 +295,7 @@ async def around_except_exception() -> str:
 async def around_bare_except() -> str:
     try:
         raise PauseForEventException("go")
-    except:
+    except:  # noqa: E722
         log("handler")
         return "swallowed"
     return "resumed"
@@ -806,14 +806,14 @@ async def lambda_captures_loop_var() -> list[int]:
     out = []
     for i in range(3):
         raise PauseForEventException(f"i-{i}")
-        get = lambda: i * 10
+        get = lambda: i * 10  # noqa: B023, E731
         out.append(get())
     return out
 
 
 @make_durable
 async def live_lambda() -> int:
-    f = lambda v: v + 1
+    f = lambda v: v + 1  # noqa: E731
     raise PauseForEventException("go")  # L:lambda-pause
     return f(1)
 
@@ -834,7 +834,7 @@ async def live_file() -> str:
 
 @make_durable
 async def unsaveable_inside_user_handler() -> str:
-    f = lambda v: v
+    f = lambda v: v  # noqa: E731
     try:
         raise PauseForEventException("go")
         log("after pause")

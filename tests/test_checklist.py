@@ -146,7 +146,7 @@ class FlakyBackend(OrchestrationBackend):
 async def test_01_print_before_pause_is_not_repeated(
     store: StateStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """#1: a print before a pause is not repeated on resume, and the value is returned after the event."""
+    """#1: a print before a pause is not repeated on resume, and the value is returned after the event."""  # noqa: E501
     assert await pause_of(cases.greet, "Ada", store=store) == "allow"
     assert capsys.readouterr().out == "waiting to greet Ada\n"
     publish(store, "allow")
@@ -182,13 +182,13 @@ class TestEarlyEvents:
         assert cases.effects == [("A", "t"), ("B", "t"), ("C", "t")]
 
     async def test_event_for_a_nested_pause_before_the_first_call(self, store: StateStore) -> None:
-        """#3: an event published before the first call is consumed by a pause three durable calls deep."""
+        """#3: an event published before the first call is consumed by a pause three durable calls deep."""  # noqa: E501
         publish(store, "deep")
         assert await call(cases.level1, 3, store=store) == ("top", 63)
         assert cases.effects == ["level3 start", "level3 end"]
 
     async def test_later_event_before_its_pause(self, store: StateStore) -> None:
-        """#3: an event published while the instance waits for an earlier one is kept and consumed at its own pause."""
+        """#3: an event published while the instance waits for an earlier one is kept and consumed at its own pause."""  # noqa: E501
         assert await pause_of(cases.two_pauses, "t", store=store) == "first"
         publish(store, "second")
         assert await pause_of(cases.two_pauses, "t", store=store) == "first"
@@ -218,7 +218,7 @@ async def test_04_dynamic_event_names_in_a_loop(store: StateStore) -> None:
 
 class TestFinishedInstance:
     async def test_result_is_returned_again(self, store: StateStore) -> None:
-        """#5: a finished instance called again (even with other arguments) returns its saved result without running."""
+        """#5: a finished instance called again (even with other arguments) returns its saved result without running."""  # noqa: E501
         assert (await drive(cases.two_pauses, "t", store=store))[0] == "done t"
         log = list(cases.effects)
         for _ in range(2):
@@ -253,7 +253,7 @@ async def test_07_while_loop_ends(store: StateStore) -> None:
 
 @pytest.mark.parametrize("items", [["a", "b", "c"], ("a", "b", "c"), "abc", range(3)], ids=repr)
 async def test_08_for_loop_resumes_at_its_iteration(store: StateStore, items: Any) -> None:
-    """#8: a pause at iteration i resumes at i with the loop variable restored, never re-running or skipping an item."""
+    """#8: a pause at iteration i resumes at i with the loop variable restored, never re-running or skipping an item."""  # noqa: E501
     items_list = list(items)
     assert await pause_of(cases.for_resume, items, store=store) == f"at-{items_list[0]}"
     publish(store, f"at-{items_list[0]}")
@@ -270,7 +270,7 @@ async def test_08_for_loop_resumes_at_its_iteration(store: StateStore, items: An
 
 
 async def test_09_nested_loops_with_break_and_continue(store: StateStore) -> None:
-    """#9: nested loops with break and continue both before and after the pause behave as plain Python."""
+    """#9: nested loops with break and continue both before and after the pause behave as plain Python."""  # noqa: E501
     result, events = await drive(cases.nested_loops, store=store)
     assert result == [(0, 1), ("end", 0), (2, 1), ("end", 2)]
     assert events == ["p-0-1", "p-0-3", "p-2-1", "p-2-3"]
@@ -278,7 +278,7 @@ async def test_09_nested_loops_with_break_and_continue(store: StateStore) -> Non
 
 class TestLoopElse:
     async def test_for_else_runs_with_a_pause_in_it(self, store: StateStore) -> None:
-        """#10: for…else with pauses in the body and in the else runs the else once when no break happens."""
+        """#10: for…else with pauses in the body and in the else runs the else once when no break happens."""  # noqa: E501
         assert await drive(cases.for_else, ["x", "y"], "none", store=store) == (
             "done",
             ["body-x", "body-y", "else"],
@@ -291,7 +291,7 @@ class TestLoopElse:
         assert cases.effects == [("break", "x")]
 
     async def test_while_else_runs_with_a_pause_in_it(self, store: StateStore) -> None:
-        """#10: while…else with pauses in the body and in the else runs the else once when no break happens."""
+        """#10: while…else with pauses in the body and in the else runs the else once when no break happens."""  # noqa: E501
         assert await drive(cases.while_else, 2, -1, store=store) == (
             2,
             ["body-0", "body-1", "else"],
@@ -305,7 +305,7 @@ class TestLoopElse:
 
 
 async def test_11_while_condition_is_not_re_evaluated(store: StateStore) -> None:
-    """#11: a while condition with a side effect is evaluated once per iteration, never again on resume."""
+    """#11: a while condition with a side effect is evaluated once per iteration, never again on resume."""  # noqa: E501
     assert await drive(cases.counted_condition, 2, store=store) == (2, ["c-0", "c-1"])
     assert cases.effects == [("check", "cond-0"), ("check", "cond-1"), ("check", "cond-2")]
 
@@ -332,7 +332,7 @@ class TestIterationOrder:
 
 class TestUnsaveableIteration:
     async def test_generator_loop_fails_at_save_time(self, store: StateStore) -> None:
-        """#13: a pause inside a for over a generator raises UnserializableStateError naming the line; the start snapshot stays."""
+        """#13: a pause inside a for over a generator raises UnserializableStateError naming the line; the start snapshot stays."""  # noqa: E501
         with pytest.raises(UnserializableStateError) as info:
             await call(cases.loop_over_generator, store=store)
         message = str(info.value)
@@ -361,7 +361,7 @@ class TestUnsaveableIteration:
 async def test_14_each_condition_is_evaluated_once(
     store: StateStore, which: str, checks: list[str]
 ) -> None:
-    """#14: if/elif/else conditions with side effects are each evaluated once across a pause in the taken branch."""
+    """#14: if/elif/else conditions with side effects are each evaluated once across a pause in the taken branch."""  # noqa: E501
     assert await drive(cases.elif_chain, which, store=store) == (which, [f"in-{which}"])
     assert cases.effects == [*(("check", c) for c in checks), "after"]
 
@@ -394,7 +394,7 @@ async def test_15_nested_ifs_each_with_a_pause(
 async def test_16_match_with_a_pause_and_a_side_effecting_guard(
     store: StateStore, command: Any, result: Any, events: list[str], log: list[Any]
 ) -> None:
-    """#16: a match with a pause in a case runs its side-effecting guard once and keeps its capture."""
+    """#16: a match with a pause in a case runs its side-effecting guard once and keeps its capture."""  # noqa: E501
     assert await drive(cases.match_case, command, store=store) == (result, events)
     assert cases.effects == log
 
@@ -412,7 +412,7 @@ async def test_16_match_with_a_pause_and_a_side_effecting_guard(
 async def test_17_except_still_catches_after_resume(
     store: StateStore, fail: bool, result: str, log: list[Any]
 ) -> None:
-    """#17: a pause inside try: after resume a later raise ValueError is still caught by the original except."""
+    """#17: a pause inside try: after resume a later raise ValueError is still caught by the original except."""  # noqa: E501
     assert await drive(cases.pause_in_try, fail, store=store) == (result, ["in-try"])
     assert cases.effects == log
 
@@ -437,7 +437,7 @@ async def test_18_broad_handlers_do_not_swallow_the_pause(store: StateStore, pro
 
 
 async def test_19_finally_runs_once_at_completion(store: StateStore) -> None:
-    """#19: finally does not run when the try body pauses, and runs exactly once when it completes."""
+    """#19: finally does not run when the try body pauses, and runs exactly once when it completes."""  # noqa: E501
     assert await pause_of(cases.with_finally, store=store) == "go"
     assert cases.effects == ["body"]
     publish(store, "go")
@@ -452,7 +452,7 @@ async def test_19_finally_runs_once_at_completion(store: StateStore) -> None:
 async def test_20_bare_raise_after_pause_in_handler(
     store: StateStore, kind: str, error: type[Exception], args: tuple[Any, ...]
 ) -> None:
-    """#20: a pause inside an except handler: a bare raise after resume re-raises the original type and args."""
+    """#20: a pause inside an except handler: a bare raise after resume re-raises the original type and args."""  # noqa: E501
     assert await pause_of(cases.reraise_after_pause, kind, store=store) == "handled"
     publish(store, "handled")
     with pytest.raises(error) as info:
@@ -465,19 +465,19 @@ async def test_20_bare_raise_after_pause_in_handler(
 
 class TestPauseInFinally:
     async def test_pending_return(self, store: StateStore) -> None:
-        """#21: a pause inside finally with a pending return returns that value after the finally completes."""
+        """#21: a pause inside finally with a pending return returns that value after the finally completes."""  # noqa: E501
         assert await drive(cases.finally_pending_return, store=store) == ("from try", ["fin"])
         assert cases.effects == ["body", "finally end"]
 
     async def test_pending_exception(self, store: StateStore) -> None:
-        """#21: a pause inside finally with a pending exception raises it after the finally completes."""
+        """#21: a pause inside finally with a pending exception raises it after the finally completes."""  # noqa: E501
         with pytest.raises(KeyError) as info:
             await drive(cases.finally_pending_raise, store=store)
         assert info.value.args == ("k",)
         assert cases.effects == ["body", "finally end"]
 
     async def test_pending_break(self, store: StateStore) -> None:
-        """#21: a pause inside finally with a pending break leaves the loop after the finally completes."""
+        """#21: a pause inside finally with a pending break leaves the loop after the finally completes."""  # noqa: E501
         assert await drive(cases.finally_pending_break, store=store) == ([0], ["fin-0", "fin-1"])
         assert cases.effects == [("finally", 0), ("finally", 1)]
 
@@ -489,7 +489,7 @@ class TestPauseInFinally:
 
 
 async def test_22_return_through_pausing_finally_in_a_loop(store: StateStore) -> None:
-    """#22: a return inside try/finally inside a loop, with a pause in the finally, returns after it."""
+    """#22: a return inside try/finally inside a loop, with a pause in the finally, returns after it."""  # noqa: E501
     result = await drive(cases.return_through_finally_in_loop, 5, store=store)
     assert result == (("returned", 2), ["fin-0", "fin-1", "fin-2"])
     assert cases.effects == [
@@ -509,7 +509,7 @@ async def test_22_return_through_pausing_finally_in_a_loop(store: StateStore) ->
 async def test_23_child_exception_caught_by_parent(
     store: StateStore, pause_first: bool, events: list[str]
 ) -> None:
-    """#23: an exception raised by a durable child, before or after its resume, is caught by the parent's except."""
+    """#23: an exception raised by a durable child, before or after its resume, is caught by the parent's except."""  # noqa: E501
     assert await drive(cases.catching_parent, pause_first, store=store) == ("recovered", events)
     assert cases.effects == [("caught", "child failed"), "recovering"]
 
@@ -538,13 +538,13 @@ class TestWith:
         ids=["with", "async-with"],
     )
     def test_pause_inside_is_refused(self, fn: Any, marker: str) -> None:
-        """#25: a pause inside with / async with is refused by make_durable with the file and line."""
+        """#25: a pause inside with / async with is refused by make_durable with the file and line."""  # noqa: E501
         with pytest.raises(UnsupportedSyntaxError) as info:
             make_durable(fn)
         assert (info.value.filename, info.value.lineno) == (CASES_FILE, line_of(marker))
 
     async def test_child_call_inside_runs_exit_once(self, store: StateStore) -> None:
-        """#25: durable child calls and plain awaits inside with / async with work and each exit runs exactly once."""
+        """#25: durable child calls and plain awaits inside with / async with work and each exit runs exactly once."""  # noqa: E501
         expected = ["enter", ("child", 3), "exit", "aenter", ("child", 6), "aexit"]
         assert await pause_of(cases.child_inside_with, 3, store=store) == "after-with"
         assert cases.effects == expected
@@ -553,7 +553,7 @@ class TestWith:
         assert cases.effects == [*expected, "after pause"]
 
     async def test_child_pausing_inside_is_refused_at_run_time(self, store: StateStore) -> None:
-        """#25: a durable child that pauses inside with raises UnsupportedSyntaxError, exit runs once and the instance is not failed."""
+        """#25: a durable child that pauses inside with raises UnsupportedSyntaxError, exit runs once and the instance is not failed."""  # noqa: E501
         for _ in range(2):
             with pytest.raises(UnsupportedSyntaxError, match="with") as info:
                 await call(cases.child_pausing_inside_with, store=store)
@@ -566,7 +566,7 @@ class TestWith:
 
 
 async def test_26_finished_plain_await_is_not_rerun(store: StateStore) -> None:
-    """#26: a plain awaited coroutine that finished before a later pause does not run again on resume."""
+    """#26: a plain awaited coroutine that finished before a later pause does not run again on resume."""  # noqa: E501
     assert await pause_of(cases.fetch_then_pause, 1, store=store) == "go"
     publish(store, "go")
     assert await call(cases.fetch_then_pause, 1, store=store) == 2
@@ -586,7 +586,7 @@ class TestSaveFailure:
     async def test_block_before_a_failed_save_reruns_once(
         self, store: StateStore, fail_at: int, log: list[str]
     ) -> None:
-        """#27: when save_state fails once at a checkpoint, only the block before it re-runs, once, and the result is right (durable has no steps or idempotency keys yet, so checkpoints are tested)."""
+        """#27: when save_state fails once at a checkpoint, only the block before it re-runs, once, and the result is right (durable has no steps or idempotency keys yet, so checkpoints are tested)."""  # noqa: E501
         backend = FlakyBackend(store, fail_at, StoreError("disk full"))
         outcomes: list[str] = []
         for _ in range(10):
@@ -607,7 +607,7 @@ class TestSaveFailure:
     async def test_plain_error_from_a_user_backend_is_not_the_outcome(
         self, store: StateStore
     ) -> None:
-        """#27: a plain OSError from a user backend's save_state is not recorded as the instance's result; the call after it re-runs the block once."""
+        """#27: a plain OSError from a user backend's save_state is not recorded as the instance's result; the call after it re-runs the block once."""  # noqa: E501
         backend = FlakyBackend(store, 3, OSError("connection lost"))
         with pytest.raises(PauseForEventException):
             await cases.three_blocks(orchestration_backend=backend, instance_id=IID)
@@ -631,7 +631,7 @@ class TestSaveFailure:
     async def test_failed_save_is_not_seen_by_user_handlers(
         self, store: StateStore, prog: Any, fail_at: int, result: str, log: list[Any]
     ) -> None:
-        """#27: a failed checkpoint save inside the user's try/except Exception reaches the caller, not the user's handler, and the block re-runs once."""
+        """#27: a failed checkpoint save inside the user's try/except Exception reaches the caller, not the user's handler, and the block re-runs once."""  # noqa: E501
         backend = FlakyBackend(store, fail_at, StoreError("disk full"))
         outcomes: list[Any] = []
         for _ in range(5):
@@ -672,7 +672,7 @@ EXPRESSIONS = [
 async def test_28_awaits_inside_expressions(
     store: StateStore, prog: Any, args: tuple[Any, ...], result: Any, log: list[Any]
 ) -> None:
-    """#28: awaits of pausing durable children inside expressions keep Python's evaluation order and run each part once."""
+    """#28: awaits of pausing durable children inside expressions keep Python's evaluation order and run each part once."""  # noqa: E501
     events = [f"child-{e[1]}" for e in log if isinstance(e, tuple) and e[0] == "child"]
     assert await drive(prog, *args, store=store) == (result, events)
     assert cases.effects == log
@@ -696,7 +696,7 @@ async def test_28_awaits_inside_expressions(
 async def test_29_attribute_and_call_result_callees(
     store: StateStore, prog: Any, args: tuple[Any, ...], child: Any, result: Any, log: list[Any]
 ) -> None:
-    """#29: await obj.m() and await make()() reach a durable child as nested durable calls that pause and resume."""
+    """#29: await obj.m() and await make()() reach a durable child as nested durable calls that pause and resume."""  # noqa: E501
     args = copy.deepcopy(args)  # the first run mutates a wallet in place, as Python would
     await pause_of(prog, *args, store=store)
     assert [f["function"] for f in frames(store)] == [prog.name, child.name]
@@ -708,7 +708,7 @@ async def test_29_attribute_and_call_result_callees(
 
 
 async def test_30_three_levels_of_durable_calls(store: StateStore) -> None:
-    """#30: a pause three durable calls deep raises the pause (never returns None) and return values propagate."""
+    """#30: a pause three durable calls deep raises the pause (never returns None) and return values propagate."""  # noqa: E501
     with pytest.raises(PauseForEventException) as info:
         await call(cases.level1, 3, store=store)
     assert info.value.event == "deep"
@@ -765,7 +765,7 @@ class TestMaybeUnbound:
         assert await drive(cases.read_maybe_bound, True, store=store) == ("bound", ["go"])
 
     async def test_unbound(self, store: StateStore) -> None:
-        """#33: a variable left unbound by the branch before a pause still raises UnboundLocalError after it."""
+        """#33: a variable left unbound by the branch before a pause still raises UnboundLocalError after it."""  # noqa: E501
         assert await pause_of(cases.read_maybe_bound, False, store=store) == "go"
         assert "x" not in frames(store)[0]["locals"]
         with pytest.raises(UnboundLocalError):
@@ -776,7 +776,7 @@ class TestMaybeUnbound:
 async def test_34_deleted_variable_is_not_restored(
     store: StateStore, flag: bool, result: Any
 ) -> None:
-    """#34: a variable deleted before a pause is neither saved nor restored, so reading it raises UnboundLocalError."""
+    """#34: a variable deleted before a pause is neither saved nor restored, so reading it raises UnboundLocalError."""  # noqa: E501
     assert await pause_of(cases.deleted_before_pause, flag, store=store) == "go"
     assert ("x" in frames(store)[0]["locals"]) is not flag
     assert (await drive(cases.deleted_before_pause, flag, store=store))[0] == result
@@ -784,7 +784,7 @@ async def test_34_deleted_variable_is_not_restored(
 
 class TestGeneratedNames:
     async def test_user_names_that_look_generated(self, store: StateStore) -> None:
-        """#35: user variables named checkpoint, call_stack, __ip, frame or resume survive a pause untouched."""
+        """#35: user variables named checkpoint, call_stack, __ip, frame or resume survive a pause untouched."""  # noqa: E501
         result, _ = await drive(cases.generated_looking_names, "cp", ["x"], store=store)
         assert result == (
             "cp",
@@ -809,7 +809,7 @@ class TestGeneratedNames:
 
 class TestGlobalsAndClosures:
     async def test_global_is_module_state(self, store: StateStore) -> None:
-        """#36: a `global` is read and written in the module, live, and never saved in the snapshot."""
+        """#36: a `global` is read and written in the module, live, and never saved in the snapshot."""  # noqa: E501
         cases.COUNTER = 0
         assert await pause_of(cases.bump_global, store=store) == "go"
         assert cases.COUNTER == 1
@@ -825,7 +825,7 @@ class TestGlobalsAndClosures:
         ids=["closure", "nonlocal"],
     )
     def test_closure_is_refused(self, factory: Any, marker: str) -> None:
-        """#36: a durable closure (with or without nonlocal) is refused with UnsupportedSyntaxError naming "closure" and its line."""
+        """#36: a durable closure (with or without nonlocal) is refused with UnsupportedSyntaxError naming "closure" and its line."""  # noqa: E501
         with pytest.raises(UnsupportedSyntaxError, match="closure") as info:
             make_durable(factory())
         assert (info.value.filename, info.value.lineno) == (CASES_FILE, line_of(marker))
@@ -833,7 +833,7 @@ class TestGlobalsAndClosures:
 
 class TestScopes:
     async def test_comprehension_variable_shadows_a_local(self, store: StateStore) -> None:
-        """#37: a comprehension variable that shadows a local leaves the local's value across a pause."""
+        """#37: a comprehension variable that shadows a local leaves the local's value across a pause."""  # noqa: E501
         assert await drive(cases.comprehension_shadow, store=store) == (
             ("outer", [0, 1, 4, 9]),
             ["go"],
@@ -857,7 +857,7 @@ class TestScopes:
 async def test_38_unsaveable_live_value_names_variable_and_point(
     store: StateStore, tmp_path: pathlib.Path, prog: Any, marker: str, type_name: str
 ) -> None:
-    """#38: a live lambda, generator or open file at a pause raises UnserializableStateError naming the variable, type and line, keeping the last snapshot."""
+    """#38: a live lambda, generator or open file at a pause raises UnserializableStateError naming the variable, type and line, keeping the last snapshot."""  # noqa: E501
     path = tmp_path / "data.txt"
     path.write_text("hi")
     with open(path) as handle:
@@ -874,7 +874,7 @@ async def test_38_unsaveable_live_value_names_variable_and_point(
 
 
 async def test_38_save_error_is_not_swallowed_by_user_handler(store: StateStore) -> None:
-    """#38: an unsaveable live value at a pause inside the user's try/except Exception still raises UnserializableStateError to the caller."""
+    """#38: an unsaveable live value at a pause inside the user's try/except Exception still raises UnserializableStateError to the caller."""  # noqa: E501
     try:
         outcome: Any = await call(cases.unsaveable_inside_user_handler, store=store)
     except UnserializableStateError as e:
@@ -903,7 +903,7 @@ class TestSignatures:
     async def test_every_kind_of_parameter(
         self, store: StateStore, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any
     ) -> None:
-        """#39: positional-only, default, keyword-only, *args and **kwargs parameters survive a pause."""
+        """#39: positional-only, default, keyword-only, *args and **kwargs parameters survive a pause."""  # noqa: E501
         assert await drive(cases.all_params, *args, store=store, **kwargs) == (result, ["go"])
 
     def test_signature_is_kept(self) -> None:
@@ -914,7 +914,7 @@ class TestSignatures:
         assert cases.all_params.__name__ == "all_params"
 
     async def test_self_like_data_in_a_module_function(self, store: StateStore) -> None:
-        """#39: a module-level durable function taking a `self`-like dataclass saves and mutates it like a method."""
+        """#39: a module-level durable function taking a `self`-like dataclass saves and mutates it like a method."""  # noqa: E501
         result, _ = await drive(cases.deposit, cases.Account("ada", 10), 5, store=store)
         assert result == cases.Account("ada", 15)
 
@@ -940,7 +940,7 @@ class TestSignatures:
 
 @pytest.mark.parametrize("filename", ["<stdin>", "<string>", "/nonexistent/module.py"])
 def test_40_no_source_is_a_clear_error(filename: str) -> None:
-    """#40: a function without source (REPL, exec, a missing file) gives NoSourceError, an UnsupportedSyntaxError."""
+    """#40: a function without source (REPL, exec, a missing file) gives NoSourceError, an UnsupportedSyntaxError."""  # noqa: E501
     namespace: dict[str, Any] = {}
     exec(compile("async def f():\n    return 1\n", filename, "exec"), namespace)
     with pytest.raises(NoSourceError, match="source") as info:
@@ -950,7 +950,7 @@ def test_40_no_source_is_a_clear_error(filename: str) -> None:
 
 
 async def test_41_traceback_points_at_user_file_and_line(store: StateStore) -> None:
-    """#41: an error raised after a resume has traceback frames at the user's file and lines of both durable frames."""
+    """#41: an error raised after a resume has traceback frames at the user's file and lines of both durable frames."""  # noqa: E501
     with pytest.raises(ZeroDivisionError) as info:
         await drive(cases.parent_of_divide, 0, store=store)
     user = [
@@ -987,7 +987,7 @@ anyio.run(main, backend=sys.argv[1])
 async def test_42_round_trip_through_fresh_processes(
     tmp_path: pathlib.Path, anyio_backend_name: str
 ) -> None:
-    """#42: an instance started, resumed and answered in separate fresh processes over a DiskStateStore behaves as one run."""
+    """#42: an instance started, resumed and answered in separate fresh processes over a DiskStateStore behaves as one run."""  # noqa: E501
     folder = tmp_path / "store"
 
     async def in_fresh_process() -> dict[str, Any]:
@@ -1009,7 +1009,7 @@ async def test_42_round_trip_through_fresh_processes(
 
 
 async def test_43_dead_large_value_is_not_stored(store: StateStore) -> None:
-    """#43: a large list live at one pause is saved there but not at a later pause where it is dead."""
+    """#43: a large list live at one pause is saved there but not at a later pause where it is dead."""  # noqa: E501
     n = 100_000
     assert await pause_of(cases.shrinking_state, n, store=store) == "first"
     assert len(store.load(IID) or b"") > n  # live: saved
@@ -1047,7 +1047,7 @@ CORRUPTIONS = {
 
 @pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
 async def test_44_corrupt_or_old_snapshot_gives_typed_error(store: StateStore, kind: str) -> None:
-    """#44: a corrupt or old-format snapshot raises a typed error, runs no code, imports nothing and stays as it was."""
+    """#44: a corrupt or old-format snapshot raises a typed error, runs no code, imports nothing and stays as it was."""  # noqa: E501
     corrupt, error = CORRUPTIONS[kind]
     assert await pause_of(cases.two_pauses, "t", store=store) == "first"
     publish(store, "first")
@@ -1134,7 +1134,7 @@ def load_version(tmp_path: pathlib.Path) -> Any:
 
 class TestCodeEdits:
     async def test_cosmetic_edit_resumes(self, store: StateStore, load_version: Any) -> None:
-        """#45: an instance paused by one version resumes under an edit of only comments, layout and docstring."""
+        """#45: an instance paused by one version resumes under an edit of only comments, layout and docstring."""  # noqa: E501
         v1 = load_version("v1", V1)
         assert await pause_of(v1.flow, 4, store=store) == "go"
         publish(store, "go")
@@ -1149,7 +1149,7 @@ class TestCodeEdits:
     async def test_incompatible_edit_is_refused(
         self, store: StateStore, load_version: Any, source: str
     ) -> None:
-        """#45: an edit that adds a live variable at the point or removes it raises IncompatibleSnapshotError and leaves the state resumable by the old code."""
+        """#45: an edit that adds a live variable at the point or removes it raises IncompatibleSnapshotError and leaves the state resumable by the old code."""  # noqa: E501
         v1 = load_version("v1", V1)
         assert await pause_of(v1.flow, 4, store=store) == "go"
         publish(store, "go")
@@ -1166,7 +1166,7 @@ class TestCodeEdits:
     async def test_edit_after_the_point_resumes_with_a_warning(
         self, store: StateStore, load_version: Any
     ) -> None:
-        """#45: an edit after the point, with the same point id and live variables, resumes with a warning."""
+        """#45: an edit after the point, with the same point id and live variables, resumes with a warning."""  # noqa: E501
         v1 = load_version("v1", V1)
         assert await pause_of(v1.flow, 4, store=store) == "go"
         publish(store, "go")
@@ -1178,7 +1178,7 @@ class TestCodeEdits:
 
 
 async def test_46_child_defined_later_in_the_module(store: StateStore) -> None:
-    """#46: a durable child and a global defined after make_durable of their caller are found at call time."""
+    """#46: a durable child and a global defined after make_durable of their caller are found at call time."""  # noqa: E501
     assert await pause_of(cases.calls_later_child, 2, store=store) == "later"
     publish(store, "later")
     assert await call(cases.calls_later_child, 2, store=store) == 12
@@ -1192,7 +1192,7 @@ async def test_46_child_defined_later_in_the_module(store: StateStore) -> None:
 async def test_47_cancellation_is_not_a_result_or_a_pause(
     store: StateStore, how: str, nested: bool
 ) -> None:
-    """#47: cancelling a durable function while it awaits a plain coroutine propagates, records nothing and the next call continues from the last checkpoint."""
+    """#47: cancelling a durable function while it awaits a plain coroutine propagates, records nothing and the next call continues from the last checkpoint."""  # noqa: E501
     prog = cases.parent_of_slow if nested else cases.waits_on_slow
     assert await pause_of(prog, store=store) == "go"
     publish(store, "go")
@@ -1217,7 +1217,7 @@ async def test_47_cancellation_is_not_a_result_or_a_pause(
 
 class TestNoGuardsInHotLoops:
     def test_loop_without_pause_has_no_resume_points(self) -> None:
-        """#48: a durable function whose loop holds no pause has only block 0: no per-iteration guards."""
+        """#48: a durable function whose loop holds no pause has only block 0: no per-iteration guards."""  # noqa: E501
         blocks = cases.hot_loop.code_blocks
         assert [(b.id, b.kind, b.live) for b in blocks] == [(0, "start", ("n",))]
 
@@ -1228,7 +1228,7 @@ class TestNoGuardsInHotLoops:
         assert (blocks[1].lineno, blocks[1].live) == (line_of("after-loop-pause"), ("total",))
 
     async def test_loop_saves_nothing_per_iteration(self, store: StateStore) -> None:
-        """#48: running a 10,000-iteration loop without a pause saves only the start and the result."""
+        """#48: running a 10,000-iteration loop without a pause saves only the start and the result."""  # noqa: E501
         backend = FlakyBackend(store)
         result = await cases.hot_loop(10_000, orchestration_backend=backend, instance_id=IID)
         assert result == sum(i * i for i in range(10_000) if i % 3)

@@ -95,9 +95,9 @@ async def holds(path: str):
     EFFECTS.append("start")
     raise PauseForEventException("first")
     if HOLD["mode"] == "file":
-        value = open(path)
+        value = open(path)  # noqa: SIM115
     elif HOLD["mode"] == "lambda":
-        value = lambda: 1
+        value = lambda: 1  # noqa: E731
     elif HOLD["mode"] == "generator":
         value = (c for c in "ab")
     else:
@@ -296,7 +296,7 @@ async def test_snapshot_inconsistent_with_the_code_is_refused(
 ) -> None:
     """A well-formed snapshot whose frame does not fit the code (unknown resume point, missing or
     stray variable) raises SnapshotValidationError naming the instance, runs nothing, stays put."""
-    call = lambda: durable_steps("abc", orchestration_backend=disk, instance_id="odd")
+    call = lambda: durable_steps("abc", orchestration_backend=disk, instance_id="odd")  # noqa: E731
     assert await pause_of(call()) == "go"
     disk.publish_event("odd", "go")
     path = snapshot_file(store_dir)
@@ -487,7 +487,7 @@ async def test_unserializable_live_value_keeps_last_snapshot(
     function and line, and the last good snapshot stays as it was and can still be resumed."""
     data = tmp_path / "data.txt"
     data.write_text("hi")
-    call = lambda: durable_holds(str(data), orchestration_backend=disk, instance_id="u")
+    call = lambda: durable_holds(str(data), orchestration_backend=disk, instance_id="u")  # noqa: E731
     assert await pause_of(call()) == "first"
     before = snapshot_file(store_dir).read_bytes()
     disk.publish_event("u", "first")
@@ -572,7 +572,7 @@ def test_function_without_source_is_refused() -> None:
     exec("async def made_by_exec():\n    return 1\n", namespace)
     with pytest.raises(NoSourceError):
         make_durable(namespace["made_by_exec"])
-    marked = lambda: None
+    marked = lambda: None  # noqa: E731
     marked.__code__ = marked.__code__.replace(
         co_flags=marked.__code__.co_flags | inspect.CO_COROUTINE
     )

@@ -125,7 +125,7 @@ async def case_del_before_pause():
     del x
     raise PauseForEventException("go")
     try:
-        log("x", x)
+        log("x", x)  # noqa: F821  (unbound on purpose)
     except UnboundLocalError:
         log("x is unbound")
     return keep

@@ -1,7 +1,5 @@
 """try/except/else/finally around pauses; broad handlers must not swallow a pause."""
 
-
-
 from __future__ import annotations
 
 from durable import PauseForEventException, make_durable

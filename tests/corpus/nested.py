@@ -1,7 +1,5 @@
 """Nested durable calls: pausing children, return values, exceptions across frames, recursion."""
 
-
-
 from __future__ import annotations
 
 from durable import PauseForEventException, make_durable

@@ -1,7 +1,5 @@
 """Harder shapes: rebinding loop variables, handler names, aliases, implicit exception context."""
 
-
-
 from __future__ import annotations
 
 from durable import PauseForEventException, make_durable
@@ -55,7 +53,7 @@ async def case_handler_name_unbound_after_handler():
         raise PauseForEventException("in-handler")
         log("handler", e.args)
     try:
-        log("e after handler", e)
+        log("e after handler", e)  # noqa: F821  (unbound on purpose)
     except UnboundLocalError:
         log("e is unbound after the handler")
     return "ok"
@@ -279,7 +277,7 @@ async def case_with_and_async_for_between_pauses():
 async def case_for_over_dict_views_and_starred_target():
     d = {"x": 1, "y": 2}
     out = []
-    for k in d.keys():
+    for k in d.keys():  # noqa: SIM118  (a keys view on purpose)
         raise PauseForEventException(f"key-{k}")
         out.append(k)
     for v in d.values():

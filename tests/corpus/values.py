@@ -1,7 +1,5 @@
 """User types and scopes across pauses: exceptions, enums, dataclasses, models, closures."""
 
-
-
 from __future__ import annotations
 
 import enum
@@ -78,7 +76,7 @@ async def case_user_exception_after_pause():
 async def case_closures_and_comprehensions_around_pause():
     n = 1
     squares = [x * x for x in range(4)]
-    add = lambda v: v + n
+    add = lambda v: v + n  # noqa: E731
     first = add(1)
     del add
     raise PauseForEventException("go")
