@@ -20,7 +20,8 @@ save it as ``tests/regressions/case_<name>.py`` with ``BUG = "<reason>"`` (see
 ``tests/regressions/__init__.py``); ``tests/regressions/test_regressions.py`` runs it.
 
 CI runs `EXAMPLES` examples per anyio backend, derandomized and without a database, so runs are
-reproducible. To hunt for bugs, set ``DURABLE_PROPERTY_EXAMPLES=5000`` (random seeds then).
+reproducible. To hunt for bugs, set ``DURABLE_PROPERTY_EXAMPLES=5000`` (random seeds then), and
+``DURABLE_PROPERTY_STATEMENTS`` / ``DURABLE_PROPERTY_DEPTH`` for larger programs.
 """
 
 from __future__ import annotations
@@ -36,15 +37,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
-
 from regressions import children
 from regressions.harness import Plan, compare, load_module, subject_of
 
 EXAMPLES = 260  # per anyio backend; CI runs both
 HUNT = int(os.environ.get("DURABLE_PROPERTY_EXAMPLES", "0"))
 
-MAX_DEPTH = 3  # nesting of compound statements
-MAX_STATEMENTS = 12
+MAX_DEPTH = int(os.environ.get("DURABLE_PROPERTY_DEPTH", "3"))  # nesting of compound statements
+MAX_STATEMENTS = int(os.environ.get("DURABLE_PROPERTY_STATEMENTS", "12"))
 INT_VARS = ("a", "b", "c")
 LOOP_VARS = ("i", "j", "k")  # by loop nesting; ``for i, iv in d.items()`` binds iv too
 CHILDREN_1 = children.DURABLE_CHILDREN  # children called with one int
@@ -78,8 +78,6 @@ class _Ctx:
     in_finally: bool = False  # no return (nor break/continue) in a finally
     handling: bool = False  # a bare ``raise`` has an exception to re-raise
     iterating_d: bool = False  # in a loop over `d` or a view of it: `d` keeps its keys
-    finally_guarded: bool = False  # in the try/except/else part of a try with a finally
-    no_return: bool = False  # in a loop inside such a part (see `_try`)
 
     def inner(self, **changes: object) -> _Ctx:
         new = _Ctx(**{**self.__dict__, **changes})  # type: ignore[arg-type]
@@ -124,15 +122,16 @@ def _cond(draw: Draw, ctx: _Ctx, *, awaits: bool = True) -> str:
         "len(items) > {k}",
         "s.endswith('x')",
         "{x} % 3 in d",
-        "({v} := {v} + 1) > {k}",
     ]
+    forms.append("({v} := {v} + 1) > {k}")
     if awaits:
         forms += [
             "await {child}({x}) > {k}",
             "{k} < await {child}({x}) < 20",
             "not await {child}({x})",
-            "({v} := await {child}({x})) > {k}",
         ]
+    if awaits:
+        forms.append("({v} := await {child}({x})) > {k}")
     if ctx.names("str"):
         forms.append("{s} == 'x'")
     form = _pick(draw, forms)
@@ -150,7 +149,7 @@ def _cond(draw: Draw, ctx: _Ctx, *, awaits: bool = True) -> str:
 
 
 def _loggable(draw: Draw, ctx: _Ctx) -> str:
-    names = [*INT_VARS, "s", "items", "alias", "d", "repr(err)", "z", "t"]
+    names = [*INT_VARS, "s", "items", "alias", "d", "repr(err)", "z", "repr(t)"]
     return _pick(draw, [*names, *(n for n, kind in ctx.scope if kind != "exc")])
 
 
@@ -190,11 +189,13 @@ def _call(draw: Draw, ctx: _Ctx) -> list[str]:
         lambda: f"z = items[{call} % 3:]",
         lambda: f"{v}: int = {call}",
         lambda: f"{v}, *z = [{_int_atom(draw, ctx)}, {call}, {_int_atom(draw, ctx)}]",
+        lambda: f"{v} = await {child}(y={x})",  # TypeError, with Python's own message
     ]
     if not ctx.iterating_d:
         forms += [
             lambda: f"d[{x} % 3] = {call}",
             lambda: f"d[{x} % 3] += {call}",
+            lambda: f"{v} = await child_update(d, {x})",
             # Known bugs (tests/regressions/case_await_in_*): no awaits in `del` or assignment
             # targets, no `d[k]: T = await ...`, no awaits in an `assert` message.
         ]
@@ -224,10 +225,12 @@ def _simple(draw: Draw, ctx: _Ctx) -> list[str]:
     v, n = _pick(draw, INT_VARS), ctx.label()
     x = _int_atom(draw, ctx)
     forms: list[Callable[[], str]] = [
-        lambda: ", ".join(
-            [f'log("L{n}"', *(_loggable(draw, ctx) for _ in range(draw(st.integers(0, 2))))]
-        )
-        + ")",
+        lambda: (
+            ", ".join(
+                [f'log("L{n}"', *(_loggable(draw, ctx) for _ in range(draw(st.integers(0, 2))))]
+            )
+            + ")"
+        ),
         lambda: f"{v} = {_int_expr(draw, ctx)}",
         lambda: f"{v} += {_int_expr(draw, ctx)}",
         lambda: f"{v} -= {_int_expr(draw, ctx)}",
@@ -236,7 +239,7 @@ def _simple(draw: Draw, ctx: _Ctx) -> list[str]:
         lambda: f"s += {_pick(draw, [*_WEIRD_STRS, *ctx.names('str')])}",
         lambda: f"t = {_int_expr(draw, ctx)}",
         lambda: "del t",
-        lambda: f'log("L{n}", t)',
+        lambda: f'log("L{n}", repr(t))',  # `t` may be unbound, an int or an exception
         lambda: f"z = {_pick(draw, _VALUES)}",
         lambda: f"{v}, {_pick(draw, INT_VARS)} = {_int_atom(draw, ctx)}, {_int_atom(draw, ctx)}",
         lambda: f"{v} = {_pick(draw, INT_VARS)} = {_int_expr(draw, ctx)}",
@@ -265,14 +268,21 @@ def _if(draw: Draw, ctx: _Ctx) -> list[str]:
 def _while(draw: Draw, ctx: _Ctx) -> list[str]:
     """A loop bounded by its own counter, whatever its body does."""
     w, bound = f"w{ctx.label()}", draw(st.integers(0, 3))
-    body_ctx = ctx.inner(in_loop=True, loops=ctx.loops + 1, no_return=ctx.no_return or ctx.finally_guarded)
+    body_ctx = ctx.inner(in_loop=True, loops=ctx.loops + 1)
     form = draw(st.integers(0, 2))
     if form == 0:
         head = [f"while {w} < {bound}:", f"    {w} += 1", "    tick()"]
     elif form == 1:
-        head = [f"while {w} < {bound} and {_cond(draw, ctx)}:", f"    {w} += 1", "    tick()"]
+        cond = _cond(draw, ctx)
+        head = [f"while {w} < {bound} and {cond}:", f"    {w} += 1", "    tick()"]
     else:
-        head = ["while True:", f"    {w} += 1", "    tick()", f"    if {w} > {bound}:", "        break"]
+        head = [
+            "while True:",
+            f"    {w} += 1",
+            "    tick()",
+            f"    if {w} > {bound}:",
+            "        break",
+        ]
     lines = [f"{w} = 0", *head, *_indent(_block(draw, body_ctx))]
     if draw(st.booleans()):
         lines += ["else:", *_indent(_block(draw, ctx.inner()))]
@@ -295,7 +305,6 @@ _INT_ITERABLES = (
 )
 _STR_ITERABLES = ("s", "'xy'", "('x', 'y', 'z')", "{{'x': 1, 'y': 2}}", "sorted({{'y', 'x'}})")
 _ITEMS_ITERABLES = ("d.items()", "{{'x': 1, 'y': 2}}.items()")
-_MAY_BE_EMPTY = {"int": 8, "str": 1, "items": 1}  # how many of each list come first
 
 
 def _for(draw: Draw, ctx: _Ctx) -> list[str]:
@@ -309,15 +318,14 @@ def _for(draw: Draw, ctx: _Ctx) -> list[str]:
             var = _pick(draw, INT_VARS)
         elif target == 1 and not ctx.iterating_d:
             var = "d[0]"
-    # Known bug (tests/regressions/case_for_target_kept_by_empty_loop.py): a loop that rebinds
-    # a variable bound before it (and so maybe read after it) never runs zero times.
-    rebinds = var in INT_VARS or any(name == var for name, _ in ctx.scope)
     options = {"int": _INT_ITERABLES, "str": _STR_ITERABLES, "items": _ITEMS_ITERABLES}[kind]
-    if rebinds:
-        options = options[_MAY_BE_EMPTY[kind] :]
     if var == "d[0]":
         options = tuple(o for o in options if o not in ("d", "sorted(d)"))
-    fill = {"n": draw(st.integers(0, 3)), "child": _pick(draw, CHILDREN_1), "x": _int_atom(draw, ctx)}
+    fill = {
+        "n": draw(st.integers(0, 3)),
+        "child": _pick(draw, CHILDREN_1),
+        "x": _int_atom(draw, ctx),
+    }
     iterable = _pick(draw, options).format(**fill)
     if kind == "items":
         key = "int" if iterable.startswith("d.") else "str"
@@ -333,7 +341,6 @@ def _for(draw: Draw, ctx: _Ctx) -> list[str]:
         loops=ctx.loops + 1,
         scope=ctx.scope + bound,
         iterating_d=ctx.iterating_d or over_d,
-        no_return=ctx.no_return or ctx.finally_guarded,
     )
     guard = ["    if len(items) > 5:", "        break"] if iterable == "items" else []
     lines = [head, "    tick()", *guard, *_indent(_block(draw, body_ctx))]
@@ -359,31 +366,30 @@ def _try(draw: Draw, ctx: _Ctx) -> list[str]:
     if "except:" in handlers:  # a bare except must come last
         handlers = [h for h in handlers if h != "except:"] + ["except:"]
     final = not handlers or draw(st.booleans())
-    # Known bug (tests/regressions/case_return_in_loop_in_try_finally_pause.py): no `return`
-    # in a loop inside a `try` part that has a `finally`.
-    guarded = ctx.finally_guarded or final
-    lines = ["try:", *_indent(_block(draw, ctx.inner(finally_guarded=guarded)))]
+    lines = ["try:", *_indent(_block(draw, ctx.inner()))]
     for handler in handlers:
-        e = _pick(draw, ["e", "f", f"e{ctx.label()}"])  # shared names: nested handlers unbind
-        scope = ctx.scope + ((e, "exc"),) if "{e}" in handler else ctx.scope
+        # Shared names: nested handlers unbind them; `t` may be bound before.
+        e = _pick(draw, ["e", "f", f"e{ctx.label()}", "t"])
+        scope = (*ctx.scope, (e, "exc")) if "{e}" in handler else ctx.scope
         lines.append(handler.format(e=e))
-        handler_ctx = ctx.inner(scope=scope, handling=True, finally_guarded=guarded)
-        lines += _indent(_block(draw, handler_ctx))
+        lines += _indent(_block(draw, ctx.inner(scope=scope, handling=True)))
     if handlers and draw(st.booleans()):
-        lines += ["else:", *_indent(_block(draw, ctx.inner(finally_guarded=guarded)))]
+        lines += ["else:", *_indent(_block(draw, ctx.inner()))]
     if final:
-        # Known bug (tests/regressions/case_bare_raise_in_pausing_finally.py): no bare `raise`
-        # directly in a finally. break/continue/return in a finally: SyntaxWarning from 3.14.
+        # A bare `raise` in a finally re-raises the exception passing through, or the one
+        # being handled, or fails. break/continue/return there: SyntaxWarning from 3.14.
         final_ctx = ctx.inner(
             in_loop=ctx.in_loop and EXITS_IN_FINALLY,
             in_finally=not EXITS_IN_FINALLY,
-            handling=False,
+            handling=True,
         )
         lines += ["finally:", *_indent(_block(draw, final_ctx))]
     return lines
 
 
 def _match(draw: Draw, ctx: _Ctx) -> list[str]:
+    if draw(st.integers(0, 2)) == 0:
+        return _match_items(draw, ctx)
     subject = _int_atom(draw, ctx)
     if draw(st.integers(0, 3)) == 0:
         subject = f"await {_pick(draw, CHILDREN_1)}({subject})"
@@ -394,6 +400,15 @@ def _match(draw: Draw, ctx: _Ctx) -> list[str]:
     lines += [f"    case 1 | 2 if {guard}:", *_indent(_block(draw, ctx.inner()), 2)]
     if draw(st.booleans()):
         lines += ["    case _:", *_indent(_block(draw, ctx.inner()), 2)]
+    return lines
+
+
+def _match_items(draw: Draw, ctx: _Ctx) -> list[str]:
+    """Sequence patterns with captures: a fresh name, or `t` (bound only if the case matches)."""
+    capture = _pick(draw, [f"q{ctx.label()}", "t"])
+    lines = ["match items:", "    case []:", *_indent(_block(draw, ctx.inner()), 2)]
+    case_ctx = ctx.inner(scope=(*ctx.scope, (capture, "int")))
+    lines += [f"    case [{capture}, *_]:", *_indent(_block(draw, case_ctx), 2)]
     return lines
 
 
@@ -410,7 +425,9 @@ def _raise(draw: Draw, ctx: _Ctx) -> list[str]:
         lambda: f'raise ValueError("r{n}", {_int_atom(draw, ctx)})',
         lambda: f'raise KeyError("r{n}")',
         lambda: f'assert {_cond(draw, ctx)}, "r{n}"',
-        lambda: f'raise ValueError("r{n}", await {_pick(draw, CHILDREN_1)}({_int_atom(draw, ctx)}))',
+        lambda: (
+            f'raise ValueError("r{n}", await {_pick(draw, CHILDREN_1)}({_int_atom(draw, ctx)}))'
+        ),
         lambda: "raise err",  # the exception kept in `err`, maybe across pauses (or TypeError)
     ]
     if ctx.handling:
@@ -420,7 +437,7 @@ def _raise(draw: Draw, ctx: _Ctx) -> list[str]:
 
 def _exit(draw: Draw, ctx: _Ctx) -> list[str]:
     forms: list[Callable[[], str]] = []
-    if not ctx.in_finally and not ctx.no_return:
+    if not ctx.in_finally:
         forms += [
             lambda: FINAL_RETURN,
             lambda: f"return {_int_expr(draw, ctx)}",
@@ -454,7 +471,9 @@ def _with(draw: Draw, ctx: _Ctx) -> list[str]:
             body += _simple(draw, ctx)
         else:
             x = _int_atom(draw, ctx)
-            body.append(f"{_pick(draw, INT_VARS)} = await {_pick(draw, ['child_plain', 'plain_helper'])}({x})")
+            body.append(
+                f"{_pick(draw, INT_VARS)} = await {_pick(draw, ['child_plain', 'plain_helper'])}({x})"
+            )
     return [head, *_indent(body)]
 
 
@@ -540,7 +559,8 @@ def module_source(body: Sequence[str], doc: str = "A program generated by test_p
     text = "\n".join(["async def program():", *_indent([*HEADER, *body, FINAL_RETURN])])
     used = set(re.findall(r"\w+", text))
     support = [n for n in ("check", "log", "tick") if n in used]
-    kids = [n for n in (*CHILDREN_1, "child_append", "plain_helper") if n in used]
+    others = ("child_append", "child_update", "plain_helper")
+    kids = [n for n in (*CHILDREN_1, *others) if n in used]
     imports = ["from contextlib import nullcontext"] if "nullcontext" in used else []
     if "PauseForEventException" in used:
         imports.append("from durable import PauseForEventException")
@@ -557,6 +577,8 @@ plans = st.builds(
     fresh=st.lists(st.booleans(), min_size=1, max_size=3).map(tuple),
     recall_unpublished=st.booleans(),
     early=st.booleans(),
+    reload=st.booleans(),
+    interleave=st.booleans(),
 )
 
 
@@ -590,7 +612,9 @@ def _settings() -> settings:
 
 @_settings()
 @given(program=programs(), plan=plans)
-async def test_durable_run_matches_plain_run(program: Program, plan: Plan, program_dir: Path) -> None:
+async def test_durable_run_matches_plain_run(
+    program: Program, plan: Plan, program_dir: Path
+) -> None:
     name = f"_durable_property_{next(_modules)}"
     path = program_dir / f"{name}.py"
     path.write_text(program.source)
@@ -617,8 +641,23 @@ def test_generator_covers_the_grammar() -> None:
 
     collect()
     wanted = {
-        "if", "elif", "else:", "while", "for", "try:", "except", "finally:", "break", "continue",
-        "return", "raise", "match", "PauseForEventException(f\"p", "await", "+=", "tick()",
+        "if",
+        "elif",
+        "else:",
+        "while",
+        "for",
+        "try:",
+        "except",
+        "finally:",
+        "break",
+        "continue",
+        "return",
+        "raise",
+        "match",
+        'PauseForEventException(f"p',
+        "await",
+        "+=",
+        "tick()",
     }
     words = " ".join(seen)
     missing = {w for w in wanted if w not in words}

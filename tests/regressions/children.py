@@ -2,8 +2,6 @@
 plain coroutine (awaited inline). Their plain copies, for the oracle, are made by the harness.
 """
 
-# ruff: noqa: B904  (a pause and a bare re-raise inside a handler is what child_catch tests)
-
 from __future__ import annotations
 
 from durable import PauseForEventException, make_durable
@@ -85,9 +83,32 @@ async def child_catch(x: int) -> int:
 
 
 @make_durable
+async def child_finally(x: int) -> int:
+    """A ``finally`` that pauses while a return or (odd x) an exception is pending."""
+    try:
+        log("child_finally", x)
+        if x % 2:
+            raise ValueError("child_finally", x)
+        return x + 1
+    finally:
+        raise PauseForEventException("cf")
+        log("child_finally cleanup", x)
+
+
+@make_durable
+async def child_update(d: dict, x: int) -> int:
+    """Mutates the caller's dict on both sides of a pause (identity must survive)."""
+    d[x % 3] = x
+    raise PauseForEventException("cu")
+    d[(x + 1) % 3] = -x
+    return len(d)
+
+
+@make_durable
 async def child_recurse(x: int) -> int:
-    """Recursion: one frame per level, a pause at each."""
-    if x <= 0:
+    """Recursion: one frame per level (at most two), a pause at each."""
+    x %= 3
+    if x == 0:
         return 0
     raise PauseForEventException(f"cr{x}")
     log("child_recurse", x)
@@ -110,4 +131,5 @@ DURABLE_CHILDREN = (
     "child_loop",
     "child_catch",
     "child_recurse",
-)  # the ones called with one int, named x; child_append takes the list too
+    "child_finally",
+)  # the ones called with one int, named x; child_append and child_update take a list / dict too

@@ -115,6 +115,14 @@ class Subject:
     plain: Any
     durable: DurableProgram[[], Any] | None  # None if make_durable refused it:
     refusal: Exception | None = None  # then comparing fails with this
+    module: ModuleType | None = None
+
+    def remake(self) -> DurableProgram[[], Any]:
+        """Import the module again (same name, same file) and make its program durable again:
+        what a new process would do before resuming."""
+        assert self.module is not None and self.module.__file__ is not None
+        module = load_module(Path(self.module.__file__), self.module.__name__)
+        return make_durable(module.program)
 
 
 def subject_of(module: ModuleType) -> Subject:
@@ -126,9 +134,9 @@ def subject_of(module: ModuleType) -> Subject:
             namespace[name] = _PLAIN_COROUTINES[name]
     plain = _plain_copy(fn, namespace)
     try:
-        return Subject(module.__name__, plain, make_durable(fn))
+        return Subject(module.__name__, plain, make_durable(fn), module=module)
     except Exception as e:  # a refusal, or a crash of make_durable
-        return Subject(module.__name__, plain, None, e)
+        return Subject(module.__name__, plain, None, e, module=module)
 
 
 def load_module(path: Path, name: str) -> ModuleType:
@@ -161,8 +169,12 @@ class Plan:
 
     store: str = "memory"  # or "disk"
     fresh: tuple[bool, ...] = (True,)  # per call, cycled: a fresh DurableBackend, or the shared one
-    recall_unpublished: bool = False
-    early: bool = False
+    recall_unpublished: bool = False  # re-call each pause without its event first
+    early: bool = False  # a second instance with every event published before its first call
+    reload: bool = False  # before each call after the first, import the module and make the
+    # program durable again, as a new process would
+    interleave: bool = False  # a second instance waits at its first pause while the first
+    # instance runs, then finishes: instances share nothing, events reach only their own
 
 
 @dataclass
@@ -172,19 +184,23 @@ class _Durable:
     store: StateStore
     instance: str = field(default_factory=lambda: f"prop-{next(_instances)}")
     calls: int = 0
+    backends: int = 0
 
     def __post_init__(self) -> None:
         self.shared = DurableBackend(self.store)
 
     def backend(self) -> DurableBackend:
-        fresh = self.plan.fresh[self.calls % len(self.plan.fresh)]
-        self.calls += 1
+        fresh = self.plan.fresh[self.backends % len(self.plan.fresh)]
+        self.backends += 1
         return DurableBackend(self.store) if fresh else self.shared
 
     async def call(self) -> tuple[Any, ...]:
         assert self.subject.durable is not None
-        backend = self.backend()
         program = self.subject.durable
+        if self.plan.reload and self.calls:
+            program = self.subject.remake()
+        self.calls += 1
+        backend = self.backend()
         return await _outcome(
             lambda: program(orchestration_backend=backend, instance_id=self.instance)
         )
@@ -212,7 +228,8 @@ async def run_plain(subject: Subject) -> Run:
 
 
 async def _run_durable(d: _Durable) -> Run:
-    reset()
+    """Call `d` until it ends; the log is what it appends to `LOG` (not cleared here)."""
+    start = len(LOG)
     events: list[str] = []
     for _ in range(MAX_CALLS):
         try:
@@ -220,28 +237,29 @@ async def _run_durable(d: _Durable) -> Run:
         except PauseForEventException as pause:
             events.append(pause.event)
             if d.plan.recall_unpublished:
-                log_before = list(LOG)
-                try:
-                    again = await d.call()
-                except PauseForEventException as e:
-                    if e.event != pause.event:
-                        raise Mismatch(
-                            f"called again without the event {pause.event!r}, it paused for "
-                            f"{e.event!r}"
-                        ) from None
-                else:
-                    raise Mismatch(
-                        f"called again without the event {pause.event!r}, it ended: {again}"
-                    )
-                if LOG != log_before:
-                    raise Mismatch(
-                        f"called again without the event {pause.event!r}, it ran code: "
-                        f"{LOG[len(log_before) :]}"
-                    )
+                await _recall_unpublished(d, pause.event)
             d.publish(pause.event)
             continue
-        return Run(outcome, list(LOG), events)
+        return Run(outcome, LOG[start:], events)
     raise Mismatch(f"paused {MAX_CALLS} times without ending: {events[-5:]}")
+
+
+async def _recall_unpublished(d: _Durable, event: str) -> None:
+    """Calling a paused instance without its event must pause again and run nothing."""
+    log_before = list(LOG)
+    try:
+        again = await d.call()
+    except PauseForEventException as e:
+        if e.event != event:
+            raise Mismatch(
+                f"called again without the event {event!r}, it paused for {e.event!r}"
+            ) from None
+    else:
+        raise Mismatch(f"called again without the event {event!r}, it ended: {again}")
+    if log_before != LOG:
+        raise Mismatch(
+            f"called again without the event {event!r}, it ran code: {LOG[len(log_before) :]}"
+        )
 
 
 class Mismatch(AssertionError):
@@ -270,7 +288,11 @@ async def compare(subject: Subject, plan: Plan) -> Run:
     with tempfile.TemporaryDirectory(prefix="durable-prop-") as tmp:
         store: StateStore = DiskStateStore(tmp) if plan.store == "disk" else InMemoryStateStore()
         d = _Durable(subject, plan, store)
-        _expect(f"durable run ({plan})", expected, await _run_durable(d))
+        reset()
+        if plan.interleave:
+            await _interleaved(subject, plan, store, d, expected)
+        else:
+            _expect(f"durable run ({plan})", expected, await _run_durable(d))
 
         reset()
         again = await d.call()
@@ -287,8 +309,7 @@ async def compare(subject: Subject, plan: Plan) -> Run:
                 outcome = await early.call()
             except PauseForEventException as e:
                 raise Mismatch(
-                    f"with all events {expected.events} published first, it paused for "
-                    f"{e.event!r}"
+                    f"with all events {expected.events} published first, it paused for {e.event!r}"
                 ) from None
             _expect(
                 "all events published before the first call",
@@ -296,3 +317,25 @@ async def compare(subject: Subject, plan: Plan) -> Run:
                 Run(outcome, list(LOG), []),
             )
     return expected
+
+
+async def _interleaved(
+    subject: Subject, plan: Plan, store: StateStore, d: _Durable, expected: Run
+) -> None:
+    """Another instance stops at its first pause; `d` runs to the end; then the other one."""
+    other = _Durable(subject, plan, store)
+    try:
+        outcome: tuple[Any, ...] | None = await other.call()
+        first: list[str] = []
+    except PauseForEventException as pause:
+        outcome, first = None, [pause.event]
+    head = list(LOG)
+    _expect(f"durable run beside a paused instance ({plan})", expected, await _run_durable(d))
+    if outcome is None:
+        other.publish(first[0])
+        start = len(LOG)
+        rest = await _run_durable(other)
+        got = Run(rest.outcome, head + LOG[start:], first + rest.events)
+    else:
+        got = Run(outcome, head, [])
+    _expect(f"the paused instance, finished after another one ({plan})", expected, got)

@@ -24,8 +24,8 @@ CASES: list[ModuleType] = [
     if info.name.startswith("case_")
 ]
 PLANS = [
-    Plan(store="memory", fresh=(True,), recall_unpublished=True, early=True),
-    Plan(store="disk", fresh=(False, True), recall_unpublished=False, early=True),
+    Plan(store="memory", fresh=(True,), recall_unpublished=True, early=True, interleave=True),
+    Plan(store="disk", fresh=(False, True), early=True, reload=True),
 ]
 
 
