@@ -8,10 +8,12 @@ namespace in which every durable child is rebound to the child's plain copy, so 
 Durable run: call the program; on `PauseForEventException` publish that event and call again,
 over the same store, until it returns or raises. A `Plan` says how: which store, whether each
 call (and publish) gets a fresh `DurableBackend` or reuses one, whether every pause is first
-called again without its event (it must pause again and run nothing), and whether a second
-instance gets all its events published before its first call (it must run straight through).
-A finished instance is always called once more: it must return or raise the same outcome and
-run nothing.
+called again without its event (it must pause again and run nothing), whether a second
+instance gets all its events published before its first call (it must run straight through),
+whether the module is imported again and made durable again before each call (as a new
+process would), and whether another instance waits at its first pause while this one runs
+(instances share nothing; events reach only their own instance). A finished instance is
+always called once more: it must return or raise the same outcome and run nothing.
 
 Compared (`Run`): the return value, or the exception's type and args; the side-effect log,
 entry by entry; and the events paused for, in order.
@@ -37,8 +39,8 @@ from durable import (
     DurableBackend,
     DurableProgram,
     InMemoryStateStore,
+    OrchestrationBackend,
     PauseForEventException,
-    StateStore,
     make_durable,
 )
 
@@ -167,7 +169,7 @@ class Run:
 class Plan:
     """How to run a program durably (see the module docstring)."""
 
-    store: str = "memory"  # or "disk"
+    store: str = "memory"  # or "disk", or "minimal": `MinimalBackend` (no inbox)
     fresh: tuple[bool, ...] = (True,)  # per call, cycled: a fresh DurableBackend, or the shared one
     recall_unpublished: bool = False  # re-call each pause without its event first
     early: bool = False  # a second instance with every event published before its first call
@@ -177,22 +179,43 @@ class Plan:
     # instance runs, then finishes: instances share nothing, events reach only their own
 
 
+class MinimalBackend(OrchestrationBackend):
+    """A user's backend with only the three abstract methods, keeping the saved dicts as they
+    are (not copied). Without an inbox, calling a paused instance again delivers its event."""
+
+    def __init__(self, states: dict[str, dict[str, Any]]) -> None:
+        self.states = states
+
+    async def load_state(self, instance_id: str) -> dict[str, Any] | None:
+        return self.states.get(instance_id)
+
+    async def save_state(self, instance_id: str, state: dict[str, Any]) -> None:
+        self.states[instance_id] = state
+
+    async def wait_for_event(self, instance_id: str, event_name: str) -> None:
+        pass
+
+
 @dataclass
 class _Durable:
     subject: Subject
     plan: Plan
-    store: StateStore
+    store: Any  # a StateStore, or the states of MinimalBackend
     instance: str = field(default_factory=lambda: f"prop-{next(_instances)}")
     calls: int = 0
     backends: int = 0
 
     def __post_init__(self) -> None:
-        self.shared = DurableBackend(self.store)
+        self.minimal = self.plan.store == "minimal"
+        self.shared = self.new_backend()
 
-    def backend(self) -> DurableBackend:
+    def new_backend(self) -> Any:
+        return MinimalBackend(self.store) if self.minimal else DurableBackend(self.store)
+
+    def backend(self) -> Any:
         fresh = self.plan.fresh[self.backends % len(self.plan.fresh)]
         self.backends += 1
-        return DurableBackend(self.store) if fresh else self.shared
+        return self.new_backend() if fresh else self.shared
 
     async def call(self) -> tuple[Any, ...]:
         assert self.subject.durable is not None
@@ -206,7 +229,8 @@ class _Durable:
         )
 
     def publish(self, event: str) -> None:
-        self.backend().publish_event(self.instance, event)
+        if not self.minimal:  # MinimalBackend: the next call is the delivery
+            self.backend().publish_event(self.instance, event)
 
 
 async def _outcome(call: Any) -> tuple[Any, ...]:
@@ -236,7 +260,7 @@ async def _run_durable(d: _Durable) -> Run:
             outcome = await d.call()
         except PauseForEventException as pause:
             events.append(pause.event)
-            if d.plan.recall_unpublished:
+            if d.plan.recall_unpublished and not d.minimal:
                 await _recall_unpublished(d, pause.event)
             d.publish(pause.event)
             continue
@@ -286,7 +310,11 @@ async def compare(subject: Subject, plan: Plan) -> Run:
         raise Mismatch(f"make_durable refused {subject.name}: {subject.refusal!r}")
     expected = await run_plain(subject)
     with tempfile.TemporaryDirectory(prefix="durable-prop-") as tmp:
-        store: StateStore = DiskStateStore(tmp) if plan.store == "disk" else InMemoryStateStore()
+        store: Any = {
+            "disk": lambda: DiskStateStore(tmp),
+            "memory": InMemoryStateStore,
+            "minimal": dict,
+        }[plan.store]()
         d = _Durable(subject, plan, store)
         reset()
         if plan.interleave:
@@ -300,7 +328,7 @@ async def compare(subject: Subject, plan: Plan) -> Run:
             "the finished instance called again", Run(expected.outcome, [], []), Run(again, LOG, [])
         )
 
-        if plan.early:
+        if plan.early and plan.store != "minimal":
             early = _Durable(subject, plan, store)
             for event in expected.events:
                 early.publish(event)
@@ -320,7 +348,7 @@ async def compare(subject: Subject, plan: Plan) -> Run:
 
 
 async def _interleaved(
-    subject: Subject, plan: Plan, store: StateStore, d: _Durable, expected: Run
+    subject: Subject, plan: Plan, store: Any, d: _Durable, expected: Run
 ) -> None:
     """Another instance stops at its first pause; `d` runs to the end; then the other one."""
     other = _Durable(subject, plan, store)

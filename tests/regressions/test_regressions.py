@@ -2,8 +2,9 @@
 
 A case whose module sets ``BUG`` to a reason is a strict xfail: it must keep failing until the
 bug is fixed; then set ``BUG = None`` and it becomes an ordinary regression test. Each case runs
-on both stores, with a fresh backend per call and with one reused, re-calls without the event,
-and events published early; and, through the anyio plugin, on asyncio and trio.
+on both stores and on a minimal user backend, with a fresh backend per call and with one
+reused, re-calls without the event, events published early, another instance interleaved, and
+the module imported again before each call; and, through the anyio plugin, on asyncio and trio.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ CASES: list[ModuleType] = [
 PLANS = [
     Plan(store="memory", fresh=(True,), recall_unpublished=True, early=True, interleave=True),
     Plan(store="disk", fresh=(False, True), early=True, reload=True),
+    Plan(store="minimal", fresh=(False,), interleave=True),
 ]
 
 
