@@ -22,7 +22,6 @@ Cases that fail because of a bug in `durable` are listed in `KNOWN_BUGS` (strict
 
 from __future__ import annotations
 
-import ast
 import importlib
 import inspect
 import pkgutil
@@ -32,6 +31,7 @@ from typing import Any
 
 import anyio
 import pytest
+from regressions.harness import plain_copy
 
 from durable import (
     DiskStateStore,
@@ -89,31 +89,6 @@ class Case:
         return self.name
 
 
-class _PausesToRecords(ast.NodeTransformer):
-    """``raise PauseForEventException(e)`` -> ``_oracle_pause(e)``."""
-
-    def visit_Raise(self, node: ast.Raise) -> ast.stmt:
-        exc = node.exc
-        if (
-            isinstance(exc, ast.Call)
-            and isinstance(exc.func, ast.Name)
-            and exc.func.id == "PauseForEventException"
-        ):
-            call = ast.Call(ast.Name("_oracle_pause", ast.Load()), exc.args, exc.keywords)
-            return ast.copy_location(ast.Expr(call), node)
-        return node
-
-
-def _plain_copy(fn: Any, namespace: dict[str, Any]) -> Any:
-    """Exec `fn`'s source, undecorated and with pauses made records, into `namespace`."""
-    tree = ast.parse(inspect.getsource(fn))
-    tree.body[0].decorator_list = []  # type: ignore[attr-defined]
-    tree = ast.fix_missing_locations(_PausesToRecords().visit(tree))
-    ast.increment_lineno(tree, fn.__code__.co_firstlineno - 1)
-    exec(compile(tree, fn.__code__.co_filename, "exec"), namespace)
-    return namespace[fn.__name__]
-
-
 def _load_cases() -> tuple[list[Case], list[str]]:
     """Every ``case_*`` of the corpus, with its plain copy.
 
@@ -137,7 +112,7 @@ def _load_cases() -> tuple[list[Case], list[str]]:
             fn = obj.__wrapped__ if isinstance(obj, DurableProgram) else obj
             if not inspect.iscoroutinefunction(fn) or fn.__module__ != module.__name__:
                 continue
-            plain = _plain_copy(fn, namespace)  # plain coroutines too: they may call children
+            plain = plain_copy(fn, namespace)  # plain coroutines too: they may call children
             if isinstance(obj, DurableProgram):
                 plain_of[id(obj)] = plain
                 if name.startswith("case_"):

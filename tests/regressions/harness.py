@@ -71,7 +71,7 @@ class _PausesToRecords(ast.NodeTransformer):
         return node
 
 
-def _plain_copy(fn: Any, namespace: dict[str, Any]) -> Any:
+def plain_copy(fn: Any, namespace: dict[str, Any]) -> Any:
     """Exec `fn`'s source, undecorated and with pauses made records, into `namespace`."""
     tree = ast.parse(inspect.getsource(fn))
     tree.body[0].decorator_list = []  # type: ignore[attr-defined]
@@ -93,9 +93,9 @@ def _plain_children() -> tuple[dict[int, Any], dict[str, Any]]:
     coroutines: dict[str, Any] = {}
     for name, obj in vars(children).items():
         if isinstance(obj, DurableProgram):
-            plain_of[id(obj)] = _plain_copy(obj.__wrapped__, namespace)
+            plain_of[id(obj)] = plain_copy(obj.__wrapped__, namespace)
         elif inspect.iscoroutinefunction(obj) and obj.__module__ == children.__name__:
-            coroutines[name] = _plain_copy(obj, namespace)
+            coroutines[name] = plain_copy(obj, namespace)
     _rebind(namespace, plain_of)
     return plain_of, coroutines
 
@@ -134,7 +134,7 @@ def subject_of(module: ModuleType) -> Subject:
     for name, obj in namespace.items():
         if getattr(obj, "__module__", None) == children.__name__ and name in _PLAIN_COROUTINES:
             namespace[name] = _PLAIN_COROUTINES[name]
-    plain = _plain_copy(fn, namespace)
+    plain = plain_copy(fn, namespace)
     try:
         return Subject(module.__name__, plain, make_durable(fn), module=module)
     except Exception as e:  # a refusal, or a crash of make_durable
