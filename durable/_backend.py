@@ -72,9 +72,42 @@ class OrchestrationBackend(abc.ABC):
         """Consume a published `event_name` for `instance_id`; return its id, or None.
 
         Optional capability. `resuming` is True when a paused instance is called again. The
-        default has no inbox: it treats that call itself as the delivery.
+        default has no inbox: it treats that call itself as the delivery. Taking is only a
+        look: the event is consumed when the next saved state names its id.
         """
         return event_name if resuming else None
+
+    async def load_and_take(self, instance_id: str) -> tuple[dict[str, Any] | None, str | None]:
+        """The saved state and, if it waits for an event, that event's id (see `take_event`).
+
+        Optional capability: the default calls `load_state`, then `take_event` with
+        ``resuming=True``; a backend may do both in one trip to its storage.
+        """
+        state = await self.load_state(instance_id)
+        waiting = _waiting_for(state)
+        if state is None or waiting is None:
+            return state, None
+        exclude = _consumed(state)
+        return state, await self.take_event(instance_id, waiting, resuming=True, exclude=exclude)
+
+    async def commit_pause(
+        self,
+        instance_id: str,
+        state: dict[str, Any],
+        history: list[dict[str, Any]],
+        event_name: str,
+        exclude: Collection[str],
+    ) -> str | None:
+        """Save the paused `state` unless `event_name` is already published.
+
+        Returns the id of the published event (then nothing is saved: the run consumes it and
+        goes on), or None once `state` and `history` are committed. Optional capability: the
+        default calls `take_event` with ``resuming=False``, then `commit`.
+        """
+        taken = await self.take_event(instance_id, event_name, resuming=False, exclude=exclude)
+        if taken is None:
+            await self.commit(instance_id, state, history)
+        return taken
 
 
 class DurableBackend(OrchestrationBackend):
@@ -94,21 +127,36 @@ class DurableBackend(OrchestrationBackend):
         A crash between a save and its inbox cleanup leaves consumed events behind; deleting
         them here (idempotent) means a snapshot never has to carry old ids forward.
         """
-        data = await self._io(_load_and_clean, self.store, instance_id)
-        if data is None:
-            return None
-        try:
-            state = json.loads(data)
-        except ValueError as e:
-            raise SnapshotValidationError(
-                f"instance {instance_id!r}: the saved state is not valid JSON ({e}); it was "
-                "left as it is: restore it from a backup or delete the instance"
-            ) from None
-        if not isinstance(state, dict):
-            raise SnapshotValidationError(
-                f"instance {instance_id!r}: the saved state is not a JSON object"
-            )
-        return state
+        data, _ = await self._io(_load_and_clean, self.store, instance_id)
+        return _parse_state(instance_id, data)
+
+    async def load_and_take(self, instance_id: str) -> tuple[dict[str, Any] | None, str | None]:
+        """`load_state` and `take_event` in one trip to the store's thread."""
+        data, inbox = await self._io(_load_and_clean, self.store, instance_id)
+        state = _parse_state(instance_id, data)
+        waiting = _waiting_for(state)
+        if state is None or waiting is None:
+            return state, None
+        return state, _first_named(instance_id, inbox, waiting, _consumed(state))
+
+    async def commit_pause(
+        self,
+        instance_id: str,
+        state: dict[str, Any],
+        history: list[dict[str, Any]],
+        event_name: str,
+        exclude: Collection[str],
+    ) -> str | None:
+        """`take_event` and, if nothing was published, `commit`: one trip to the store's thread."""
+        data, entries = _encode_commit(state, history)
+        job = functools.partial(
+            _commit_unless_published, self.store, instance_id, event_name, exclude
+        )
+        outcome = await self._io(job, data, state, entries)
+        if isinstance(outcome, str):
+            return outcome
+        self._committed(instance_id, state, outcome)
+        return None
 
     async def save_state(self, instance_id: str, state: dict[str, Any]) -> None:
         await self.commit(instance_id, state, [])
@@ -123,10 +171,13 @@ class DurableBackend(OrchestrationBackend):
         `ConcurrentResumeError` when another run saved the instance first; then nothing is
         written and the events this run consumed stay in the inbox.
         """
-        data = json.dumps(state, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        entries = [_json_line(entry) for entry in history]
+        data, entries = _encode_commit(state, history)
         job = functools.partial(_commit, self.store, instance_id, data, state, entries)
-        if not await self._io(job):
+        self._committed(instance_id, state, await self._io(job))
+
+    @staticmethod
+    def _committed(instance_id: str, state: dict[str, Any], saved: bool) -> None:
+        if not saved:
             previous = state.get("seq", 1) - 1
             raise ConcurrentResumeError(
                 f"instance {instance_id!r}: another run saved it since this run loaded "
@@ -149,10 +200,8 @@ class DurableBackend(OrchestrationBackend):
         resuming: bool,
         exclude: Collection[str] = (),
     ) -> str | None:
-        for event_id, data in await self._io(self.store.list_events, instance_id):
-            if event_id not in exclude and _event_name(instance_id, event_id, data) == event_name:
-                return event_id
-        return None
+        inbox = await self._io(self.store.list_events, instance_id)
+        return _first_named(instance_id, inbox, event_name, exclude)
 
     def publish_event(self, instance_id: str, event_name: str) -> None:
         """Store `event_name` in the inbox of `instance_id`; durable once this returns.
@@ -176,14 +225,82 @@ class DurableBackend(OrchestrationBackend):
         emit("event.published", instance_id=instance_id, event_name=event_name, event_id=event_id)
 
 
-def _load_and_clean(store: StateStore, instance_id: str) -> bytes | None:
-    data = store.load(instance_id)
-    if data is not None:
-        with contextlib.suppress(ValueError, AttributeError, TypeError):
-            consumed = json.loads(data).get("consumed_events")
-            if consumed:
-                store.delete_events(instance_id, consumed)
-    return data
+def _load_and_clean(
+    store: StateStore, instance_id: str
+) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+    """The snapshot and the inbox, less the events the snapshot names as consumed.
+
+    Those are deleted too: normally the checkpoint that consumed them already did.
+    """
+    data, inbox = store.load_with_events(instance_id)
+    if data is None or not inbox:
+        return data, inbox
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        consumed = set(json.loads(data).get("consumed_events") or ())
+        leftover = [event_id for event_id, _ in inbox if event_id in consumed]
+        if leftover:
+            store.delete_events(instance_id, leftover)
+            inbox = [(event_id, event) for event_id, event in inbox if event_id not in consumed]
+    return data, inbox
+
+
+def _parse_state(instance_id: str, data: bytes | None) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    try:
+        state = json.loads(data)
+    except ValueError as e:
+        raise SnapshotValidationError(
+            f"instance {instance_id!r}: the saved state is not valid JSON ({e}); it was "
+            "left as it is: restore it from a backup or delete the instance"
+        ) from None
+    if not isinstance(state, dict):
+        raise SnapshotValidationError(
+            f"instance {instance_id!r}: the saved state is not a JSON object"
+        )
+    return state
+
+
+def _waiting_for(state: dict[str, Any] | None) -> str | None:
+    """The event a saved paused state waits for (None if it waits for none or is odd)."""
+    if state is None or state.get("status") != "paused":
+        return None
+    waiting = state.get("waiting_for")
+    return waiting if isinstance(waiting, str) else None
+
+
+def _consumed(state: dict[str, Any]) -> set[str]:
+    consumed = state.get("consumed_events")
+    return {e for e in consumed if isinstance(e, str)} if isinstance(consumed, list) else set()
+
+
+def _first_named(
+    instance_id: str, inbox: list[tuple[str, bytes]], event_name: str, exclude: Collection[str]
+) -> str | None:
+    """The id of the oldest event in `inbox` called `event_name`, not in `exclude`."""
+    for event_id, data in inbox:
+        if event_id not in exclude and _event_name(instance_id, event_id, data) == event_name:
+            return event_id
+    return None
+
+
+def _encode_commit(state: dict[str, Any], history: list[dict[str, Any]]) -> tuple[str, list[bytes]]:
+    data = json.dumps(state, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return data, [_json_line(entry) for entry in history]
+
+
+def _commit_unless_published(
+    store: StateStore,
+    instance_id: str,
+    event_name: str,
+    exclude: Collection[str],
+    data: str,
+    state: dict[str, Any],
+    history: list[bytes],
+) -> str | bool:
+    """The id of a published `event_name`, else whether `_commit` saved."""
+    taken = _first_named(instance_id, store.list_events(instance_id), event_name, exclude)
+    return taken if taken is not None else _commit(store, instance_id, data, state, history)
 
 
 def _commit(
@@ -191,11 +308,9 @@ def _commit(
 ) -> bool:
     previous = state.get("seq", 1) - 1
     raw = data.encode("utf-8", "surrogatepass")
-    if not store.save_if(instance_id, raw, functools.partial(_follows, previous)):
+    consumed = list(state.get("consumed_events") or ())
+    if not store.commit(instance_id, raw, functools.partial(_follows, previous), consumed):
         return False
-    consumed = state.get("consumed_events") or ()
-    if consumed:
-        store.delete_events(instance_id, list(consumed))
     if history:
         store.append_history_many(instance_id, history)
     return True

@@ -239,7 +239,7 @@ class DurableRuntime:
             raise InvalidInstanceIdError(
                 f"instance ids are strings, not {type(instance_id).__name__}: {instance_id!r}"
             )
-        state = await self.backend.load_state(instance_id)
+        state, taken = await self.backend.load_and_take(instance_id)
         if state is None:
             return await self._start(program, instance_id, program.bind(args, kwargs or {}))
         snap = validate(instance_id, state)
@@ -248,7 +248,7 @@ class DurableRuntime:
             return _decode_outcome(instance_id, snap)
         if snap.status == "failed":
             raise _decode_outcome(instance_id, snap)
-        return await self._resume(program, snap)
+        return await self._resume(program, snap, taken)
 
     async def _start(
         self, program: DurableProgram[Any, Any], instance_id: str, arguments: dict[str, Any]
@@ -261,19 +261,17 @@ class DurableRuntime:
         await run.checkpoint("running")
         return await run.execute(root)
 
-    async def _resume(self, program: DurableProgram[Any, Any], snap: Snapshot) -> Any:
+    async def _resume(
+        self, program: DurableProgram[Any, Any], snap: Snapshot, taken: str | None
+    ) -> Any:
         # Ids the snapshot names as consumed are never taken again, and never carried into
         # the next snapshot (the backend deleted them when it loaded this one): a snapshot
         # names only what its own run consumed, so it does not grow with history.
         consumed: set[str] = set()
         if snap.status == "paused" and snap.waiting_for is not None:
-            event_id = await self.backend.take_event(
-                snap.instance_id,
-                snap.waiting_for,
-                resuming=True,
-                exclude=set(snap.consumed_events),
-            )
-            if event_id is None:
+            # `taken` was looked up with the state (`load_and_take`): an event published
+            # after that load is found by the next call.
+            if taken is None:
                 emit(
                     "instance.still_waiting",
                     instance_id=snap.instance_id,
@@ -282,7 +280,7 @@ class DurableRuntime:
                     event_name=snap.waiting_for,
                 )
                 raise PauseForEventException(snap.waiting_for)
-            consumed.add(event_id)
+            consumed.add(taken)
         run = _Run(
             self.backend,
             program,
@@ -325,6 +323,7 @@ class _Run:
         self.stack: list[_Frame] = []
         self.suspending = False
         self.history: list[dict[str, Any]] = []  # entries the next save appends
+        self.held: list[tuple[str, dict[str, Any]]] | None = None  # emits `note` holds back
         self.block_started = time.perf_counter()
 
     def note(self, kind: str, program: DurableProgram[Any, Any], point: int, **fields: Any) -> None:
@@ -334,14 +333,11 @@ class _Run:
         """
         where = {"function": program.name, "point": point, "seq": self.seq + 1}
         level = fields.pop("level", "info")
-        emit(
-            kind,
-            level=level,
-            instance_id=self.instance_id,
-            program=self.program.name,
-            **where,
-            **fields,
-        )
+        log: dict[str, Any] = {"instance_id": self.instance_id, "program": self.program.name}
+        if self.held is None:
+            emit(kind, level=level, **log, **where, **fields)
+        else:
+            self.held.append((kind, {"level": level, **log, **where, **fields}))
         at = datetime.now(UTC).isoformat()
         self.history.append({"at": at, "kind": kind, **where, **fields})
 
@@ -437,12 +433,50 @@ class _Run:
     ) -> None:
         if block:
             self._note_block()
+        await self._save(status, self._encode_stack(), waiting_for=waiting_for)
+
+    async def pause_unless_published(
+        self, program: DurableProgram[Any, Any], point: int, event: str
+    ) -> str | None:
+        """Save the pause at `point`, unless `event` is already published: then save nothing
+        and return the event's id (the run consumes it and goes on).
+
+        One trip to the backend (`commit_pause`); the pause's trace events are emitted only
+        once it is saved.
+        """
+        mark = len(self.history)
+        self.held = []
+        try:
+            self.note("instance.paused", program, point, event_name=event)
+            self._note_block()
+            stack = self._encode_stack()
+        finally:
+            held, self.held = self.held, None
+        state = self._state("paused", stack, waiting_for=event)
+        started = time.perf_counter()
+        try:
+            taken = await self.backend.commit_pause(
+                self.instance_id, state, self.history, event, self.consumed | self.stale
+            )
+        except BaseException:
+            self.seq -= 1
+            raise
+        if taken is not None:
+            self.seq -= 1
+            del self.history[mark:]
+            return taken
+        for kind, fields in held:
+            emit(kind, **fields)
+        self._saved("paused", started)
+        return None
+
+    def _encode_stack(self) -> CallStack:
         encoder = Encoder()
         frames = [self._encode_frame(encoder, f) for f in self.stack]
         innermost = self.stack[-1]
         if innermost.done is not None:
             frames.append(self._encode_done(encoder, innermost))
-        await self._save(status, CallStack(frames=frames), waiting_for=waiting_for)
+        return CallStack(frames=frames)
 
     async def _checkpoint_if_possible(self) -> None:
         # The exception propagates anyway; if it cannot be saved, the last good snapshot stays.
@@ -476,6 +510,25 @@ class _Run:
         result: Any = None,
         error: Any = None,
     ) -> None:
+        state = self._state(status, stack, waiting_for=waiting_for, result=result, error=error)
+        started = time.perf_counter()
+        try:
+            await self.backend.commit(self.instance_id, state, self.history)
+        except BaseException:
+            self.seq -= 1
+            raise
+        self._saved(status, started)
+
+    def _state(
+        self,
+        status: Status,
+        stack: CallStack,
+        *,
+        waiting_for: str | None = None,
+        result: Any = None,
+        error: Any = None,
+    ) -> dict[str, Any]:
+        """The next checkpoint's state (its `seq` counted; uncount it if it is not saved)."""
         self.seq += 1
         snap = Snapshot.model_construct(
             format_version=FORMAT_VERSION,
@@ -495,12 +548,9 @@ class _Run:
             created_at=self.created_at,
             updated_at=datetime.now(UTC),
         )
-        started = time.perf_counter()
-        try:
-            await self.backend.commit(self.instance_id, snap.model_dump(mode="json"), self.history)
-        except BaseException:
-            self.seq -= 1
-            raise
+        return snap.model_dump(mode="json")
+
+    def _saved(self, status: Status, started: float) -> None:
         self.consumed = set()
         self.history = []
         self.block_started = time.perf_counter()
@@ -651,16 +701,12 @@ class _Frame:
     async def _reach_pause(self, point: int, event: str) -> bool:
         """Consume the event if published (and go on: True) or save the pause (False)."""
         run = self.run
-        event_id = await run.backend.take_event(
-            run.instance_id, event, resuming=False, exclude=run.consumed | run.stale
-        )
+        event_id = await run.pause_unless_published(self.program, point, event)
         if event_id is not None:  # published early: consume it and go on
             run.consumed.add(event_id)
             run.note("event.consumed", self.program, point, event_name=event, event_id=event_id)
             await run.checkpoint("running")
             return True
-        run.note("instance.paused", self.program, point, event_name=event)
-        await run.checkpoint("paused", waiting_for=event)
         await run.backend.wait_for_event(run.instance_id, event)
         return False
 

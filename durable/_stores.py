@@ -95,6 +95,7 @@ import threading
 import time
 import urllib.parse
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import ClassVar
 
@@ -221,6 +222,28 @@ class StateStore(abc.ABC):
                 return False
             self.save(instance_id, data)
             return True
+
+    def commit(
+        self,
+        instance_id: str,
+        data: bytes,
+        expected: Callable[[bytes | None], bool],
+        consumed: Collection[str] = (),
+    ) -> bool:
+        """`save_if`, then delete the events ``consumed`` from the inbox; return whether it saved.
+
+        What the runtime calls at every checkpoint. The default makes two steps of it; a store
+        may make it one (`DiskStateStore` writes both in one append and one fsync).
+        """
+        if not self.save_if(instance_id, data, expected):
+            return False
+        if consumed:
+            self.delete_events(instance_id, consumed)
+        return True
+
+    def load_with_events(self, instance_id: str) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+        """`load` and `list_events` together (a store may read them in one step)."""
+        return self.load(instance_id), self.list_events(instance_id)
 
     # -- event inbox (default: JSON list under a derived key) ---------------------------------
 
@@ -370,13 +393,10 @@ _SAFE_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_-")
 _ENCODE_TABLE = tuple(chr(b) if b in _SAFE_BYTES else f"%{b:02X}" for b in range(256))
 _MAX_ENCODED = 180  # longer encodings use the hashed name (file names are limited to 255)
 
-_SNAPSHOT_SUFFIX = ".json"
-_LOCK_SUFFIX = ".lock"  # taken by save_if while it compares and saves
-_INBOX_SUFFIX = ".inbox"
+_JOURNAL_SUFFIX = ".log"
+_LOCK_SUFFIX = ".lock"  # held by every writer of the journal
 _HISTORY_SUFFIX = ".history"
-_EVENT_SUFFIX = ".evt"
 _INSTANCE_PREFIX = "i_"
-_EVENT_PREFIX = "e_"
 _HASHED_PREFIX = "h_"
 _TEMP_PREFIX = ".tmp-"  # never produced by the encoding: "." is always escaped
 _TEMP_SUFFIX = ".tmp"
@@ -403,11 +423,11 @@ def _decode(encoded: str) -> str | None:
     return key if _encode(key) == encoded else None
 
 
-def _stem(key: str, prefix: str) -> str:
-    """``<prefix><enc>``, or ``h_<sha256>`` when ``<enc>`` is too long for a file name."""
+def _stem(key: str) -> str:
+    """``i_<enc>``, or ``h_<sha256>`` when ``<enc>`` is too long for a file name."""
     encoded = _encode(key)
     if len(encoded) <= _MAX_ENCODED:
-        return prefix + encoded
+        return _INSTANCE_PREFIX + encoded
     return _HASHED_PREFIX + hashlib.sha256(_utf8(key)).hexdigest()
 
 
@@ -415,49 +435,258 @@ def _is_hashed(stem: str) -> bool:
     return stem.startswith(_HASHED_PREFIX)
 
 
-def _key_from_stem(stem: str, prefix: str) -> str | None:
+def _key_from_stem(stem: str) -> str | None:
     """The key a plain (not hashed) stem names, or ``None`` if it is not our stem."""
-    if not stem.startswith(prefix):
+    if not stem.startswith(_INSTANCE_PREFIX):
         return None
-    key = _decode(stem.removeprefix(prefix))
-    return key if key is not None and _stem(key, prefix) == stem else None
+    key = _decode(stem.removeprefix(_INSTANCE_PREFIX))
+    return key if key is not None and _stem(key) == stem else None
 
 
-def _pack(key: str, stem: str, data: bytes) -> bytes:
-    """File contents: hashed names carry the key as a first line, since the name cannot."""
-    if _is_hashed(stem):
-        return _encode(key).encode("ascii") + b"\n" + data
-    return data
+# ------------------------------------------------------------------------------------------
+# On disk: the journal format (pure functions over bytes)
+# ------------------------------------------------------------------------------------------
+
+# Every record is its payload between two copies of one 22-byte mark:
+#     b"<kind> <payload length: 10 digits> <crc32 of the payload: 8 hex digits>\n"
+# The copy after the payload lets a writer check in O(1) that the file ends on a whole record.
+_MARK = 22
+_HEAD = b"H"  # payload: b"<32 hex digits, new for every file> <enc(instance id)>"; first record
+_SNAPSHOT = b"S"  # payload: a snapshot; the last one is the instance's snapshot
+_EVENT = b"E"  # payload: b"<enc(event id)> <event data>"
+_DELETE = b"D"  # payload: b"<enc(event id)> <enc(event id)> ...": events consumed
+_KINDS = frozenset((_HEAD, _SNAPSHOT, _EVENT, _DELETE))
+_HEX = frozenset(b"0123456789abcdef")
+# A save rewrites the journal (instead of appending) once it would hold more superseded bytes
+# than this or than its live records, whichever is larger: appends stay one fsync, and the
+# file stays within about twice its live records plus this.
+_COMPACT_BYTES = 32 * 1024
 
 
-def _unpack(stem: str, prefix: str, raw: bytes) -> tuple[str, bytes] | None:
-    """``(key, data)`` of file ``<stem>.*`` written by `_pack`; ``None`` if not ours.
+class _Corrupt(Exception):
+    """A journal holds something no crash can produce; the message says what and where."""
 
-    The key comes from the name for plain stems and from the header line for hashed ones;
-    a header whose hash is not the file name (corruption) makes the file not ours.
+
+def _frame(kind: bytes, payload: bytes) -> bytes:
+    mark = b"%s %010d %08x\n" % (kind, len(payload), zlib.crc32(payload))
+    return mark + payload + mark
+
+
+def _head(instance_id: str) -> bytes:
+    """A new head record: a journal file's first record, unique to that file."""
+    return _frame(_HEAD, secrets.token_hex(16).encode("ascii") + b" " + _encoded(instance_id))
+
+
+def _encoded(key: str) -> bytes:
+    return _encode(key).encode("ascii")
+
+
+def _mark_at(raw: bytes, pos: int) -> tuple[bytes, int, int] | None:
+    """``(kind, length, crc)`` of a well-formed mark at ``pos``, else ``None``."""
+    mark = raw[pos : pos + _MARK]
+    if len(mark) != _MARK or mark[1:2] != b" " or mark[12:13] != b" " or mark[21:] != b"\n":
+        return None
+    kind, digits, crc = mark[:1], mark[2:12], mark[13:21]
+    if kind not in _KINDS or not digits.isdigit() or not _HEX.issuperset(crc):
+        return None
+    return kind, int(digits), int(crc, 16)
+
+
+def _record_at(raw: bytes, pos: int) -> tuple[bytes, int, int, int] | None:
+    """``(kind, payload start, payload end, crc)`` of a whole record at ``pos``, else ``None``."""
+    mark = _mark_at(raw, pos)
+    if mark is None:
+        return None
+    kind, length, crc = mark
+    start = pos + _MARK
+    stop = start + length
+    if raw[stop : stop + _MARK] != raw[pos:start]:
+        return None
+    return kind, start, stop, crc
+
+
+def _last_record_start(tail_mark: bytes, size: int) -> int | None:
+    """Where the record whose closing mark is ``tail_mark`` (the file's last 22 bytes) starts."""
+    mark = _mark_at(tail_mark, 0)
+    if mark is None:
+        return None
+    start = size - 2 * _MARK - mark[1]
+    return start if start >= 0 else None
+
+
+def _decode_id(encoded: bytes, what: str) -> str:
+    key = _decode(encoded.decode("ascii", "replace"))
+    if key is None:
+        raise _Corrupt(f"a record names an invalid {what} {encoded[:80]!r}")
+    return key
+
+
+class _Journal:
+    """A journal file parsed up to `end`: its head, snapshot and live events.
+
+    Values are shared (a cache hands them out): never mutate one after it is built.
     """
-    if not _is_hashed(stem):
-        key = _key_from_stem(stem, prefix)
-        return None if key is None else (key, raw)
-    header, newline, data = raw.partition(b"\n")
-    key = _decode(header.decode("ascii", "replace")) if newline else None
-    if key is None or _stem(key, prefix) != stem:
-        return None
-    return key, data
+
+    __slots__ = ("end", "event_sizes", "events", "head", "key", "snapshot")
+
+    def __init__(self) -> None:
+        self.head = b""  # the head record's bytes: they identify this very file
+        self.key: str | None = None  # the instance id the head names
+        self.snapshot: bytes | None = None
+        self.events: dict[str, bytes] = {}
+        self.event_sizes: dict[str, int] = {}  # bytes of each live event's record
+        self.end = 0  # just past the last whole record; bytes after it are a torn append
+
+    def copy(self) -> _Journal:
+        other = _Journal()
+        other.head, other.key, other.snapshot = self.head, self.key, self.snapshot
+        other.events, other.event_sizes = dict(self.events), dict(self.event_sizes)
+        other.end = self.end
+        return other
+
+    def live_bytes(self) -> int:
+        """The size of the journal rewritten with only what is still live."""
+        snapshot = 0 if self.snapshot is None else 2 * _MARK + len(self.snapshot)
+        return len(self.head) + snapshot + sum(self.event_sizes.values())
+
+
+def _parse_journal(raw: bytes, base: _Journal | None = None) -> _Journal:
+    """Parse a journal file, or (with ``base``) the bytes appended to it after ``base.end``.
+
+    A crash mid-append leaves a torn tail: bytes after the last whole record, or a last record
+    whose payload fails its checksum. Both are ignored (that append never returned). Damage
+    before a whole record cannot come from a crash: `_Corrupt`.
+    """
+    journal = base.copy() if base is not None else _Journal()
+    offset = journal.end
+    snapshots: list[tuple[int, int, int]] = []  # (start, stop, crc) of the S records in raw
+    pos = 0
+    while (record := _record_at(raw, pos)) is not None:
+        kind, start, stop, crc = record
+        if (kind == _HEAD) != (offset + pos == 0):
+            raise _Corrupt(f"byte {offset + pos} holds a {kind.decode()} record out of place")
+        if kind != _SNAPSHOT and zlib.crc32(raw[start:stop]) != crc:
+            if stop + _MARK == len(raw):
+                break  # the last record, torn by a crash during its write
+            raise _Corrupt(f"the record at byte {offset + pos} fails its checksum")
+        if kind == _SNAPSHOT:
+            snapshots.append((start, stop, crc))
+        else:
+            _apply(journal, kind, raw[pos : stop + _MARK], raw[start:stop])
+        pos = stop + _MARK
+    last = _last_record_start(raw[-_MARK:], len(raw))
+    if pos < len(raw) and last is not None and last > pos and _record_at(raw, last):
+        raise _Corrupt(f"unreadable bytes at {offset + pos} before later whole records")
+    journal.end = offset + pos
+    _pick_snapshot(journal, raw, snapshots, offset)
+    return journal
+
+
+def _apply(journal: _Journal, kind: bytes, record: bytes, payload: bytes) -> None:
+    if kind == _HEAD:
+        journal.head = record
+        journal.key = _decode_id(payload.partition(b" ")[2], "instance id")
+    elif kind == _EVENT:
+        encoded, _, data = payload.partition(b" ")
+        event_id = _decode_id(encoded, "event id")
+        journal.events[event_id] = data
+        journal.event_sizes[event_id] = len(record)
+    else:
+        for encoded in payload.split(b" "):
+            event_id = _decode_id(encoded, "event id")
+            journal.events.pop(event_id, None)
+            journal.event_sizes.pop(event_id, None)
+
+
+def _pick_snapshot(
+    journal: _Journal, raw: bytes, snapshots: list[tuple[int, int, int]], offset: int
+) -> None:
+    """The last snapshot whose checksum holds; a bad one may only be a torn last record.
+
+    ``raw`` starts at byte ``offset`` of the file; the snapshot already in ``journal`` (from
+    before ``offset``) stays if ``raw`` holds no good one.
+    """
+    while snapshots:
+        start, stop, crc = snapshots.pop()
+        if zlib.crc32(raw[start:stop]) == crc:
+            journal.snapshot = raw[start:stop]
+            return
+        if offset + stop + _MARK != journal.end:
+            raise _Corrupt(f"the snapshot at byte {offset + start - _MARK} fails its checksum")
+        journal.end = offset + start - _MARK  # torn: the next writer cuts it off
+
+
+def _still_head(cached: _Journal | None, fd: int, size: int) -> bool:
+    """Whether the file `fd` (`size` bytes) is the one `cached` was parsed from, grown."""
+    if cached is None or not cached.head or cached.end > size:
+        return False
+    return os.pread(fd, len(cached.head), 0) == cached.head
+
+
+class _JournalCache:
+    """Parsed journals by path, so that a read parses only what was appended since the last.
+
+    An entry is used only if the file still starts with the entry's head record: every
+    rewrite makes a new head (a random nonce), so a replaced file, even one that reuses the
+    inode number, is parsed afresh. Bounded by entries and by bytes, least recently used first.
+    """
+
+    def __init__(self, max_entries: int = 4096, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[pathlib.Path, _Journal] = OrderedDict()
+        self._bytes = 0
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+
+    def read(self, path: pathlib.Path, fd: int, size: int) -> _Journal:
+        with self._lock:
+            cached = self._entries.get(path)
+        if _still_head(cached, fd, size):
+            assert cached is not None
+            if cached.end == size:
+                return cached
+            journal = _parse_journal(_read_fd(fd, cached.end, size), cached)
+            self._put(path, journal)
+            return journal
+        journal = _parse_journal(_read_fd(fd, 0, size))
+        self._put(path, journal)
+        return journal
+
+    def _put(self, path: pathlib.Path, journal: _Journal) -> None:
+        with self._lock:
+            old = self._entries.pop(path, None)
+            if old is not None:
+                self._bytes -= old.live_bytes()
+            self._entries[path] = journal
+            self._bytes += journal.live_bytes()
+            while self._entries and (
+                len(self._entries) > self._max_entries or self._bytes > self._max_bytes
+            ):
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= evicted.live_bytes()
 
 
 # ------------------------------------------------------------------------------------------
 # On disk: durable file operations (raise OSError; callers turn it into StoreError)
 # ------------------------------------------------------------------------------------------
 
+_thread_locks = [threading.Lock() for _ in range(64)]  # used only where flock is missing
+
 
 @contextlib.contextmanager
 def _locked(path: pathlib.Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (created if missing) for the duration."""
+    """Hold an exclusive lock on `path` (created if missing) for the duration.
+
+    ``flock`` excludes other processes and, since each call opens its own descriptor, other
+    threads too. Without ``fcntl`` (Windows) the lock holds only between threads.
+    """
+    if fcntl is None:
+        with _thread_locks[hash(path) % len(_thread_locks)]:
+            yield
+        return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing releases the lock
@@ -501,13 +730,23 @@ def _read_or_none(path: pathlib.Path) -> bytes | None:
         return None
 
 
-def _ensure_dir(folder: pathlib.Path) -> None:
-    """Create ``folder`` (its parent exists) and make its creation durable."""
-    try:
-        os.mkdir(folder)
-    except FileExistsError:
-        return  # a file in its place makes the write into it fail with NotADirectoryError
-    _fsync_dir(folder.parent)
+def _read_fd(fd: int, start: int, stop: int) -> bytes:
+    """Bytes ``start:stop`` of the file (fewer if it is shorter)."""
+    chunks = []
+    pos = start
+    while pos < stop:
+        chunk = os.pread(fd, stop - pos, pos)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        pos += len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:  # local files take it in one write; the loop only guards short writes
+        view = view[os.write(fd, view) :]
 
 
 def _is_temp(name: str) -> bool:
@@ -557,9 +796,7 @@ def _append_line(path: pathlib.Path, line: bytes) -> None:
         size = os.fstat(fd).st_size
         if _ends_torn(fd):
             line = b"\n" + line  # the torn fragment becomes a corrupt line that reads skip
-        view = memoryview(line)
-        while view:  # local files take it in one write; the loop only guards short writes
-            view = view[os.write(fd, view) :]
+        _write_all(fd, line)
         # No fsync: the audit history is written at every checkpoint and must not double its
         # cost. Once written it survives a crash of the process (it is in the page cache);
         # a power failure can lose its last entries, never the snapshot.
@@ -567,6 +804,65 @@ def _append_line(path: pathlib.Path, line: bytes) -> None:
         os.close(fd)
     if size == 0:
         _fsync_dir(path.parent)  # the file may be new: make its name durable too
+
+
+class _OpenJournal:
+    """A journal opened for appending by the holder of its lock."""
+
+    def __init__(self, fd: int, path: pathlib.Path, instance_id: str, cache: _JournalCache) -> None:
+        self.fd = fd
+        self.path = path
+        self.instance_id = instance_id
+        self.cache = cache
+        self.size = os.fstat(fd).st_size
+
+    def read(self) -> _Journal:
+        """The journal, parsed; a torn tail (a crashed writer) is cut off."""
+        journal = self.cache.read(self.path, self.fd, self.size)
+        _check_key(self.instance_id, journal)
+        if journal.end < self.size:
+            os.ftruncate(self.fd, journal.end)
+            self.size = journal.end
+        return journal
+
+    def check_tail(self) -> None:
+        """Cut off a torn tail, reading only the last record when there is none."""
+        if self.size == 0:
+            return
+        tail = os.pread(self.fd, _MARK, max(0, self.size - _MARK))
+        start = _last_record_start(tail, self.size)
+        if start is None or os.pread(self.fd, _MARK, start) != tail:
+            self.read()
+
+    def append(self, records: bytes, *, sync: bool) -> None:
+        new = self.size == 0
+        if new:
+            records = _head(self.instance_id) + records
+        _write_all(self.fd, records)
+        if sync:
+            os.fsync(self.fd)
+        if new:
+            _fsync_dir(self.path.parent)  # a new file: make its name durable too
+        self.size += len(records)
+
+    def rewrite(self, journal: _Journal, snapshot: bytes) -> None:
+        """Replace the journal by its live records under a new head: write, fsync, rename."""
+        events = (_frame(_EVENT, _event_payload(e, d)) for e, d in journal.events.items())
+        contents = _head(self.instance_id) + b"".join(events) + _frame(_SNAPSHOT, snapshot)
+        _write_atomic(self.path.parent, self.path.name, contents)
+
+
+def _check_key(instance_id: str, journal: _Journal) -> None:
+    if journal.end and journal.key != instance_id:
+        raise _Corrupt(f"its head names instance {_short_repr(journal.key)}")
+
+
+def _event_payload(event_id: str, data: bytes) -> bytes:
+    return _encoded(event_id) + b" " + data
+
+
+def _delete_payload(event_ids: Collection[str]) -> bytes:
+    return b" ".join(map(_encoded, event_ids))
 
 
 # ------------------------------------------------------------------------------------------
@@ -577,20 +873,19 @@ def _append_line(path: pathlib.Path, line: bytes) -> None:
 class DiskStateStore(StateStore):
     """A store in one folder of the local file system; safe across threads and processes.
 
-    Layout inside `path` (``<enc>``: the id's UTF-8 bytes with ``[a-z0-9_-]`` kept and every
-    other byte written ``%XX``, uppercase hex; ids whose ``<enc>`` is longer than 180
-    characters use ``h_<sha256 hex of the id's bytes>`` in place of ``i_<enc>``)::
+    Each instance has an append-only *journal* ``i_<enc>.log`` holding its snapshots and its
+    inbox, a lock file ``i_<enc>.lock`` and an audit history ``i_<enc>.history``
+    (``<enc>``: the id's UTF-8 bytes with ``[a-z0-9_-]`` kept and every other byte written
+    ``%XX``, uppercase hex; ids whose ``<enc>`` is longer than 180 characters use
+    ``h_<sha256 hex of the id's bytes>`` in place of ``i_<enc>``).
 
-        i_<enc>.json             the snapshot; for h_ names its first line is "<enc>\\n"
-        i_<enc>.inbox/           the inbox: one e_<enc(event id)>.evt file per event
-        i_<enc>.history          the audit history: one "<crc32 hex> <entry>" line per entry
-        .tmp-*.tmp               temp files of writes in progress; ignored, swept when stale
-
-    Snapshots and events are written to a temp file, fsync-ed, renamed over the final name
-    and the folder fsync-ed, so a crash leaves the old or the new file, never a torn one.
-    History lines are appended with O_APPEND and fsync-ed; torn lines are skipped on read.
-    No id can produce a path outside `path`. File-system failures raise `StoreError` naming
-    the instance id and the path. See the module docstring for the reasoning.
+    A checkpoint appends the snapshot and the ids of the events it consumed in one write and
+    one fsync; publishing appends the event with one fsync. Writers hold the lock; readers
+    need none and parse only what was appended since their last read. A crash mid-append
+    leaves a torn tail that readers ignore and the next writer cuts off. A save rewrites the
+    journal (write, fsync, rename, fsync the folder) once superseded records outweigh the live
+    ones and 32 KiB. No id can produce a path outside `path`. File-system failures raise
+    `StoreError` naming the instance id and the path. See the module docstring.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -601,6 +896,7 @@ class DiskStateStore(StateStore):
         except OSError as e:
             raise StoreError(f"cannot create the store folder {self._path}: {e}") from e
         _remove_stale_temps(self._path)
+        self._cache = _JournalCache()
 
     @property
     def path(self) -> pathlib.Path:
@@ -610,10 +906,10 @@ class DiskStateStore(StateStore):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self._path)!r})"
 
-    # -- paths --------------------------------------------------------------------------------
+    # -- the journal --------------------------------------------------------------------------
 
-    def _stem(self, instance_id: str) -> str:
-        return _stem(_check_id(instance_id), _INSTANCE_PREFIX)
+    def _journal_path(self, instance_id: str) -> pathlib.Path:
+        return self._path / (_stem(_check_id(instance_id)) + _JOURNAL_SUFFIX)
 
     @contextlib.contextmanager
     def _errors(self, action: str, path: pathlib.Path) -> Iterator[None]:
@@ -622,103 +918,129 @@ class DiskStateStore(StateStore):
             yield
         except StoreError:
             raise
+        except _Corrupt as e:
+            raise StoreError(
+                f"cannot {action}: the journal at {path} is damaged ({e}); it was left as it "
+                "is: restore it from a backup, or move it away to drop the instance"
+            ) from None
         except OSError as e:
             raise StoreError(f"cannot {action} at {path}: {e}") from e
+
+    def _read(self, instance_id: str, action: str) -> _Journal:
+        path = self._journal_path(instance_id)
+        with self._errors(f"{action} of instance {_short_repr(instance_id)}", path):
+            try:
+                fd = os.open(path, os.O_RDONLY | _O_BINARY)
+            except FileNotFoundError:
+                return _Journal()
+            try:
+                journal = self._cache.read(path, fd, os.fstat(fd).st_size)
+            finally:
+                os.close(fd)
+            _check_key(instance_id, journal)
+        return journal
+
+    @contextlib.contextmanager
+    def _writing(self, instance_id: str, action: str) -> Iterator[_OpenJournal]:
+        """Hold the instance's lock and its journal open for appending."""
+        path = self._journal_path(instance_id)
+        lock = path.with_suffix(_LOCK_SUFFIX)
+        with self._errors(f"{action} of instance {_short_repr(instance_id)}", path), _locked(lock):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | _O_BINARY, 0o644)
+            try:
+                yield _OpenJournal(fd, path, instance_id, self._cache)
+            finally:
+                os.close(fd)
 
     # -- snapshots ----------------------------------------------------------------------------
 
     def load(self, instance_id: str) -> bytes | None:
-        stem = self._stem(instance_id)
-        path = self._path / (stem + _SNAPSHOT_SUFFIX)
-        with self._errors(f"load instance {_short_repr(instance_id)}", path):
-            raw = _read_or_none(path)
-        if raw is None:
-            return None
-        unpacked = _unpack(stem, _INSTANCE_PREFIX, raw)
-        if unpacked is None or unpacked[0] != instance_id:
-            raise StoreError(f"corrupt header in snapshot of {_short_repr(instance_id)} at {path}")
-        return unpacked[1]
+        return self._read(instance_id, "load the snapshot").snapshot
+
+    def load_with_events(self, instance_id: str) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+        journal = self._read(instance_id, "load the snapshot")
+        return journal.snapshot, sorted(journal.events.items())
 
     def save(self, instance_id: str, data: bytes) -> None:
-        stem = self._stem(instance_id)
-        contents = _pack(instance_id, stem, _as_bytes(data, "snapshot"))
-        name = stem + _SNAPSHOT_SUFFIX
-        with self._errors(f"save instance {_short_repr(instance_id)}", self._path / name):
-            _write_atomic(self._path, name, contents)
+        self.commit(instance_id, data, lambda current: True)
 
     def save_if(
         self, instance_id: str, data: bytes, expected: Callable[[bytes | None], bool]
     ) -> bool:
-        # An exclusive lock on a per-instance lock file serialises savers across processes;
-        # readers need no lock (a snapshot is replaced by an atomic rename).
-        lock = self._path / (self._stem(instance_id) + _LOCK_SUFFIX)
-        with self._errors(f"lock instance {_short_repr(instance_id)}", lock), _locked(lock):
-            if not expected(self.load(instance_id)):
+        return self.commit(instance_id, data, expected)
+
+    def commit(
+        self,
+        instance_id: str,
+        data: bytes,
+        expected: Callable[[bytes | None], bool],
+        consumed: Collection[str] = (),
+    ) -> bool:
+        snapshot = _as_bytes(data, "snapshot")
+        consumed = [_check_event_id(e) for e in consumed]
+        with self._writing(instance_id, "save the snapshot") as journal_file:
+            journal = journal_file.read()
+            if not expected(journal.snapshot):
                 return False
-            self.save(instance_id, data)
+            after = journal.copy()
+            gone = [e for e in dict.fromkeys(consumed) if e in after.events]
+            for event_id in gone:
+                del after.events[event_id], after.event_sizes[event_id]
+            after.snapshot = snapshot
+            records = _frame(_SNAPSHOT, snapshot)
+            if gone:
+                records += _frame(_DELETE, _delete_payload(gone))
+            superseded = journal.end + len(records) - after.live_bytes()
+            if superseded > max(_COMPACT_BYTES, after.live_bytes()):
+                journal_file.rewrite(after, snapshot)
+            else:
+                journal_file.append(records, sync=True)
             return True
 
     def list_instances(self) -> list[str]:
         with self._errors("list the instances", self._path), os.scandir(self._path) as entries:
-            names = [e.name for e in entries if e.name.endswith(_SNAPSHOT_SUFFIX) and e.is_file()]
-        ids = (self._id_of_snapshot(name.removesuffix(_SNAPSHOT_SUFFIX)) for name in names)
+            names = [e.name for e in entries if e.name.endswith(_JOURNAL_SUFFIX) and e.is_file()]
+        ids = (self._id_with_snapshot(name) for name in names)
         return sorted(i for i in ids if i is not None)
 
-    def _id_of_snapshot(self, stem: str) -> str | None:
-        """The id a snapshot file belongs to; ``None`` for files that are not ours."""
-        if not _is_hashed(stem):
-            return _key_from_stem(stem, _INSTANCE_PREFIX)
-        path = self._path / (stem + _SNAPSHOT_SUFFIX)
+    def _id_with_snapshot(self, name: str) -> str | None:
+        """The id whose journal file is `name`, if it holds a snapshot; else ``None``."""
+        path = self._path / name
         with self._errors("list the instances", path):
-            try:
-                with open(path, "rb") as file:
-                    header = file.readline()
-            except FileNotFoundError:
-                return None
-        unpacked = _unpack(stem, _INSTANCE_PREFIX, header)
-        return None if unpacked is None else unpacked[0]
+            journal = _parse_journal(_read_or_none(path) or b"")
+        key = journal.key
+        if journal.snapshot is None or key is None:
+            return None
+        return key if _stem(key) + _JOURNAL_SUFFIX == name else None
 
     # -- inbox --------------------------------------------------------------------------------
 
-    def _inbox(self, instance_id: str) -> pathlib.Path:
-        return self._path / (self._stem(instance_id) + _INBOX_SUFFIX)
-
     def add_event(self, instance_id: str, event_id: str, data: bytes) -> None:
-        inbox = self._inbox(instance_id)
-        stem = _stem(_check_event_id(event_id), _EVENT_PREFIX)
-        contents = _pack(event_id, stem, _as_bytes(data, "event data"))
-        with self._errors(f"add an event to instance {_short_repr(instance_id)}", inbox):
-            _ensure_dir(inbox)
-            _write_atomic(inbox, stem + _EVENT_SUFFIX, contents)
+        payload = _event_payload(_check_event_id(event_id), _as_bytes(data, "event data"))
+        with self._writing(instance_id, "add an event") as journal_file:
+            journal_file.check_tail()
+            journal_file.append(_frame(_EVENT, payload), sync=True)
 
     def list_events(self, instance_id: str) -> list[tuple[str, bytes]]:
-        inbox = self._inbox(instance_id)
-        with self._errors(f"list the events of instance {_short_repr(instance_id)}", inbox):
-            try:
-                with os.scandir(inbox) as entries:
-                    names = [entry.name for entry in entries]
-            except FileNotFoundError:
-                return []  # no event was ever added
-            events = [_read_event(inbox / n) for n in names if n.endswith(_EVENT_SUFFIX)]
-        if any(map(_is_temp, names)):
-            _remove_stale_temps(inbox)
-        return sorted(event for event in events if event is not None)
+        return sorted(self._read(instance_id, "list the events").events.items())
 
     def delete_events(self, instance_id: str, event_ids: Collection[str]) -> None:
-        inbox = self._inbox(instance_id)
-        names = [_stem(_check_event_id(e), _EVENT_PREFIX) + _EVENT_SUFFIX for e in event_ids]
-        # No folder fsync: the runtime deletes only events that a saved snapshot names as
-        # consumed, and deletes them again when it loads that snapshot, so a deletion lost
-        # in a power failure is redone rather than an event delivered twice.
-        with self._errors(f"delete events of instance {_short_repr(instance_id)}", inbox):
-            for name in names:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(inbox / name)
+        ids = [_check_event_id(e) for e in event_ids]
+        live = self._read(instance_id, "delete events").events
+        gone = [e for e in dict.fromkeys(ids) if e in live]
+        if not gone:
+            return  # nothing to write: deleting is idempotent and usually already done
+        # No fsync: the runtime deletes only events that a saved snapshot names as consumed,
+        # and deletes them again when it loads that snapshot; the next fsync of this journal
+        # (it holds the next snapshot) makes the deletion durable.
+        with self._writing(instance_id, "delete events") as journal_file:
+            journal_file.check_tail()
+            journal_file.append(_frame(_DELETE, _delete_payload(gone)), sync=False)
 
     # -- history ------------------------------------------------------------------------------
 
     def _history(self, instance_id: str) -> pathlib.Path:
-        return self._path / (self._stem(instance_id) + _HISTORY_SUFFIX)
+        return self._path / (_stem(_check_id(instance_id)) + _HISTORY_SUFFIX)
 
     def append_history(self, instance_id: str, entry: bytes) -> None:
         self.append_history_many(instance_id, [entry])
@@ -741,11 +1063,3 @@ class DiskStateStore(StateStore):
         lines = raw.split(b"\n")[:-1]
         entries = (_parse_history_line(line) for line in lines)
         return [entry for entry in entries if entry is not None]
-
-
-def _read_event(path: pathlib.Path) -> tuple[str, bytes] | None:
-    """``(event_id, data)`` of an event file; ``None`` if it vanished or is not ours."""
-    raw = _read_or_none(path)
-    if raw is None:
-        return None  # deleted by a concurrent consumer since the folder was listed
-    return _unpack(path.name.removesuffix(_EVENT_SUFFIX), _EVENT_PREFIX, raw)

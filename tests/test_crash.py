@@ -45,11 +45,11 @@ def check_log(lines: list[str], n: int, kill_points: list[int]) -> None:
 
 def check_store(store: pathlib.Path, instance_id: str) -> None:
     """The snapshot (if any) parses and validates; every event file parses."""
-    snapshot = store / f"i_{instance_id}.json"
-    if snapshot.exists():
-        Snapshot.model_validate(json.loads(snapshot.read_bytes()))
-    for event in store.glob("*.inbox/*.evt"):
-        assert isinstance(json.loads(event.read_bytes())["name"], str)
+    snapshot, events = DiskStateStore(store).load_with_events(instance_id)
+    if snapshot is not None:
+        Snapshot.model_validate(json.loads(snapshot))
+    for _, event in events:
+        assert isinstance(json.loads(event)["name"], str)
 
 
 def run_with_kills(

@@ -59,9 +59,29 @@ def disk(store_dir: pathlib.Path) -> DurableBackend:
     return DurableBackend(DiskStateStore(store_dir))
 
 
-def snapshot_file(store_dir: pathlib.Path) -> pathlib.Path:
-    (path,) = (p for p in store_dir.iterdir() if p.suffix == ".json")
-    return path
+class SavedSnapshot:
+    """The snapshot of the one instance in a store folder, read and replaced through the store
+    (as a damaged or foreign file would hold it), and the raw bytes of its journal file."""
+
+    def __init__(self, store_dir: pathlib.Path) -> None:
+        self.store = DiskStateStore(store_dir)
+        (self.instance_id,) = self.store.list_instances()
+        (self.journal,) = store_dir.glob("*.log")
+
+    def read_bytes(self) -> bytes:
+        data = self.store.load(self.instance_id)
+        assert data is not None
+        return data
+
+    def write_bytes(self, data: bytes) -> None:
+        self.store.save(self.instance_id, data)
+
+    def file_bytes(self) -> bytes:
+        return self.journal.read_bytes()
+
+
+def snapshot_file(store_dir: pathlib.Path) -> SavedSnapshot:
+    return SavedSnapshot(store_dir)
 
 
 async def pause_of(call: Any) -> str:
@@ -245,11 +265,11 @@ async def test_corrupt_snapshot_is_refused_and_left_alone(
     corrupt, expected = CORRUPTIONS[kind]
     path = snapshot_file(store_dir)
     path.write_bytes(corrupt(path.read_bytes()))
-    before, effects = path.read_bytes(), list(EFFECTS)
+    before, effects = path.file_bytes(), list(EFFECTS)
     with pytest.raises(expected) as info:
         await program(arg, orchestration_backend=disk, instance_id=iid)
     assert iid in str(info.value)
-    assert path.read_bytes() == before
+    assert path.file_bytes() == before
     assert effects == EFFECTS
 
 
@@ -301,10 +321,10 @@ async def test_snapshot_inconsistent_with_the_code_is_refused(
     disk.publish_event("odd", "go")
     path = snapshot_file(store_dir)
     path.write_bytes(_frame_edit(edit)(path.read_bytes()))
-    before = path.read_bytes()
+    before = path.file_bytes()
     with pytest.raises(SnapshotValidationError, match="odd"):
         await call()
-    assert (path.read_bytes(), EFFECTS) == (before, ["abc 1"])
+    assert (path.file_bytes(), EFFECTS) == (before, ["abc 1"])
 
 
 async def test_corrupt_event_file_is_refused_and_left_alone(
@@ -313,14 +333,14 @@ async def test_corrupt_event_file_is_refused_and_left_alone(
     """A garbled event in the inbox raises SnapshotValidationError naming the instance, runs no
     code and leaves the inbox and the snapshot unchanged."""
     await pause_of(durable_steps("e", orchestration_backend=disk, instance_id="evt-owner-7"))
+    garbled = "00000000000000000000-garbled"  # sorts before the published event
+    DiskStateStore(store_dir).add_event("evt-owner-7", garbled, b"\x00not json")
     disk.publish_event("evt-owner-7", "go")
-    (event,) = store_dir.glob("*.inbox/*.evt")
-    event.write_bytes(b"\x00not json")
-    snapshot = snapshot_file(store_dir).read_bytes()
+    before = snapshot_file(store_dir).file_bytes()
     with pytest.raises(SnapshotValidationError, match="evt-owner-7"):
         await durable_steps("e", orchestration_backend=disk, instance_id="evt-owner-7")
-    assert event.read_bytes() == b"\x00not json"
-    assert snapshot_file(store_dir).read_bytes() == snapshot
+    assert snapshot_file(store_dir).file_bytes() == before
+    assert (garbled, b"\x00not json") in DiskStateStore(store_dir).list_events("evt-owner-7")
     assert EFFECTS == ["e 1"]
 
 
@@ -395,13 +415,13 @@ async def test_resume_without_event_reraises_and_changes_nothing(
     """Calling a paused instance whose event was not published re-raises the pause, runs nothing
     and leaves the snapshot unchanged."""
     await pause_of(durable_steps("a", orchestration_backend=disk, instance_id="r"))
-    before = snapshot_file(store_dir).read_bytes()
     disk.publish_event("r", "other-event")
+    before = snapshot_file(store_dir).file_bytes()
     for _ in range(3):
         call = durable_steps("a", orchestration_backend=disk, instance_id="r")
         assert await pause_of(call) == "go"
     assert EFFECTS == ["a 1"]
-    assert snapshot_file(store_dir).read_bytes() == before
+    assert snapshot_file(store_dir).file_bytes() == before
 
 
 async def test_each_event_is_consumed_once(disk: DurableBackend) -> None:

@@ -179,8 +179,8 @@ def test_hostile_ids_stay_inside_the_folder(tmp_path: pathlib.Path) -> None:
     for path in everything:
         assert path == root.parent or root in path.parents or path == root, path
     assert not pathlib.Path("/abs").exists()
-    # The whole store has one snapshot file per id, and names differ even ignoring case.
-    names = [p.name for p in root.iterdir() if p.suffix == ".json"]
+    # The whole store has one journal per id, and names differ even ignoring case.
+    names = [p.name for p in root.iterdir() if p.suffix == ".log"]
     assert len(names) == len(HOSTILE_IDS)
     assert len({name.lower() for name in names}) == len(names)
     assert all(len(name.encode()) <= 200 for name in os.listdir(root))
@@ -225,7 +225,7 @@ def test_any_text_id_round_trips_to_its_own_storage(store: StateStore) -> None:
         assert store.load(instance_id) == data
         assert store.list_instances() == sorted(saved)
         if isinstance(store, DiskStateStore):  # one distinct file per id, case-insensitively
-            names = [p.name for p in store.path.iterdir()]
+            names = [p.name for p in store.path.iterdir() if p.suffix == ".log"]
             assert len(names) == len(saved)
             assert len({name.lower() for name in names}) == len(names)
 
@@ -417,10 +417,9 @@ def test_corrupt_history_lines_are_skipped(disk_store: DiskStateStore) -> None:
 def test_leftover_temp_files_are_ignored(disk_store: DiskStateStore) -> None:
     disk_store.save("inst", b"good")
     disk_store.add_event("inst", "e", b"event")
-    (inbox,) = disk_store.path.glob("*.inbox")
-    for folder in [disk_store.path, inbox]:  # what a crash between mkstemp and rename leaves
-        (folder / ".tmp-crashed.tmp").write_bytes(b"torn sna")
-        (folder / "i_inst.json.tmp").write_bytes(b"torn")
+    # what a crash between mkstemp and rename (of a journal rewrite) leaves
+    (disk_store.path / ".tmp-crashed.tmp").write_bytes(b"torn sna")
+    (disk_store.path / "i_inst.log.tmp").write_bytes(b"torn")
     assert disk_store.load("inst") == b"good"
     assert disk_store.list_instances() == ["inst"]
     assert disk_store.list_events("inst") == [("e", b"event")]
@@ -429,18 +428,17 @@ def test_leftover_temp_files_are_ignored(disk_store: DiskStateStore) -> None:
 
 def test_stale_temp_files_are_swept(disk_store: DiskStateStore) -> None:
     disk_store.add_event("inst", "e", b"event")
-    (inbox,) = disk_store.path.glob("*.inbox")
     old = time.time() - 2 * 3600
-    stale = [disk_store.path / ".tmp-old.tmp", inbox / ".tmp-old.tmp"]
-    fresh = [disk_store.path / ".tmp-new.tmp", inbox / ".tmp-new.tmp"]
+    stale = [disk_store.path / ".tmp-old.tmp"]
+    fresh = [disk_store.path / ".tmp-new.tmp"]
     for path in stale + fresh:
         path.write_bytes(b"x")
     for path in stale:
         os.utime(path, (old, old))
     DiskStateStore(disk_store.path)
-    disk_store.list_events("inst")
-    assert [p.exists() for p in stale] == [False, False]
-    assert [p.exists() for p in fresh] == [True, True]  # may be a write in progress
+    assert [p.exists() for p in stale] == [False]
+    assert [p.exists() for p in fresh] == [True]  # may be a write in progress
+    assert disk_store.list_events("inst") == [("e", b"event")]
 
 
 def test_no_temp_file_remains_after_writes(disk_store: DiskStateStore) -> None:
@@ -453,8 +451,8 @@ def test_no_temp_file_remains_after_writes(disk_store: DiskStateStore) -> None:
 def test_hashed_names_carry_the_id(disk_store: DiskStateStore) -> None:
     long_id = "Z" * 100  # 300 encoded characters: too long for a file name
     disk_store.save(long_id, b"payload\nwith newline")
-    (snapshot,) = disk_store.path.glob("*.json")
-    assert snapshot.name.startswith("h_")
+    (journal,) = disk_store.path.glob("*.log")
+    assert journal.name.startswith("h_")
     assert disk_store.load(long_id) == b"payload\nwith newline"
     assert disk_store.list_instances() == [long_id]
 
@@ -463,8 +461,8 @@ def test_snapshot_file_names_follow_the_encoding(disk_store: DiskStateStore) -> 
     disk_store.save("order-42_x", b"")
     disk_store.save("A/é", b"")
     disk_store.save("", b"")
-    names = sorted(p.name for p in disk_store.path.glob("*.json"))
-    assert names == ["i_%41%2F%C3%A9.json", "i_.json", "i_order-42_x.json"]
+    names = sorted(p.name for p in disk_store.path.glob("*.log"))
+    assert names == ["i_%41%2F%C3%A9.log", "i_.log", "i_order-42_x.log"]
 
 
 _SAVER = """
