@@ -13,6 +13,10 @@ A `StateStore` maps an *instance id* (any ``str``) to three independent things:
 * **the audit history**: an append-only list of ``bytes`` entries (JSON, one line each),
   read only by tools. A resume never reads it.
 
+At a checkpoint the runtime calls `StateStore.commit` (a compare-and-set save plus deleting
+the events it consumed); to resume, `StateStore.load_with_events`. Both have defaults built
+on the other methods; a store can do each in one step, as `DiskStateStore` does.
+
 Methods are synchronous and may block. The runtime calls them through
 ``anyio.to_thread.run_sync`` when the class attribute ``blocking`` is true and directly on the
 event loop otherwise.
@@ -28,14 +32,12 @@ Everything lives directly inside one folder (``store.path``); names are built on
 encoding below, so no id can name a path outside that folder::
 
     <path>/
-      i_<enc>.json              snapshot of the instance whose id encodes to <enc>
-      i_<enc>.inbox/            its event inbox, one file per event:
-        e_<enc(event_id)>.evt       the event's bytes
+      i_<enc>.log               the journal of the instance whose id encodes to <enc>:
+                                its snapshots and its event inbox, appended to
+      i_<enc>.lock              locked by every writer of that journal
       i_<enc>.history           its audit history: one "<crc32 hex> <entry>" line per entry
-      h_<sha256>.json           same three things for an id whose <enc> would be too long;
-      h_<sha256>.inbox/         the snapshot file then starts with the line "<enc>\\n" so
-      h_<sha256>.history        that `list_instances` can recover the id
-      .tmp-*.tmp                temporary files of writes in progress (or of a crash)
+      h_<sha256>.log|lock|history   the same for an id whose <enc> would be too long
+      .tmp-*.tmp                temporary files of journal rewrites in progress (or of a crash)
 
 ``<enc>`` keeps the bytes ``[a-z0-9_-]`` of the id's UTF-8 encoding (``surrogatepass``, so
 lone surrogates round-trip) and writes every other byte as ``%XX`` with *uppercase* hex. The
@@ -43,34 +45,48 @@ encoding is injective even on case-insensitive file systems: a lowercase letter 
 literal and an uppercase letter is always a hex digit, so ``"a"`` -> ``a`` and ``"A"`` ->
 ``%41`` cannot fold together. The fixed prefixes make ``""``, ``"."``, ``".."`` and Windows
 device names (``CON``, ``nul``) harmless. When ``<enc>`` exceeds `_MAX_ENCODED` characters the
-name is ``h_`` plus the SHA-256 hex digest of the id's bytes. Event ids (usually made by
-`new_event_id`, which uses only safe characters) are encoded the same way.
+name is ``h_`` plus the SHA-256 hex digest of the id's bytes. Event ids are encoded the same
+way inside the journal.
+
+The journal is a sequence of records, each framed by the same 22-byte mark before and after
+its payload (kind, length, CRC-32). The first record is a *head* naming the instance and
+holding a random nonce new to that file. Then, in the order written: ``E`` an event was
+published; ``S`` a snapshot was saved, together with the ids of the events it consumed;
+``D`` events were deleted. The state is the last ``S`` and the events not deleted since.
 
 Atomicity and crash guarantees
 ==============================
 
-* Snapshots and events are written to a temp file in the destination folder, flushed,
-  ``fsync``-ed, ``os.replace``-d onto the final name, and then the folder itself is
-  ``fsync``-ed (skipped where folders cannot be opened, e.g. Windows). A crash at any moment
-  leaves the old file or the new one, never a torn one. Leftover temp files are ignored by
-  every read and removed once they are older than `_STALE_TEMP_SECONDS`.
+* Every writer holds an exclusive ``flock`` on ``<stem>.lock`` (between processes and between
+  threads), first cuts off a torn tail, then appends. A save appends one ``S`` record and
+  fsyncs; publishing appends one ``E`` and fsyncs; so an event is durable when `add_event`
+  returns, and a checkpoint's snapshot and consumption land together or not at all.
+* A crash mid-append leaves a torn tail: a partial record, or a last record failing its CRC.
+  Readers ignore it (that append never returned) and the next writer cuts it off. Damage a
+  crash cannot produce (a bad record before whole ones, a head naming another instance) raises
+  `StoreError` and is left for a person to look at.
+* A save *rewrites* the journal instead of appending once superseded records would outweigh
+  the live ones and 32 KiB: the live records go to a temp file in the folder under a new
+  head, which is fsync-ed, renamed over the journal, and the folder fsync-ed. Readers see the
+  old file or the new one.
+* Readers take no lock. Each store object caches parsed journals and, on the next read,
+  parses only the bytes appended since; an entry is used only while the file still starts
+  with the same head, so a rewrite (even one reusing the inode) is always noticed.
 * History entries are appended with ``O_APPEND`` in one ``write``, without ``fsync`` (they
-  survive a process crash; a power failure may lose the last ones). A crash
-  mid-append leaves a torn line; reads skip any line whose CRC does not match, and an append
-  first terminates a torn last line so it cannot swallow the next entry.
-* Snapshot and inbox are separate files, so an event published from another process while a
-  snapshot is being saved is never lost.
-* `DiskStateStore.save_if` holds an exclusive ``flock`` on ``<stem>.lock`` while it reads,
-  compares and replaces the snapshot, so compare-and-set holds across processes (POSIX).
-* Folders are created on demand and never removed, so a concurrent writer never finds the
-  folder it is writing into gone.
+  survive a process crash; a power failure may lose the last ones). A crash mid-append leaves
+  a torn line; reads skip any line whose CRC does not match, and an append first terminates a
+  torn last line so it cannot swallow the next entry.
 * Every ``OSError`` becomes `StoreError` naming the instance id (if any) and the path, chained.
 
 Rejected designs
 ================
 
-* *One file holding snapshot and inbox.* A publisher would have to read-modify-write the file
-  a checkpoint is replacing; whichever rename lands second drops the other's change.
+* *A snapshot file replaced by rename, and an inbox folder with one file per event* (this
+  store's first layout). Each save and each publish cost two fsyncs (the file and its folder)
+  and a resume listed a folder; a pause-publish-resume cycle cost four fsyncs against the
+  journal's two, and consumption needed its own deletions.
+* *A publisher rewriting a file that holds snapshot and inbox.* Whichever rename lands second
+  drops the other's change; appends under a lock cannot.
 * *Rejecting odd ids* (slashes, dots, control characters, case collisions, long ids). Every
   rule would be a place for a caller to trip; the injective encoding accepts every id and
   makes path traversal impossible by construction rather than by validation.
@@ -452,9 +468,9 @@ def _key_from_stem(stem: str) -> str | None:
 # The copy after the payload lets a writer check in O(1) that the file ends on a whole record.
 _MARK = 22
 _HEAD = b"H"  # payload: b"<32 hex digits, new for every file> <enc(instance id)>"; first record
-_SNAPSHOT = b"S"  # payload: a snapshot; the last one is the instance's snapshot
+_SNAPSHOT = b"S"  # payload: b"<enc(event id)>,...\n<snapshot>": a save, the events it consumed
 _EVENT = b"E"  # payload: b"<enc(event id)> <event data>"
-_DELETE = b"D"  # payload: b"<enc(event id)> <enc(event id)> ...": events consumed
+_DELETE = b"D"  # payload: b"<enc(event id)>,<enc(event id)>,...": events consumed
 _KINDS = frozenset((_HEAD, _SNAPSHOT, _EVENT, _DELETE))
 _HEX = frozenset(b"0123456789abcdef")
 # A save rewrites the journal (instead of appending) once it would hold more superseded bytes
@@ -546,7 +562,7 @@ class _Journal:
 
     def live_bytes(self) -> int:
         """The size of the journal rewritten with only what is still live."""
-        snapshot = 0 if self.snapshot is None else 2 * _MARK + len(self.snapshot)
+        snapshot = 0 if self.snapshot is None else 2 * _MARK + 1 + len(self.snapshot)
         return len(self.head) + snapshot + sum(self.event_sizes.values())
 
 
@@ -559,26 +575,21 @@ def _parse_journal(raw: bytes, base: _Journal | None = None) -> _Journal:
     """
     journal = base.copy() if base is not None else _Journal()
     offset = journal.end
-    snapshots: list[tuple[int, int, int]] = []  # (start, stop, crc) of the S records in raw
     pos = 0
     while (record := _record_at(raw, pos)) is not None:
         kind, start, stop, crc = record
         if (kind == _HEAD) != (offset + pos == 0):
             raise _Corrupt(f"byte {offset + pos} holds a {kind.decode()} record out of place")
-        if kind != _SNAPSHOT and zlib.crc32(raw[start:stop]) != crc:
+        if zlib.crc32(raw[start:stop]) != crc:
             if stop + _MARK == len(raw):
                 break  # the last record, torn by a crash during its write
             raise _Corrupt(f"the record at byte {offset + pos} fails its checksum")
-        if kind == _SNAPSHOT:
-            snapshots.append((start, stop, crc))
-        else:
-            _apply(journal, kind, raw[pos : stop + _MARK], raw[start:stop])
+        _apply(journal, kind, raw[pos : stop + _MARK], raw[start:stop])
         pos = stop + _MARK
     last = _last_record_start(raw[-_MARK:], len(raw))
     if pos < len(raw) and last is not None and last > pos and _record_at(raw, last):
         raise _Corrupt(f"unreadable bytes at {offset + pos} before later whole records")
     journal.end = offset + pos
-    _pick_snapshot(journal, raw, snapshots, offset)
     return journal
 
 
@@ -591,29 +602,18 @@ def _apply(journal: _Journal, kind: bytes, record: bytes, payload: bytes) -> Non
         event_id = _decode_id(encoded, "event id")
         journal.events[event_id] = data
         journal.event_sizes[event_id] = len(record)
+    elif kind == _SNAPSHOT:
+        consumed, _, journal.snapshot = payload.partition(b"\n")
+        _delete(journal, consumed)
     else:
-        for encoded in payload.split(b" "):
-            event_id = _decode_id(encoded, "event id")
-            journal.events.pop(event_id, None)
-            journal.event_sizes.pop(event_id, None)
+        _delete(journal, payload)
 
 
-def _pick_snapshot(
-    journal: _Journal, raw: bytes, snapshots: list[tuple[int, int, int]], offset: int
-) -> None:
-    """The last snapshot whose checksum holds; a bad one may only be a torn last record.
-
-    ``raw`` starts at byte ``offset`` of the file; the snapshot already in ``journal`` (from
-    before ``offset``) stays if ``raw`` holds no good one.
-    """
-    while snapshots:
-        start, stop, crc = snapshots.pop()
-        if zlib.crc32(raw[start:stop]) == crc:
-            journal.snapshot = raw[start:stop]
-            return
-        if offset + stop + _MARK != journal.end:
-            raise _Corrupt(f"the snapshot at byte {offset + start - _MARK} fails its checksum")
-        journal.end = offset + start - _MARK  # torn: the next writer cuts it off
+def _delete(journal: _Journal, payload: bytes) -> None:
+    for encoded in payload.split(b",")[:-1]:  # every id ends in a comma (ids may be "")
+        event_id = _decode_id(encoded, "event id")
+        journal.events.pop(event_id, None)
+        journal.event_sizes.pop(event_id, None)
 
 
 def _still_head(cached: _Journal | None, fd: int, size: int) -> bool:
@@ -848,7 +848,8 @@ class _OpenJournal:
     def rewrite(self, journal: _Journal, snapshot: bytes) -> None:
         """Replace the journal by its live records under a new head: write, fsync, rename."""
         events = (_frame(_EVENT, _event_payload(e, d)) for e, d in journal.events.items())
-        contents = _head(self.instance_id) + b"".join(events) + _frame(_SNAPSHOT, snapshot)
+        saved = _frame(_SNAPSHOT, b"\n" + snapshot)
+        contents = _head(self.instance_id) + b"".join(events) + saved
         _write_atomic(self.path.parent, self.path.name, contents)
 
 
@@ -862,7 +863,7 @@ def _event_payload(event_id: str, data: bytes) -> bytes:
 
 
 def _delete_payload(event_ids: Collection[str]) -> bytes:
-    return b" ".join(map(_encoded, event_ids))
+    return b"".join(_encoded(e) + b"," for e in event_ids)
 
 
 # ------------------------------------------------------------------------------------------
@@ -987,9 +988,8 @@ class DiskStateStore(StateStore):
             for event_id in gone:
                 del after.events[event_id], after.event_sizes[event_id]
             after.snapshot = snapshot
-            records = _frame(_SNAPSHOT, snapshot)
-            if gone:
-                records += _frame(_DELETE, _delete_payload(gone))
+            # One record, so that the save and the consumption land together or not at all.
+            records = _frame(_SNAPSHOT, _delete_payload(gone) + b"\n" + snapshot)
             superseded = journal.end + len(records) - after.live_bytes()
             if superseded > max(_COMPACT_BYTES, after.live_bytes()):
                 journal_file.rewrite(after, snapshot)

@@ -537,3 +537,173 @@ def test_store_error_names_instance_and_path(tmp_path: pathlib.Path) -> None:
         assert isinstance(info.value.__cause__, OSError)
     with pytest.raises(StoreError):
         disk.list_instances()
+
+
+# ------------------------------------------------------------------------------------------
+# The disk journal: torn appends, damage, rewrites, readers in other store objects
+# ------------------------------------------------------------------------------------------
+
+
+def _journal(store: DiskStateStore, instance_id: str) -> pathlib.Path:
+    (path,) = [p for p in store.path.glob("*.log") if store.load(instance_id) is not None]
+    return path
+
+
+def _state(store: DiskStateStore, instance_id: str) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+    return store.load_with_events(instance_id)
+
+
+@pytest.mark.parametrize("last", ["commit", "event"])
+def test_a_torn_append_leaves_the_state_before_it(tmp_path: pathlib.Path, last: str) -> None:
+    """A crash can cut the last append anywhere: every cut reads as the state before that
+    append, and the next write cuts the torn bytes off and is read back."""
+    store = DiskStateStore(tmp_path / "store")
+    store.save("i", b'{"seq": 1}')
+    store.add_event("i", "e1", b"one")
+    store.add_event("i", "e2", b"two")
+    path = _journal(store, "i")
+    if last == "commit":
+        before = path.read_bytes()
+        store.commit("i", b'{"seq": 2}', lambda current: True, consumed=["e1"])
+    else:
+        store.commit("i", b'{"seq": 2}', lambda current: True, consumed=["e1"])
+        before = path.read_bytes()
+        store.add_event("i", "e3", b"three")
+    after = path.read_bytes()
+    expected = _state(DiskStateStore(store.path), "i")
+    assert len(after) > len(before)
+    for cut in range(len(before), len(after)):
+        path.write_bytes(after[:cut])
+        fresh = DiskStateStore(store.path)
+        assert _state(fresh, "i") == _state(_copy_of(tmp_path, before), "i"), cut
+        fresh.add_event("i", "late", b"x")
+        reread = _state(DiskStateStore(store.path), "i")
+        assert reread[1][-1] == ("late", b"x"), cut
+    path.write_bytes(after)
+    assert _state(DiskStateStore(store.path), "i") == expected
+
+
+def _copy_of(tmp_path: pathlib.Path, journal: bytes) -> DiskStateStore:
+    """A store holding only instance "i" with exactly `journal` as its journal."""
+    folder = tmp_path / f"copy-{len(journal)}"
+    folder.mkdir(exist_ok=True)
+    (folder / "i_i.log").write_bytes(journal)
+    return DiskStateStore(folder)
+
+
+def test_a_snapshot_torn_inside_its_payload_reads_as_the_one_before(
+    disk_store: DiskStateStore,
+) -> None:
+    """A power failure can leave a last record whose frame is whole but whose bytes are not (a
+    checksum mismatch): it is ignored like any torn append."""
+    disk_store.save("i", b"first")
+    disk_store.save("i", b"second")
+    path = _journal(disk_store, "i")
+    raw = bytearray(path.read_bytes())
+    raw[-30] ^= 0xFF  # inside the last snapshot's payload
+    path.write_bytes(bytes(raw))
+    fresh = DiskStateStore(disk_store.path)
+    assert fresh.load("i") == b"first"
+    fresh.save("i", b"third")
+    assert DiskStateStore(disk_store.path).load("i") == b"third"
+
+
+@pytest.mark.parametrize("where", ["event", "snapshot", "head"])
+def test_damage_before_later_records_is_refused_and_left_alone(
+    disk_store: DiskStateStore, where: str
+) -> None:
+    """Damage that no crash can produce (a bad record followed by whole ones) raises StoreError
+    naming the instance and the file, for readers and writers, and the file stays as it is."""
+    disk_store.save("inst-9", b"snapshot-one")
+    disk_store.add_event("inst-9", "e1", b"event-one")
+    disk_store.save("inst-9", b"snapshot-two")
+    path = _journal(disk_store, "inst-9")
+    raw = bytearray(path.read_bytes())
+    target = {"head": b" inst-9", "snapshot": b"snapshot-one", "event": b"event-one"}[where]
+    raw[raw.index(target) + 2] ^= 0x01
+    path.write_bytes(bytes(raw))
+    damaged = path.read_bytes()
+    fresh = DiskStateStore(disk_store.path)
+    operations: list[Callable[[], object]] = [
+        lambda: fresh.load("inst-9"),
+        lambda: fresh.list_events("inst-9"),
+        lambda: fresh.save("inst-9", b"x"),
+        lambda: fresh.add_event("inst-9", "e2", b"x") or fresh.load("inst-9"),
+    ]
+    for operation in operations:
+        with pytest.raises(StoreError) as info:
+            operation()
+        assert "'inst-9'" in str(info.value) and str(path) in str(info.value)
+        assert "damaged" in str(info.value)
+    assert path.read_bytes()[: len(damaged)] == damaged
+
+
+def test_a_journal_under_another_instance_name_is_refused(disk_store: DiskStateStore) -> None:
+    """Each journal names its instance in its head: a file copied to another id's name is
+    refused instead of handing one instance's state to another."""
+    disk_store.save("a", b"state of a")
+    (disk_store.path / "i_b.log").write_bytes((disk_store.path / "i_a.log").read_bytes())
+    with pytest.raises(StoreError, match="names instance"):
+        disk_store.load("b")
+    assert disk_store.load("a") == b"state of a"
+
+
+def test_the_journal_is_rewritten_when_old_records_pile_up(disk_store: DiskStateStore) -> None:
+    """Saves append; once superseded records outweigh the live ones (and 32 KiB) a save rewrites
+    the journal, keeping unconsumed events, so the file stays bounded."""
+    disk_store.add_event("i", "kept", b"never consumed")
+    reader = DiskStateStore(disk_store.path)  # parses incrementally; must notice rewrites
+    sizes = []
+    for n in range(1000):
+        disk_store.add_event("i", f"e{n:04d}", b"x" * 50)
+        disk_store.commit("i", b"%04d" % n + b"." * 1000, lambda c: True, consumed=[f"e{n:04d}"])
+        sizes.append((disk_store.path / "i_i.log").stat().st_size)
+        if n % 97 == 0:
+            assert reader.load_with_events("i") == (
+                b"%04d" % n + b"." * 1000,
+                [("kept", b"never consumed")],
+            )
+    assert max(sizes) < 2 * 32 * 1024 + 4096
+    assert min(sizes[500:]) < 4096  # rewritten more than once
+    assert reader.load_with_events("i") == (b"0999" + b"." * 1000, [("kept", b"never consumed")])
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ops=st.lists(
+        st.one_of(
+            st.tuples(st.just("save"), st.integers(0, 40_000)),
+            st.tuples(st.just("add"), st.integers(0, 5)),
+            st.tuples(st.just("consume"), st.integers(0, 5)),
+            st.tuples(st.just("delete"), st.integers(0, 5)),
+        ),
+        max_size=60,
+    )
+)
+def test_readers_in_other_store_objects_always_see_the_latest_state(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, int]]
+) -> None:
+    """A writer and readers (each with its own parse cache) on one folder: after every write,
+    every reader sees exactly the model's snapshot and inbox, through appends and rewrites."""
+    folder = tmp_path_factory.mktemp("journal")
+    writer, readers = DiskStateStore(folder), [DiskStateStore(folder) for _ in range(2)]
+    snapshot: bytes | None = None
+    inbox: dict[str, bytes] = {}
+    for step, (op, n) in enumerate(ops):
+        if op == "save":
+            snapshot = b"%d:" % step + b"s" * n
+            writer.save("x", snapshot)
+        elif op == "add":
+            inbox[f"e{n}"] = b"%d" % step
+            writer.add_event("x", f"e{n}", b"%d" % step)
+        elif op == "consume":
+            snapshot = b"%d:consumed" % step
+            writer.commit("x", snapshot, lambda c: True, consumed=[f"e{n}"])
+            inbox.pop(f"e{n}", None)
+        else:
+            writer.delete_events("x", [f"e{n}"])
+            inbox.pop(f"e{n}", None)
+        for reader in readers[: 1 + step % 2]:  # the second reader skips some steps
+            assert reader.load_with_events("x") == (snapshot, sorted(inbox.items()))
