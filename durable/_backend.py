@@ -15,7 +15,6 @@ next save.
 from __future__ import annotations
 
 import abc
-import contextlib
 import functools
 import json
 from collections.abc import Callable, Collection
@@ -121,18 +120,30 @@ class DurableBackend(OrchestrationBackend):
             return await anyio.to_thread.run_sync(fn, *args)
         return fn(*args)
 
+    async def _load(self, instance_id: str) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+        """The snapshot and the inbox less the events it names as consumed (see `load_state`).
+
+        Without a thread trip when the store can answer without blocking and nothing is left
+        to delete.
+        """
+        if self.store.blocking:
+            quick = self.store.try_load_with_events(instance_id)
+            if quick is not None and not _leftovers(*quick):
+                return quick
+        return await self._io(_load_and_clean, self.store, instance_id)
+
     async def load_state(self, instance_id: str) -> dict[str, Any] | None:
         """The saved state; also finishes deleting the events it names as consumed.
 
         A crash between a save and its inbox cleanup leaves consumed events behind; deleting
         them here (idempotent) means a snapshot never has to carry old ids forward.
         """
-        data, _ = await self._io(_load_and_clean, self.store, instance_id)
+        data, _ = await self._load(instance_id)
         return _parse_state(instance_id, data)
 
     async def load_and_take(self, instance_id: str) -> tuple[dict[str, Any] | None, str | None]:
         """`load_state` and `take_event` in one trip to the store's thread."""
-        data, inbox = await self._io(_load_and_clean, self.store, instance_id)
+        data, inbox = await self._load(instance_id)
         state = _parse_state(instance_id, data)
         waiting = _waiting_for(state)
         if state is None or waiting is None:
@@ -233,15 +244,22 @@ def _load_and_clean(
     Those are deleted too: normally the checkpoint that consumed them already did.
     """
     data, inbox = store.load_with_events(instance_id)
-    if data is None or not inbox:
-        return data, inbox
-    with contextlib.suppress(ValueError, AttributeError, TypeError):
-        consumed = set(json.loads(data).get("consumed_events") or ())
-        leftover = [event_id for event_id, _ in inbox if event_id in consumed]
-        if leftover:
-            store.delete_events(instance_id, leftover)
-            inbox = [(event_id, event) for event_id, event in inbox if event_id not in consumed]
+    leftover = _leftovers(data, inbox)
+    if leftover:
+        store.delete_events(instance_id, leftover)
+        inbox = [(event_id, event) for event_id, event in inbox if event_id not in leftover]
     return data, inbox
+
+
+def _leftovers(data: bytes | None, inbox: list[tuple[str, bytes]]) -> list[str]:
+    """Events still in `inbox` that the snapshot `data` names as consumed."""
+    if data is None or not inbox:
+        return []
+    try:
+        consumed = set(json.loads(data).get("consumed_events") or ())
+    except (ValueError, AttributeError, TypeError):
+        return []  # a corrupt snapshot: validation reports it
+    return [event_id for event_id, _ in inbox if event_id in consumed]
 
 
 def _parse_state(instance_id: str, data: bytes | None) -> dict[str, Any] | None:

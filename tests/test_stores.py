@@ -707,3 +707,19 @@ def test_readers_in_other_store_objects_always_see_the_latest_state(
             inbox.pop(f"e{n}", None)
         for reader in readers[: 1 + step % 2]:  # the second reader skips some steps
             assert reader.load_with_events("x") == (snapshot, sorted(inbox.items()))
+
+
+def test_a_read_on_the_event_loop_only_from_a_warm_cache(disk_store: DiskStateStore) -> None:
+    """`try_load_with_events` (called on the event loop) answers only for a journal this store
+    object has read, grown by a little; otherwise it declines and the thread path reads."""
+    writer = DiskStateStore(disk_store.path)
+    writer.save("i", b"one")
+    assert disk_store.try_load_with_events("i") is None  # never read by this object
+    assert disk_store.load_with_events("i") == (b"one", [])
+    writer.add_event("i", "e", b"event")
+    writer.commit("i", b"two", lambda c: True)
+    assert disk_store.try_load_with_events("i") == (b"two", [("e", b"event")])
+    writer.save("i", b"x" * 70_000)  # more than a read on the loop may parse
+    assert disk_store.try_load_with_events("i") is None
+    assert disk_store.load_with_events("i") == (b"x" * 70_000, [("e", b"event")])
+    assert InMemoryStateStore().try_load_with_events("i") is None
