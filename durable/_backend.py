@@ -120,17 +120,22 @@ class DurableBackend(OrchestrationBackend):
             return await anyio.to_thread.run_sync(fn, *args)
         return fn(*args)
 
-    async def _load(self, instance_id: str) -> tuple[bytes | None, list[tuple[str, bytes]]]:
-        """The snapshot and the inbox less the events it names as consumed (see `load_state`).
+    async def _load(
+        self, instance_id: str
+    ) -> tuple[dict[str, Any] | None, list[tuple[str, bytes]]]:
+        """The state and the inbox less the events it names as consumed (see `load_state`).
 
         Without a thread trip when the store can answer without blocking and nothing is left
         to delete.
         """
         if self.store.blocking:
             quick = self.store.try_load_with_events(instance_id)
-            if quick is not None and not _leftovers(*quick):
-                return quick
-        return await self._io(_load_and_clean, self.store, instance_id)
+            if quick is not None:
+                state = _parse_state(instance_id, quick[0])
+                if not _leftovers(state, quick[1]):
+                    return state, quick[1]
+        data, inbox = await self._io(_load_and_clean, self.store, instance_id)
+        return _parse_state(instance_id, data), inbox
 
     async def load_state(self, instance_id: str) -> dict[str, Any] | None:
         """The saved state; also finishes deleting the events it names as consumed.
@@ -138,13 +143,12 @@ class DurableBackend(OrchestrationBackend):
         A crash between a save and its inbox cleanup leaves consumed events behind; deleting
         them here (idempotent) means a snapshot never has to carry old ids forward.
         """
-        data, _ = await self._load(instance_id)
-        return _parse_state(instance_id, data)
+        state, _ = await self._load(instance_id)
+        return state
 
     async def load_and_take(self, instance_id: str) -> tuple[dict[str, Any] | None, str | None]:
         """`load_state` and `take_event` in one trip to the store's thread."""
-        data, inbox = await self._load(instance_id)
-        state = _parse_state(instance_id, data)
+        state, inbox = await self._load(instance_id)
         waiting = _waiting_for(state)
         if state is None or waiting is None:
             return state, None
@@ -244,21 +248,22 @@ def _load_and_clean(
     Those are deleted too: normally the checkpoint that consumed them already did.
     """
     data, inbox = store.load_with_events(instance_id)
-    leftover = _leftovers(data, inbox)
+    try:
+        state = json.loads(data) if data is not None and inbox else None
+    except ValueError:
+        state = None  # corrupt: the caller's parse reports it
+    leftover = _leftovers(state, inbox)
     if leftover:
         store.delete_events(instance_id, leftover)
         inbox = [(event_id, event) for event_id, event in inbox if event_id not in leftover]
     return data, inbox
 
 
-def _leftovers(data: bytes | None, inbox: list[tuple[str, bytes]]) -> list[str]:
-    """Events still in `inbox` that the snapshot `data` names as consumed."""
-    if data is None or not inbox:
+def _leftovers(state: Any, inbox: list[tuple[str, bytes]]) -> list[str]:
+    """Events still in `inbox` that the saved `state` names as consumed."""
+    if not isinstance(state, dict) or not inbox:
         return []
-    try:
-        consumed = set(json.loads(data).get("consumed_events") or ())
-    except (ValueError, AttributeError, TypeError):
-        return []  # a corrupt snapshot: validation reports it
+    consumed = _consumed(state)
     return [event_id for event_id, _ in inbox if event_id in consumed]
 
 

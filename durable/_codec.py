@@ -684,6 +684,9 @@ class _EFrame:
         self.child: _Child | None = None  # the child being encoded, for error paths
 
 
+_LEAF_HANDLERS: Final[dict[type, _Handler]] = {t: (_LEAF, f) for t, f in _LEAF_ENCODERS.items()}
+
+
 class Encoder:
     """Encodes values to codec JSON; identity is shared across all `encode` calls.
 
@@ -699,7 +702,7 @@ class Encoder:
         self._outs: list[JSON] = []
         self._root_path = ""
         self._user: dict[type, _Handler] = {}
-        self._handlers: dict[type, _Handler] = {t: (_LEAF, f) for t, f in _LEAF_ENCODERS.items()}
+        self._handlers: dict[type, _Handler] = dict(_LEAF_HANDLERS)
         self._handlers.update(
             {
                 bytearray: (_IDLEAF, _e_bytearray),
