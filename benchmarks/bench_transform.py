@@ -26,10 +26,11 @@ PASS or MISS against the targets of DESIGN.md §8.
    an fsync of the folder (what the store does to make the rename durable) is also printed.
 
 A **cycle** starts with the instance paused at a ``"tick"`` (its snapshot saved) and ends when
-the next pause has raised: ``publish_event`` (the event file written and fsync'd), then the
-call with the instance id: load and validate the snapshot, consume the event, restore the
-frame, run to the next pause, save that pause's checkpoint, delete the consumed event. So it
-holds one pause checkpoint save, one event write and one resume.
+the next pause has raised: ``publish_event`` (the event appended to the store and, on disk,
+fsync'd), then the call with the instance id: load and validate the snapshot, take the
+event, restore the frame, run to the next pause, save that pause's checkpoint together with
+the consumed event's id (fsync'd on disk). So it holds one pause checkpoint save, one event
+write and one resume.
 """
 
 from __future__ import annotations

@@ -7,9 +7,12 @@ an event counts as delivered when the instance is called again (`take_event`'s d
 `DurableBackend` adds a real inbox over a `StateStore`: `publish_event` writes the event to the
 store before it returns, apart from the snapshot, so a publisher never races with a checkpoint.
 Consumption is two-phase: the runtime names the consumed event ids in the next snapshot it
-saves, and only after that save succeeds are they deleted from the inbox. A crash in between
-leaves the ids in the snapshot, which hides them from later waits and deletes them on the
-next save.
+saves, and `StateStore.commit` deletes them with that save (`DiskStateStore` in the same
+record; other stores right after it). A crash in between leaves the ids in the snapshot,
+which hides them from later waits; the next load deletes them.
+
+A resume is one trip to the store (`load_and_take`) and so is a pause (`commit_pause`): the
+hand-off to a worker thread costs about as much as the file work itself.
 """
 
 from __future__ import annotations
