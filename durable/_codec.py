@@ -33,6 +33,11 @@ Bare: ``None``, ``bool``, ``int`` in the signed 64-bit range, finite ``float`` o
 ``exc``         ``{"cls": ..., "args": [values], "attrs"?: [name, value, ...]}``
 ``iter``        ``{"k": "list_iterator" | ..., "v"?: sequence, "i"?: index}`` (no ``v``
                 when the iterator released its exhausted sequence or iterates an empty range)
+``citer``       a dict or set iterator: ``{"k": "keys" | "values" | "items" | "set",
+                "c"?: the dict or set, "n"?: items left (dicts: always its last ones),
+                "r"?: the items left (sets, whose order a rebuilt set may not keep),
+                "s"?: the set's size, "broken"?: message}`` (no ``c`` once exhausted;
+                ``broken`` when the container changed size: the next ``next`` raises)
 ``deep``        ``{"v": value, "d": [nodes]}``: only at the root of one ``encode`` result
 ==============  ==========================================================================
 
@@ -121,6 +126,14 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Any, Final, Literal, TypeAlias, TypeGuard
 
 from pydantic import BaseModel
+
+from ._transform._runtime_helpers import (
+    CONTAINER_ITERATORS,
+    RaisingIterator,
+    SetResume,
+    dict_iterator_at,
+    iterated_container,
+)
 
 __all__ = [
     "JSON",
@@ -369,6 +382,7 @@ def _iterator_kinds() -> dict[str, tuple[type, type, object]]:
 
 _ITER_KINDS: Final = _iterator_kinds()
 _ITER_TYPES: Final = {it_type: name for name, (_, it_type, _) in _ITER_KINDS.items()}
+_CITER_TYPES: Final = (*CONTAINER_ITERATORS, SetResume, RaisingIterator)
 _RANGE_ITERS: Final = frozenset(
     it_type for seq_type, it_type, _ in _ITER_KINDS.values() if seq_type is range
 )
@@ -718,6 +732,7 @@ class Encoder:
             }
         )
         self._handlers.update({t: (_POST, self._e_iter) for t in _ITER_TYPES})
+        self._handlers.update({t: (_POST, self._e_citer) for t in _CITER_TYPES})
 
     @property
     def _next(self) -> int:
@@ -941,6 +956,30 @@ class Encoder:
             b = _bare(seq)
             node["v"] = b if b is not _MISS else (yield (seq, _RAW, ".<iterated sequence>"))
             node["i"] = _e_int(reduced[2])
+        return node
+
+    def _e_citer(self, v: Any) -> _EncGen:
+        if isinstance(v, RaisingIterator):
+            return {"$t": "citer", "k": "set", "broken": v.message}
+        kind = "set" if isinstance(v, SetResume) else CONTAINER_ITERATORS[type(v)]
+        node: _Node = {"$t": "citer", "k": kind}
+        container = v.container if isinstance(v, SetResume) else iterated_container(v)
+        if container is None:
+            return node  # exhausted
+        try:
+            left = v.remaining() if isinstance(v, SetResume) else v.__reduce__()[1][0]
+            if isinstance(v, SetResume) and len(container) != v.size:
+                raise RuntimeError("Set changed size during iteration")
+        except RuntimeError as e:  # what its next `next` raises
+            node["broken"] = str(e)
+            return node
+        b = _bare(container)
+        node["c"] = b if b is not _MISS else (yield (container, _RAW, ".<iterated container>"))
+        if kind != "set":
+            node["n"] = _e_int(len(left))
+            return node
+        node["r"] = yield (list(left), _RAW, ".<items left to iterate>")
+        node["s"] = len(container)
         return node
 
     def _e_exc(self, v: BaseException, ref: str) -> _EncGen:
@@ -1287,6 +1326,7 @@ class Decoder:
             "counter": functools.partial(self._d_map, collections.Counter),
             "defaultdict": self._d_defaultdict,
             "iter": self._d_iter,
+            "citer": self._d_citer,
             "exc": self._d_exc,
             "dataclass": self._d_dataclass,
             "model": self._d_model,
@@ -1542,6 +1582,38 @@ class Decoder:
             raise DecodeError(f"'iter' node: the sequence does not give a {it_type.__name__}")
         self._define(node, it, "iter")
         return it
+
+    def _d_citer(self, node: _Node) -> _DecGen:
+        kind = _get(node, "k", str)
+        if kind not in ("keys", "values", "items", "set"):
+            raise DecodeError(f"'citer' node: unknown iterator kind {_short_repr(kind)}")
+        if "$same" in node:
+            return self._same(node, "citer")
+        it: Any
+        if "broken" in node:
+            it = RaisingIterator(_get(node, "broken", str))
+        elif "c" not in node:  # exhausted
+            it = iter(set()) if kind == "set" else dict_iterator_at({}, kind, 0)
+        else:
+            x = node["c"]
+            container = x if type(x) in _JSON_SCALARS else (yield x)
+            it = yield from self._citer_over(node, kind, container)
+        self._define(node, it, "citer")
+        return it
+
+    def _citer_over(self, node: _Node, kind: str, container: object) -> _DecGen:
+        if kind == "set":
+            if not isinstance(container, set | frozenset) or type(node.get("r")) is not dict:
+                raise DecodeError("'citer' node: a set iterator needs a set and its items")
+            items = yield node["r"]
+            size = _int_value(node.get("s"))
+            if type(items) is not list or size != len(container):
+                raise DecodeError("'citer' node: a set iterator needs its items and size")
+            return SetResume(container, items, size)
+        n = _int_value(node.get("n"))
+        if not isinstance(container, dict) or not 0 <= n <= len(container):
+            raise DecodeError("'citer' node: a dict iterator needs a dict and a count in it")
+        return dict_iterator_at(container, kind, n)
 
     def _d_attrs(self, node: _Node, key: str, name_ok: Callable[[object], bool]) -> Any:
         """Generator: the flat [name, value, ...] list `key` as a dict (empty when absent)."""

@@ -721,6 +721,87 @@ def test_iterators_resume_where_they_were(seq: Any) -> None:
     assert list(itertools.islice(back, 5)) == list(itertools.islice(it, 5))
 
 
+@pytest.mark.parametrize("view", ["keys", "values", "items"])
+@pytest.mark.parametrize("taken", [0, 1, 3, 4])
+def test_dict_iterators_resume_where_they_were(view: str, taken: int) -> None:
+    """A dict iterator comes back native, over the same dict (shared), with the same items
+    left; changing the dict's size afterwards raises Python's own RuntimeError."""
+    d = {"a": 1, "b": [2], "c": 3, "d": 4}
+    it = iter(d if view == "keys" else getattr(d, view)())
+    expected = list(itertools.islice(iter(d if view == "keys" else getattr(d, view)()), taken, 9))
+    for _ in range(taken):
+        next(it)
+    back_d, back_it = roundtrip_all([d, it])
+    assert type(back_it) is type(it)
+    got = list(back_it)
+    assert got == expected
+    if view == "values" and taken <= 1:
+        assert any(x is back_d["b"] for x in got)  # the dict's own list, not a copy
+    again = roundtrip_all([d, iter(d)])
+    again[0]["z"] = 26
+    with pytest.raises(RuntimeError, match="dictionary changed size during iteration"):
+        next(again[1])
+
+
+def test_a_dict_iterator_whose_dict_changed_size_raises_after_a_round_trip() -> None:
+    d = {"a": 1, "b": 2}
+    it = iter(d)
+    next(it)
+    del d["b"]
+    back = roundtrip(it)
+    with pytest.raises(RuntimeError, match="dictionary changed size during iteration"):
+        next(back)
+
+
+def test_set_iterators_keep_the_items_left_and_their_order() -> None:
+    """A set iterator comes back yielding the very items it had left, in that order, over the
+    same set; the set growing afterwards raises Python's RuntimeError."""
+    s = {f"item-{n}" for n in range(20)}
+    it = iter(s)
+    first = [next(it) for _ in range(7)]
+    back_s, back_it = roundtrip_all([s, it])
+    rest = list(iter(s))[7:]
+    assert back_s == s and first == list(iter(s))[:7]
+    assert [next(back_it) for _ in range(3)] == rest[:3]
+    _, again_it = roundtrip_all([back_s, back_it])  # a restored one saves again
+    assert list(again_it) == rest[3:]
+    grow_s, grow_it = roundtrip_all([s, iter(s)])
+    grow_s.add("new")
+    with pytest.raises(RuntimeError, match="Set changed size during iteration"):
+        next(grow_it)
+    with pytest.raises(RuntimeError):
+        next(grow_it)  # sticky, as CPython's
+
+
+@pytest.mark.parametrize("make", [lambda: iter({}), lambda: iter({}.items()), lambda: iter(set())])
+def test_exhausted_container_iterators_stay_exhausted(make: Callable[[], Any]) -> None:
+    it = make()
+    list(it)
+    assert list(roundtrip(it)) == []
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"$t": "citer", "k": "nope", "$id": 0},
+        {"$t": "citer", "k": "keys", "c": {"$t": "list", "v": [], "$id": 1}, "n": 0, "$id": 0},
+        {"$t": "citer", "k": "keys", "c": {"$t": "dict", "v": [], "$id": 1}, "n": 5, "$id": 0},
+        {"$t": "citer", "k": "set", "c": {"$t": "set", "v": [1], "$id": 1}, "$id": 0},
+        {
+            "$t": "citer",
+            "k": "set",
+            "c": {"$t": "set", "v": [1], "$id": 1},
+            "r": {"$t": "list", "v": [1], "$id": 2},
+            "s": 3,
+            "$id": 0,
+        },
+    ],
+)
+def test_malformed_container_iterators_are_refused(node: JSON) -> None:
+    with pytest.raises(DecodeError, match="citer"):
+        Decoder().decode(node)
+
+
 @pytest.mark.parametrize("seq", [[1], (1,), "a", "é"])
 def test_exhausted_iterators_keep_their_type(seq: Any) -> None:
     it = iter(seq)
@@ -860,7 +941,7 @@ async def _async_generator() -> Any:
         (lambda: MyList([1]), "subclasses of list"),
         (lambda: Point(1, 2), "named tuples"),
         (lambda: {}.keys(), "dictionary views"),
-        (lambda: iter({}), "materialise"),
+        (lambda: iter(collections.OrderedDict()), "materialise"),
         (lambda: reversed([1]), "materialise"),
         (lambda: collections.defaultdict(lambda: 0), "default_factory"),
         (lambda: types.SimpleNamespace(a=1), "arbitrary classes"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 from durable import PauseForEventException, make_durable
 
 from . import check, log
@@ -302,3 +304,84 @@ async def case_pause_then_return_in_for():
         raise PauseForEventException("e")
         return i
     return "unreachable"
+
+
+@make_durable
+async def case_for_dict_grows_after_pause():
+    d = {"a": 1, "b": 2, "c": 3}
+    for k in d:
+        log("k", k)
+        raise PauseForEventException(f"grow-{k}")
+        if k == "b":
+            d["z"] = 26  # plain Python: the next step raises RuntimeError
+    return d
+
+
+@make_durable
+async def case_for_dict_shrinks_before_pause():
+    d = {"a": 1, "b": 2, "c": 3}
+    for k, v in d.items():
+        log("kv", k, v)
+        if k == "a":
+            del d["c"]
+        raise PauseForEventException(f"shrink-{k}")
+    return d
+
+
+@make_durable
+async def case_for_dict_grows_on_last_item():
+    d = {"a": 1, "b": 2}
+    for v in d.values():
+        raise PauseForEventException(f"v-{v}")
+        log("v", v)
+        if v == 2:
+            d["c"] = 3  # the step that would end the loop raises instead
+    return d
+
+
+@make_durable
+async def case_for_dict_values_changed_in_place():
+    d = {"a": 1, "b": 2, "c": 3}
+    for k in d:
+        raise PauseForEventException(f"double-{k}")
+        d[k] *= 2  # same size: allowed
+    return d
+
+
+@make_durable
+async def case_for_set_grows_after_pause():
+    s = {"pear", "apple", "fig"}
+    seen = []
+    for fruit in s:
+        seen.append(fruit)
+        raise PauseForEventException("fruit")
+        if len(seen) == 2:
+            s.add("kiwi")
+    log("seen", seen)
+    return sorted(seen)
+
+
+@make_durable
+async def case_iterators_held_across_a_pause():
+    d = {"x": 1, "y": 2, "z": 3}
+    s = {10, 20, 30, 40}
+    keys, values, items, members = iter(d), iter(d.values()), iter(d.items()), iter(s)
+    first = (next(keys), next(values), next(items), next(members))
+    raise PauseForEventException("held")
+    rest = (list(keys), list(values), list(items), list(members))
+    log("first", first[:3], "rest", rest[:3])
+    return first[3] in s and sorted([first[3], *rest[3]]) == sorted(s)
+
+
+@make_durable
+async def case_for_counter_and_defaultdict():
+    counts = collections.Counter("abracadabra")
+    groups = collections.defaultdict(list, {"x": [1], "y": [2]})
+    out = []
+    for letter, n in counts.items():
+        raise PauseForEventException(f"letter-{letter}")
+        out.append((letter, n))
+    for key in groups:
+        raise PauseForEventException(f"group-{key}")
+        out.append(key)
+    return out
