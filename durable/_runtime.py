@@ -684,8 +684,8 @@ class _Frame:
             raise _Abort(
                 UnsupportedSyntaxError(
                     f"{self.program.name} paused for {event!r} where a pause cannot be saved: "
-                    "called inside `with`, `async for`, a `match` guard, a comprehension or "
-                    "a plain coroutine; await it directly from the durable function",
+                    "called inside `with`, `async for`, a comprehension, a later `with` item "
+                    "or a plain coroutine; await it directly from the durable function",
                     filename=self.program._compiled.filename,
                     lineno=line,
                 )

@@ -7,8 +7,8 @@ A hypothesis strategy (`programs`) writes small random ``async def program()`` b
   lists, tuples, strings, dicts, ``dict.items()``, the live `items` list and `d` dict, and
   ranges computed by an awaited call, binding fresh names, outer variables, reused loop names
   or ``d[0]``; ``try``/``except``/``else``/``finally`` (named, tuple, broad and bare
-  handlers); ``match`` (value patterns with guards, sequence patterns with captures, awaited
-  subjects); ``with``/``async with`` without pauses; ``break``/``continue``/``return`` (also
+  handlers); ``match`` (value patterns with guards, some awaiting, sequence patterns with
+  captures, awaited subjects); ``with``/``async with`` without pauses; ``break``/``continue``/``return`` (also
   in ``finally`` before Python 3.14); ``raise`` of ValueError/KeyError with small args,
   ``assert``, bare re-raises, re-raising a kept exception;
 * points: pauses (``raise PauseForEventException(...)``, static or dynamic names, some
@@ -16,7 +16,8 @@ A hypothesis strategy (`programs`) writes small random ``async def program()`` b
   ``tests/regressions/children.py`` (pausing, raising, recursing, looping, pausing in a
   ``finally``, mutating the caller's list or dict), in statements, conditions, call
   arguments, f-strings, boolean and conditional expressions, displays, unpacking, augmented
-  assignments; awaits of a plain coroutine that calls a durable child inline;
+  assignments, assignment and ``del`` targets, annotated assignments, ``assert`` messages,
+  ``match`` guards; awaits of a plain coroutine that calls a durable child inline;
 * side effects and state: `log` and `check` (a logged condition), assignments, augmented
   assignments, walruses, appends through an alias, rebinding, dict updates, `del`, a maybe-bound
   variable `t`, values of many types (big ints, floats, bytes, sets, odd strings, shared lists).
@@ -131,7 +132,7 @@ def _int_expr(draw: Draw, ctx: _Ctx) -> str:
     return form.format(x=_int_atom(draw, ctx), y=_int_atom(draw, ctx))
 
 
-def _cond(draw: Draw, ctx: _Ctx, *, awaits: bool = True) -> str:
+def _cond(draw: Draw, ctx: _Ctx) -> str:
     """A condition; some have side effects (`check`, a walrus) or await a child."""
     forms = [
         "{x} > {k}",
@@ -141,14 +142,11 @@ def _cond(draw: Draw, ctx: _Ctx, *, awaits: bool = True) -> str:
         "s.endswith('x')",
         "{x} % 3 in d",
         "({v} := {v} + 1) > {k}",
+        "await {child}({x}) > {k}",
+        "{k} < await {child}({x}) < 20",
+        "not await {child}({x})",
+        "({v} := await {child}({x})) > {k}",
     ]
-    if awaits:
-        forms += [
-            "await {child}({x}) > {k}",
-            "{k} < await {child}({x}) < 20",
-            "not await {child}({x})",
-            "({v} := await {child}({x})) > {k}",
-        ]
     if ctx.names("str"):
         forms.append("{s} == 'x'")
     form = _pick(draw, forms)
@@ -213,8 +211,11 @@ def _call(draw: Draw, ctx: _Ctx) -> list[str]:
             lambda: f"d[{x} % 3] = {call}",
             lambda: f"d[{x} % 3] += {call}",
             lambda: f"{v} = await child_update(d, {x})",
-            # Known bugs (tests/regressions/case_await_in_*): no awaits in `del` or assignment
-            # targets, no `d[k]: T = await ...`, no awaits in an `assert` message.
+            lambda: f"d[{call} % 3] = {_int_atom(draw, ctx)}",
+            lambda: f"d[{x} % 3], d[{call} % 3] = {call}, {_int_atom(draw, ctx)}",
+            lambda: f"d[{call} % 3] += {_int_atom(draw, ctx)}",
+            lambda: f"d[{x} % 3]: int = {call}",
+            lambda: f"del d[{call} % 3]",
         ]
     return [forms[draw(st.integers(0, len(forms) - 1))]()]
 
@@ -412,8 +413,7 @@ def _match(draw: Draw, ctx: _Ctx) -> list[str]:
         subject = f"await {_pick(draw, CHILDREN_1)}({subject})"
     lines = [f"match {subject} % 3:"]
     lines += ["    case 0:", *_indent(_block(draw, ctx.inner()), 2)]
-    # No awaits in guards: known bug, kept in tests/regressions/case_await_in_match_guard.py.
-    guard = _cond(draw, ctx, awaits=False)
+    guard = _cond(draw, ctx)
     lines += [f"    case 1 | 2 if {guard}:", *_indent(_block(draw, ctx.inner()), 2)]
     if draw(st.booleans()):
         lines += ["    case _:", *_indent(_block(draw, ctx.inner()), 2)]
@@ -442,6 +442,7 @@ def _raise(draw: Draw, ctx: _Ctx) -> list[str]:
         lambda: f'raise ValueError("r{n}", {_int_atom(draw, ctx)})',
         lambda: f'raise KeyError("r{n}")',
         lambda: f'assert {_cond(draw, ctx)}, "r{n}"',
+        lambda: f"assert {_cond(draw, ctx)}, await {_pick(draw, CHILDREN_1)}({n})",
         lambda: (
             f'raise ValueError("r{n}", await {_pick(draw, CHILDREN_1)}({_int_atom(draw, ctx)}))'
         ),
@@ -689,6 +690,7 @@ def test_generator_covers_the_grammar() -> None:
         "+=",
         ":=",
         "del t",
+        "del d[await",
         "tick()",
         "check(",
         ".items()",

@@ -30,7 +30,7 @@ from __future__ import annotations
 import ast
 import copy
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
@@ -47,6 +47,7 @@ HELPERS = ("_dur_iter", "_dur_rewind")
 _PAUSE_NAME = "PauseForEventException"
 N = TypeVar("N", bound=ast.AST)
 _NON_RESUMABLE = "a pause cannot be saved inside {what}"
+_PENDING = -2  # a `match` case whose pattern matched and whose awaiting guard is not yet run
 
 
 @dataclass
@@ -91,27 +92,59 @@ def _is_pause(s: ast.stmt) -> bool:
     return name == _PAUSE_NAME
 
 
+_SCOPES = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Lambda,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+)
+
+
 def _own_nodes(node: ast.AST) -> Iterator[ast.AST]:
-    """Nodes of `node` in its own scope (not inside nested functions, lambdas, comprehensions)."""
+    """Nodes of `node` in its own scope: of a nested function, lambda, class or comprehension,
+    only the parts evaluated in our scope (`_outer_parts`)."""
     for child in ast.iter_child_nodes(node):
-        if isinstance(
-            child,
-            (
-                ast.FunctionDef,
-                ast.AsyncFunctionDef,
-                ast.ClassDef,
-                ast.Lambda,
-                ast.ListComp,
-                ast.SetComp,
-                ast.DictComp,
-                ast.GeneratorExp,
-            ),
-        ):
-            if isinstance(child, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-                yield from _walk_own(child.generators[0].iter)  # evaluated in our scope
+        if isinstance(child, _SCOPES):
+            for part in _outer_parts(child):
+                yield from _walk_own(part)
             continue
         yield child
         yield from _own_nodes(child)
+
+
+def _outer_parts(node: ast.AST) -> list[ast.expr]:
+    """What a nested scope's definition evaluates in the enclosing scope, in Python's order.
+
+    A ``def``: decorators, then defaults, then keyword-only defaults (its annotations come
+    after them and are left in place). A class: decorators, bases, keywords. A lambda: its
+    defaults. A comprehension: its first iterable.
+    """
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return [*node.decorator_list, *_defaults(node.args)]
+    if isinstance(node, ast.ClassDef):
+        return [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]
+    if isinstance(node, ast.Lambda):
+        return _defaults(node.args)
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        return [node.generators[0].iter]
+    return []
+
+
+def _defaults(args: ast.arguments) -> list[ast.expr]:
+    return [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+
+
+def _with_defaults(args: ast.arguments, values: Sequence[ast.expr]) -> ast.arguments:
+    """`args` with its defaults (as `_defaults` lists them) replaced by `values`."""
+    new = copy.copy(args)
+    rest = iter(values)
+    new.defaults = [next(rest) for _ in args.defaults]
+    new.kw_defaults = [None if d is None else next(rest) for d in args.kw_defaults]
+    return new
 
 
 def _walk_own(node: ast.AST) -> Iterator[ast.AST]:
@@ -121,6 +154,21 @@ def _walk_own(node: ast.AST) -> Iterator[ast.AST]:
 
 def _has_call_await(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Await) and isinstance(n.value, ast.Call) for n in _walk_own(node))
+
+
+def _bound_names(nodes: Iterable[ast.AST | None]) -> frozenset[str]:
+    """Every name `nodes` may bind (stores, walruses, pattern captures), nested scopes too:
+    over-approximating only makes `hoist` keep more values in temps."""
+    out: set[str] = set()
+    for node in nodes:
+        for n in ast.walk(node) if node is not None else ():
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                out.add(n.id)
+            elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+                out.add(n.name)
+            elif isinstance(n, ast.MatchMapping) and n.rest:
+                out.add(n.rest)
+    return frozenset(out)
 
 
 class _Normaliser:
@@ -170,11 +218,15 @@ class _Normaliser:
 
     def stmt(self, s: ast.stmt) -> list[ast.stmt]:
         if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            return [s]
+            return self.definition(s)
         if isinstance(s, (ast.With, ast.AsyncWith)):
-            return self.sealed(s, "a `with` block; move the pause out of it")
+            return self.with_(s)
         if isinstance(s, ast.AsyncFor):
-            return self.sealed(s, "an `async for` loop; collect the items into a list first")
+            self.sealed(s, "an `async for` loop; collect the items into a list first")
+            pre, iter_ = self.lift(s.iter)  # evaluated once, before the loop
+            if not pre:
+                return [s]
+            return [*pre, ast.AsyncFor(s.target, iter_, s.body, s.orelse, s.type_comment)]
         if isinstance(s, ast.TryStar):
             return self.sealed(s, "a `try`/`except*` statement")
         if isinstance(s, ast.If):
@@ -199,12 +251,61 @@ class _Normaliser:
                 raise self.error(n, _NON_RESUMABLE.format(what=what))
         return [s]
 
+    def with_(self, s: ast.With | ast.AsyncWith) -> list[ast.stmt]:
+        """Only the first item's expression is evaluated before anything is entered, so only
+        its awaits become points; a later item (and every ``as`` target) is evaluated after
+        an earlier context was entered, and its awaits stay native (run inline).
+
+        Rejected: nesting the items (``with a: with b:``), which would put the later awaits
+        inside a ``with``, where a pause cannot be saved anyway.
+        """
+        what = "a `with` block; move the pause out of it"
+        if isinstance(s, ast.AsyncWith):
+            what = "an `async with` block; move the pause out of it"
+        self.sealed(s, what)
+        first = s.items[0]
+        pre, expr = self.lift(first.context_expr)
+        if not pre:
+            return [s]
+        new = copy.copy(s)
+        new.items = [ast.withitem(expr, first.optional_vars), *s.items[1:]]
+        return [*pre, new]
+
+    def definition(
+        self, s: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+    ) -> list[ast.stmt]:
+        """Awaits in decorators, defaults, bases: points before the statement, in order.
+
+        A decorator or base that is a name or attribute chain is looked up after the awaits
+        (like the function of a call, see `lift_seq`): functions and classes cannot be saved.
+        Left native (inline) with PEP 695 type parameters, whose scope holds some of them.
+        """
+        parts = _outer_parts(s)
+        if getattr(s, "type_params", None) or not any(map(_has_call_await, parts)):
+            return [s]
+        lookups = set(range(len(s.decorator_list)))
+        if isinstance(s, ast.ClassDef):
+            lookups |= {len(s.decorator_list) + i for i in range(len(s.bases))}
+        pre, values = self.lift_seq(parts, lookups=lookups)
+        new = copy.copy(s)
+        rest = iter(values)
+        new.decorator_list = [next(rest) for _ in s.decorator_list]
+        if isinstance(new, ast.ClassDef):
+            new.bases = [next(rest) for _ in new.bases]
+            new.keywords = [ast.keyword(k.arg, next(rest)) for k in new.keywords]
+        else:
+            new.args = _with_defaults(new.args, list(rest))
+        return [*pre, new]
+
     def pause(self, s: ast.Raise) -> list[ast.stmt]:
         assert isinstance(s.exc, ast.Call)
         keywords = {k.arg: k.value for k in s.exc.keywords}
         if len(s.exc.args) != 1 or set(keywords) - {"point"}:
             raise self.error(s, "PauseForEventException takes one event name (and point=)")
         pre, event = self.lift(s.exc.args[0])
+        bound = _bound_names([event])
+        if bound:  # a walrus must bind before the live locals are saved
+            pre, event = self.hoist(pre, event, "the event name", s, bound)
         marker = ast.Expr(ast.Call(_name(f"{PREFIX}pause"), [event], []))
         ast.copy_location(marker, s)
         self.points[id(marker)] = ("pause", marker)
@@ -222,16 +323,14 @@ class _Normaliser:
         if isinstance(s, ast.Expr):
             pre, value = self.lift(s.value)
             return [*pre, ast.Expr(value)] if not isinstance(value, ast.Name) else pre
-        if isinstance(s, ast.Assign) and not any(map(_has_call_await, s.targets)):
-            if len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
-                return self.lift_into(s.value, s.targets[0].id)
-            pre, value = self.lift(s.value)
-            return [*pre, ast.Assign(s.targets, value)]
-        if isinstance(s, ast.AnnAssign) and s.value is not None and s.simple:
-            assert isinstance(s.target, ast.Name)
-            return self.lift_into(s.value, s.target.id)
-        if isinstance(s, ast.AugAssign) and not _has_call_await(s.target):
+        if isinstance(s, ast.Assign):
+            return self.assign(s.targets, s.value, s)
+        if isinstance(s, ast.AnnAssign):
+            return self.ann_assign(s)
+        if isinstance(s, ast.AugAssign):
             return self.aug_assign(s)
+        if isinstance(s, ast.Delete):
+            return [d for t in s.targets for d in self.delete(t)]
         if isinstance(s, ast.Return) and s.value is not None:
             pre, value = self.lift(s.value)
             return [*pre, ast.Return(value)]
@@ -241,9 +340,8 @@ class _Normaliser:
             if pre2 and exc is not None:
                 pre, exc = self.hoist(pre, exc, "the raised exception", s)
             return [*pre, *pre2, ast.Raise(exc, cause)]
-        if isinstance(s, ast.Assert) and not (s.msg and _has_call_await(s.msg)):
-            pre, test = self.lift(s.test)
-            return [*pre, ast.Assert(test, s.msg)]
+        if isinstance(s, ast.Assert):
+            return self.assertion(s)
         raise self.error(s, "this statement cannot await a call here; await it on its own line")
 
     def lift_into(self, value: ast.expr, target: str) -> list[ast.stmt]:
@@ -253,16 +351,76 @@ class _Normaliser:
         pre, new = self.lift(value)
         return [*pre, ast.Assign([_name(target, True)], new)]
 
+    def assign(self, targets: Sequence[ast.expr], value: ast.expr, s: ast.stmt) -> list[ast.stmt]:
+        if not any(map(_has_call_await, targets)):
+            if len(targets) == 1 and isinstance(targets[0], ast.Name):
+                return self.lift_into(value, targets[0].id)
+            pre, new = self.lift(value)
+            return [*pre, ast.Assign(list(targets), new)]
+        # Python evaluates the value, then stores it in each target from left to right, each
+        # target's own parts evaluated just before its store: the value waits in a temp.
+        pre, new = self.lift(value)
+        pre, new = self.hoist(pre, new, "the value of an assignment", s, _bound_names(targets))
+        return [*pre, *(a for t in targets for a in self.store(t, new))]
+
+    def store(self, target: ast.expr, value: ast.expr) -> list[ast.stmt]:
+        """``target = value``, lifting awaits out of the target; `value` is a name or constant
+        that nothing in the target rebinds."""
+        if not _has_call_await(target):
+            return [ast.Assign([target], value)]
+        if isinstance(target, (ast.Tuple, ast.List)):
+            return self.unpack(target, value)
+        if isinstance(target, ast.Attribute):
+            pre, obj = self.lift(target.value)
+            return [*pre, ast.Assign([ast.Attribute(obj, target.attr, ast.Store())], value)]
+        if isinstance(target, ast.Subscript):
+            pre, (obj, key) = self.lift_seq([target.value, target.slice])
+            return [*pre, ast.Assign([ast.Subscript(obj, key, ast.Store())], value)]
+        raise self.error(target, "this assignment target cannot await a call")
+
+    def unpack(self, target: ast.Tuple | ast.List, value: ast.expr) -> list[ast.stmt]:
+        """Python unpacks the whole value (checking its length) before storing anything, then
+        stores the items in order; a nested target is unpacked when its turn comes."""
+        temps = [self.temp("an unpacked item", target, "unpack") for _ in target.elts]
+        pattern: list[ast.expr] = [
+            ast.Starred(_name(t, True), ast.Store())
+            if isinstance(e, ast.Starred)
+            else _name(t, True)
+            for t, e in zip(temps, target.elts, strict=True)
+        ]
+        out: list[ast.stmt] = [ast.Assign([ast.Tuple(pattern, ast.Store())], value)]
+        for t, e in zip(temps, target.elts, strict=True):
+            out += self.store(e.value if isinstance(e, ast.Starred) else e, _name(t))
+        return out
+
+    def ann_assign(self, s: ast.AnnAssign) -> list[ast.stmt]:
+        # Python never evaluates the annotation of a local variable (PEP 526).
+        if s.value is not None:
+            return self.assign([s.target], s.value, s)
+        if isinstance(s.target, ast.Name):
+            return [s]  # only the annotation awaits: nothing runs
+        # A target without a value: its object (and key) are evaluated, nothing is stored.
+        parts = [s.target.value]
+        if isinstance(s.target, ast.Subscript):
+            parts.append(s.target.slice)
+        pre, values = self.lift_seq(parts)
+        return [*pre, *(ast.Expr(v) for v in values)]
+
     def aug_assign(self, s: ast.AugAssign) -> list[ast.stmt]:
-        # Python loads the target's object and old value before evaluating the right side.
+        # Python evaluates the target's object and key, reads the old value, evaluates the
+        # right side, then stores: object, key and old value wait in temps.
+        rebound = _bound_names([s.value])
+        what = "the object of an augmented assignment"
         pre: list[ast.stmt] = []
         target = s.target
         if isinstance(target, ast.Attribute):
-            pre, obj = self.hoist(pre, target.value, "the object of an augmented assignment", s)
+            pre, obj = self.lift(target.value)
+            pre, obj = self.hoist(pre, obj, what, s, rebound)
             target = ast.Attribute(obj, target.attr, ast.Store())
         elif isinstance(target, ast.Subscript):
-            pre, obj = self.hoist(pre, target.value, "the object of an augmented assignment", s)
-            pre, key = self.hoist(pre, target.slice, "the key of an augmented assignment", s)
+            pre, (obj, key) = self.lift_seq([target.value, target.slice])
+            pre, obj = self.hoist(pre, obj, what, s, rebound)
+            pre, key = self.hoist(pre, key, "the key of an augmented assignment", s, rebound)
             target = ast.Subscript(obj, key, ast.Store())
         old = self.temp("the old value of an augmented assignment", s, "old")
         load = copy.copy(target)
@@ -275,6 +433,30 @@ class _Normaliser:
             ast.AugAssign(_name(old, True), s.op, value),
             ast.Assign([target], _name(old)),
         ]
+
+    def delete(self, target: ast.expr) -> list[ast.stmt]:
+        """``del a, b`` deletes `a` (evaluating its object and key) before evaluating `b`."""
+        if not _has_call_await(target):
+            return [ast.Delete([target])]
+        if isinstance(target, (ast.Tuple, ast.List)):
+            return [d for e in target.elts for d in self.delete(e)]
+        if isinstance(target, ast.Attribute):
+            pre, obj = self.lift(target.value)
+            return [*pre, ast.Delete([ast.Attribute(obj, target.attr, ast.Del())])]
+        if isinstance(target, ast.Subscript):
+            pre, (obj, key) = self.lift_seq([target.value, target.slice])
+            return [*pre, ast.Delete([ast.Subscript(obj, key, ast.Del())])]
+        raise self.error(target, "this `del` target cannot await a call")
+
+    def assertion(self, s: ast.Assert) -> list[ast.stmt]:
+        pre, test = self.lift(s.test)
+        if s.msg is None or not _has_call_await(s.msg):
+            return [*pre, ast.Assert(test, s.msg)]
+        # The message is evaluated only when the test fails. (Under ``python -O`` this form
+        # still runs: asserts are not stripped once lowered.)
+        more, msg = self.lift(s.msg)
+        fail = ast.Raise(ast.Call(_name("AssertionError"), [msg], []), None)
+        return [*pre, ast.If(ast.UnaryOp(ast.Not(), test), [*more, fail], [])]
 
     def while_(self, s: ast.While) -> list[ast.stmt]:
         pre, test = self.lift(s.test)
@@ -297,6 +479,13 @@ class _Normaliser:
         ]
 
     def for_(self, s: ast.For) -> list[ast.stmt]:
+        if _has_call_await(s.target):
+            # Each item is stored in the target (its awaits evaluated) as the body's first
+            # statement, so those awaits become points inside the loop.
+            item = self.temp("the current item of a `for` loop", s, "item")
+            bind = ast.copy_location(ast.Assign([s.target], _name(item)), s)
+            loop = ast.For(_name(item, True), s.iter, [bind, *s.body], s.orelse, None)
+            s = ast.copy_location(loop, s)
         pre, iter_ = self.lift(s.iter)
         body = self.block(s.body)
         orelse = self.block(s.orelse)
@@ -317,6 +506,7 @@ class _Normaliser:
         return [*pre, get_iter, loop]
 
     def try_(self, s: ast.Try) -> list[ast.stmt]:
+        s = self.split_handlers(s)
         body = self.block(s.body)
         handlers = [self.handler(h) for h in s.handlers]
         orelse = self.block(s.orelse)
@@ -324,6 +514,37 @@ class _Normaliser:
         if not self.has_points(final):
             return [ast.Try(body, handlers, orelse, final)]
         return self.completion_record(s, body, handlers, orelse, final)
+
+    def split_handlers(self, s: ast.Try) -> ast.Try:
+        """Handlers from the first whose type awaits on become one broad handler::
+
+            try: ...                          try: ...
+            except A: ...                     except A: ...
+            except (await f()) as e: ...  ->  except BaseException:
+            except B: ...                         types = await f()
+                                                  try: raise
+                                                  except types as e: ...
+                                                  except B: ...
+
+        Python evaluates a handler's type only for an exception that reached it, after the
+        types before it failed to match; re-raising the handled exception into the remaining
+        handlers keeps Python's own matching (``TypeError`` for a non-exception type, an
+        unmatched exception propagating unchanged). The ``else`` and ``finally`` clauses stay
+        on the outer ``try``. A later handler whose type awaits is split in turn.
+        """
+        k = next((i for i, h in enumerate(s.handlers) if h.type and _has_call_await(h.type)), None)
+        if k is None:
+            return s
+        h = s.handlers[k]
+        assert h.type is not None
+        types = self.temp("the types of an `except` clause", h, "types")
+        first = _at(ast.ExceptHandler(_name(types), h.name, h.body), h)
+        rethrow = _at(
+            ast.Try([_at(ast.Raise(None, None), h)], [first, *s.handlers[k + 1 :]], [], []), h
+        )
+        evaluate = _at(ast.Assign([_name(types, True)], h.type), h.type)
+        broad = _at(ast.ExceptHandler(_name("BaseException"), None, [evaluate, rethrow]), h)
+        return _at(ast.Try(s.body, [*s.handlers[:k], broad], s.orelse, s.finalbody), s)
 
     def completion_record(
         self,
@@ -396,7 +617,8 @@ class _Normaliser:
     def match(self, s: ast.Match) -> list[ast.stmt]:
         bodies = [self.block(c.body) for c in s.cases]
         pre, subject = self.lift(s.subject)
-        if not any(self.has_points(b) for b in bodies):
+        awaiting = [c.guard is not None and _has_call_await(c.guard) for c in s.cases]
+        if not any(awaiting) and not any(self.has_points(b) for b in bodies):
             cases = [
                 ast.match_case(c.pattern, c.guard, b) for c, b in zip(s.cases, bodies, strict=True)
             ]
@@ -404,27 +626,68 @@ class _Normaliser:
         # Choose the case once (patterns and guards run once), then dispatch with an ``if``
         # chain, which the emitter knows how to re-enter without re-evaluating anything.
         chosen = self.temp("the chosen `match` case", s, "case")
-        cases = [
-            ast.match_case(c.pattern, c.guard, [ast.Assign([_name(chosen, True)], ast.Constant(i))])
-            for i, c in enumerate(s.cases)
-        ]
         dispatch: list[ast.stmt] = []
         for i in reversed(range(len(bodies))):
             test = ast.Compare(_name(chosen), [ast.Eq()], [ast.Constant(i)])
             dispatch = [ast.copy_location(ast.If(test, bodies[i] or [ast.Pass()], dispatch), s)]
-        return [
-            *pre,
-            ast.Assign([_name(chosen, True)], ast.Constant(-1)),
-            ast.Match(subject, cases),
-            *dispatch,
-        ]
+        return [*pre, *self.choose(s, subject, chosen, awaiting), *dispatch]
+
+    def choose(
+        self, s: ast.Match, subject: ast.expr, chosen: str, awaiting: list[bool]
+    ) -> list[ast.stmt]:
+        """Set `chosen` to the index of the case that runs (-1: none), running each pattern
+        and guard as Python does: in order, a guard only after its pattern matched and bound
+        its captures, which stay bound if the guard fails.
+
+        Patterns stay native. A guard that awaits cannot (a pause cannot be saved inside a
+        ``match``): its case ends one native ``match``, which marks it `_PENDING`; the guard
+        follows as ordinary code; the cases after it form another ``match`` on the same
+        subject (kept in a temp: evaluated once), tried only if the guard failed.
+        """
+        groups: list[list[int]] = [[]]
+        for i, awaits in enumerate(awaiting):
+            groups[-1].append(i)
+            if awaits and i < len(awaiting) - 1:
+                groups.append([])
+        out: list[ast.stmt] = []
+        if len(groups) > 1:
+            bound = _bound_names([n for c in s.cases for n in (c.pattern, c.guard)])
+            out, subject = self.hoist(out, subject, "the subject of a `match`", s, bound)
+        out.append(ast.Assign([_name(chosen, True)], ast.Constant(-1)))
+        for n, group in enumerate(groups):
+            cases = []
+            for i in group:
+                c = s.cases[i]
+                mark = _PENDING if awaiting[i] else i
+                guard = None if awaiting[i] else c.guard
+                set_ = ast.Assign([_name(chosen, True)], ast.Constant(mark))
+                cases.append(ast.match_case(c.pattern, guard, [_at(set_, c.pattern)]))
+            step: list[ast.stmt] = [ast.Match(subject, cases)]
+            if awaiting[group[-1]]:
+                step.append(self.guard(s.cases[group[-1]], group[-1], chosen))
+            if n == 0:
+                out += step
+            else:
+                untried = ast.Compare(_name(chosen), [ast.Eq()], [ast.Constant(-1)])
+                out.append(ast.If(untried, step, []))
+        return out
+
+    def guard(self, case: ast.match_case, index: int, chosen: str) -> ast.stmt:
+        """``if chosen == _PENDING: chosen = -1; if <guard>: chosen = index``."""
+        assert case.guard is not None
+        pre, test = self.lift(case.guard)
+        set_ = ast.Assign([_name(chosen, True)], ast.Constant(index))
+        body = [ast.Assign([_name(chosen, True)], ast.Constant(-1)), *pre, ast.If(test, [set_], [])]
+        pending = ast.Compare(_name(chosen), [ast.Eq()], [ast.Constant(_PENDING)])
+        return _at(ast.If(pending, body, []), case.guard)
 
     # -- expressions -----------------------------------------------------------------------
 
     def call_point(self, call: ast.Call, target: str) -> list[ast.stmt]:
-        pre, parts = self.lift_seq(
-            [call.func, *call.args, *(k.value for k in call.keywords)], callee_first=True
-        )
+        exprs = [call.func, *call.args, *(k.value for k in call.keywords)]
+        # The live locals are saved after the arguments are evaluated: a walrus in them must
+        # run before, so then every argument is computed into a temp first.
+        pre, parts = self.lift_seq(exprs, lookups=[0], all_before=bool(_bound_names(exprs)))
         func, args = parts[0], parts[1 : 1 + len(call.args)]
         kws = [
             ast.keyword(k.arg, v)
@@ -437,9 +700,16 @@ class _Normaliser:
         return [*pre, point]
 
     def hoist(
-        self, pre: list[ast.stmt], value: ast.expr, what: str, node: ast.AST
+        self,
+        pre: list[ast.stmt],
+        value: ast.expr,
+        what: str,
+        node: ast.AST,
+        rebound: frozenset[str] = frozenset(),
     ) -> tuple[list[ast.stmt], ast.expr]:
-        if self.safe(value):
+        """Keep `value` in a temp, unless it is `safe` and not a name in `rebound` (the names
+        that code evaluated before its use may bind: walruses, targets, captures)."""
+        if self.safe(value) and not (isinstance(value, ast.Name) and value.id in rebound):
             return pre, value
         t = self.temp(what, node)
         return [*pre, ast.Assign([_name(t, True)], value)], _name(t)
@@ -454,16 +724,21 @@ class _Normaliser:
         return isinstance(e, (ast.Constant, ast.Name))
 
     def lift_seq(
-        self, exprs: Sequence[ast.expr], *, callee_first: bool = False
+        self, exprs: Sequence[ast.expr], *, lookups: Iterable[int] = (), all_before: bool = False
     ) -> tuple[list[ast.stmt], list[ast.expr]]:
-        """Lift a left-to-right sequence: everything before the last point runs first.
+        """Lift a left-to-right sequence: everything before the last point runs first
+        (with `all_before`, everything, as a point follows).
 
-        With `callee_first`, ``exprs[0]`` is the function of a call: a name or attribute
-        chain there is looked up after the awaits rather than hoisted, so that functions and
-        bound methods (``print``, ``log.append``) are not held live across a checkpoint,
-        where they cannot be saved. Documented: such lookups happen after the await.
+        At the indices in `lookups` (the function of a call, a decorator, a base class), a
+        name or attribute chain is looked up after the awaits rather than hoisted, so that
+        functions, bound methods and classes (``print``, ``log.append``) are not held live
+        across a checkpoint, where they cannot be saved. Documented: such lookups happen
+        after the await.
         """
         last = max((i for i, e in enumerate(exprs) if _has_call_await(e)), default=-1)
+        if all_before:  # a point follows the whole sequence
+            last = len(exprs)
+        lookups = frozenset(lookups)
         pre: list[ast.stmt] = []
         out: list[ast.expr] = []
         for i, e in enumerate(exprs):
@@ -475,8 +750,10 @@ class _Normaliser:
             pre += more
             if starred and i < last:  # unpacked before later arguments are evaluated
                 new = ast.Tuple([ast.Starred(new, ast.Load())], ast.Load())
-            if i < last and not (i == 0 and callee_first and _is_lookup(new)):
-                pre, new = self.hoist(pre, new, "a value computed before an await", e)
+            if i < last:
+                rebound = _bound_names(exprs[i + 1 :])
+                if not (i in lookups and _is_lookup(new) and _lookup_root(new) not in rebound):
+                    pre, new = self.hoist(pre, new, "a value computed before an await", e, rebound)
             out.append(ast.Starred(new, ast.Load()) if starred else new)
         return pre, out
 
@@ -499,6 +776,9 @@ class _Normaliser:
             return [*pre, ast.Assign([_name(e.target.id, True)], value)], _name(e.target.id)
         if isinstance(e, ast.Compare) and len(e.ops) > 1:
             return self.chained_compare(e)
+        if isinstance(e, ast.Lambda):  # only its defaults are evaluated here
+            pre, values = self.lift_seq(_defaults(e.args))
+            return pre, ast.Lambda(_with_defaults(e.args, values), e.body)
         if isinstance(e, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             gen = e.generators[0]
             pre, it = self.lift(gen.iter)
@@ -544,7 +824,7 @@ class _Normaliser:
         # Children in Python's evaluation order; keyword values follow positional arguments.
         fields = _eval_fields(e)
         exprs = [getattr_path(e, f) for f in fields]
-        pre, new = self.lift_seq(exprs, callee_first=isinstance(e, ast.Call))
+        pre, new = self.lift_seq(exprs, lookups=[0] if isinstance(e, ast.Call) else [])
         out = copy.copy(e)
         for f, value in zip(fields, new, strict=True):
             setattr_path(out, f, value)
@@ -658,6 +938,12 @@ def _is_lookup(e: ast.expr) -> bool:
     return isinstance(e, ast.Name)
 
 
+def _lookup_root(e: ast.expr) -> str:
+    while isinstance(e, ast.Attribute):
+        e = e.value
+    return e.id if isinstance(e, ast.Name) else ""
+
+
 def _eval_fields(e: ast.expr) -> list[tuple[str, int | None, str | None]]:
     """(field, index, subfield) paths of `e`'s sub-expressions in evaluation order."""
     out: list[tuple[str, int | None, str | None]] = []
@@ -727,7 +1013,11 @@ def _flag_breaks(body: list[ast.stmt], flag: str) -> list[ast.stmt]:
         visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _skip
 
     flagger = Flagger()
-    return [flagger.visit(s) for s in body]
+    out: list[ast.stmt] = []
+    for s in body:
+        new = flagger.visit(s)  # a ``break`` directly in `body` becomes two statements
+        out.extend(new if isinstance(new, list) else [new])
+    return out
 
 
 class _Emitter:
@@ -799,7 +1089,7 @@ class _Emitter:
                 seeking_body = ast.Compare(
                     ast.Constant(0), [ast.Lt(), ast.LtE()], [_name(IP), ast.Constant(body_span[1])]
                 )
-            rewind = ast.Expr(ast.Call(_name(HELPERS[1]), [_name(it)], []))
+            rewind = ast.Assign([_name(it, True)], ast.Call(_name(HELPERS[1]), [_name(it)], []))
             out.append(_at(ast.If(seeking_body, [rewind], []), s))
         iter_: ast.expr = s.iter
         if self.span(s.orelse):
@@ -817,25 +1107,45 @@ class _Emitter:
     def try_(self, s: ast.Try) -> list[ast.stmt]:
         enter: list[ast.stmt] = []
         handlers = []
+        reentered = any(self.span(h.body) and id(h) in self.norm.handler_ex for h in s.handlers)
         for h in s.handlers:
             span = self.span(h.body)
             if span and id(h) in self.norm.handler_ex:
-                in_handler = ast.Compare(
-                    ast.Constant(span[0]),
-                    [ast.LtE(), ast.LtE()],
-                    [_name(IP), ast.Constant(span[1])],
-                )
                 reraise = ast.Raise(_name(self.norm.handler_ex[id(h)]), None)
-                enter.append(_at(ast.If(in_handler, [reraise], []), h))
+                enter.append(_at(ast.If(_ip_in(span), [reraise], []), h))
             body = self.block(h.body)
             if _may_catch_base(h.type):
                 body = [_at(ast.If(_suspending(), [ast.Raise(None, None)], []), h), *body]
-            handlers.append(_at(ast.ExceptHandler(h.type, h.name, body), h))
+            type_ = self.handler_type(h.type, span, reentered)
+            handlers.append(_at(ast.ExceptHandler(type_, h.name, body), h))
         final = s.finalbody
         if final:
             final = [_at(ast.If(ast.UnaryOp(ast.Not(), _suspending()), final, []), final[0])]
         body = [*enter, *self.block(s.body)]
         return [_at(ast.Try(body, handlers, self.block(s.orelse), final), s)]
+
+    def handler_type(
+        self, t: ast.expr | None, span: tuple[int, int] | None, reentered: bool
+    ) -> ast.expr | None:
+        """A handler type, evaluated only when plain Python would evaluate it.
+
+        Not while a pause unwinds the stack: a computed type may have side effects, a local
+        may be unbound (global names and their attributes are left alone). Not while seeking,
+        when the saved exception is raised again to re-enter a handler of this ``try``
+        (`reentered`): it must reach that handler without evaluating any type again (a local
+        type may not have been saved), so a type is then ``()`` (matching nothing), or
+        ``BaseException`` in the handler being re-entered.
+        """
+        if t is None:
+            return t
+        if not _is_global_type(t, self.norm.local_names):
+            t = ast.IfExp(_suspending(), ast.Tuple([], ast.Load()), t)
+        if not reentered:
+            return t
+        seek: ast.expr = ast.Tuple([], ast.Load())
+        if span:
+            seek = ast.IfExp(_ip_in(span), _name("BaseException"), seek)
+        return ast.IfExp(_name(IP), seek, t)
 
     def point(self, s: ast.stmt) -> list[ast.stmt]:
         info = self.live[id(s)]
@@ -903,6 +1213,20 @@ def _restore_when_seeking(body: list[ast.stmt], name: str, where: ast.AST) -> li
         first.orelse = [restore]
         return body
     return [_at(ast.If(_name(IP), [restore], []), where), *body]
+
+
+def _ip_in(span: tuple[int, int]) -> ast.expr:
+    return ast.Compare(
+        ast.Constant(span[0]), [ast.LtE(), ast.LtE()], [_name(IP), ast.Constant(span[1])]
+    )
+
+
+def _is_global_type(t: ast.expr, local_names: set[str]) -> bool:
+    """Global names and attribute chains on them (or a tuple of them): evaluating them has
+    no effect and cannot fail for want of a local."""
+    if isinstance(t, ast.Tuple):
+        return all(_is_global_type(e, local_names) for e in t.elts)
+    return _is_lookup(t) and _lookup_root(t) not in local_names
 
 
 def _suspending() -> ast.expr:

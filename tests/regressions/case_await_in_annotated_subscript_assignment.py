@@ -8,7 +8,7 @@ Found by probing the property tests' grammar.
 
 from regressions.children import child_pause
 
-BUG = "make_durable refuses `d[k]: T = await child()` (an annotated assignment to a subscript)"
+BUG = None  # fixed; kept as a regression test
 
 
 async def program():

@@ -9,7 +9,7 @@ Found by probing the property tests' grammar.
 from regressions import log
 from regressions.children import child_plain
 
-BUG = "make_durable refuses an awaited call in an `assert` message"
+BUG = None  # fixed; kept as a regression test
 
 
 async def program():

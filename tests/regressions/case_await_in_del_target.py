@@ -8,7 +8,7 @@ Found by probing the property tests' grammar.
 from durable import PauseForEventException
 from regressions.children import child_plain
 
-BUG = "make_durable refuses an awaited call inside a `del` target"
+BUG = None  # fixed; kept as a regression test
 
 
 async def program():

@@ -12,11 +12,7 @@ Found by tests/test_property.py (shrunk by hand).
 from regressions import log
 from regressions.children import child_pause
 
-BUG = (
-    "an awaited durable call in a `match` case guard runs inline: a pause in it fails with "
-    "UnsupportedSyntaxError at run time (misleading message), not resumed nor refused at "
-    "make_durable time"
-)
+BUG = None  # fixed; kept as a regression test
 
 
 async def program():

@@ -10,7 +10,7 @@ Found by probing the property tests' grammar.
 from regressions import log
 from regressions.children import child_pause
 
-BUG = "make_durable refuses an awaited call in the subscript of an assignment target"
+BUG = None  # fixed; kept as a regression test
 
 
 async def program():
