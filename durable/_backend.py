@@ -165,11 +165,24 @@ class DurableBackend(OrchestrationBackend):
         event_name: str,
         exclude: Collection[str],
     ) -> str | None:
-        """`take_event` and, if nothing was published, `commit`: one trip to the store's thread."""
+        """`take_event` and, if nothing was published, `commit`: one trip to the store's thread.
+
+        The inbox is looked at on the event loop when the store can do that without blocking
+        (then the thread only saves); an event published after that look waits for the next
+        call, as one published just after the save would.
+        """
         data, entries = _encode_commit(state, history)
-        job = functools.partial(
-            _commit_unless_published, self.store, instance_id, event_name, exclude
-        )
+        quick = self.store.try_load_with_events(instance_id) if self.store.blocking else None
+        job: Callable[..., str | bool]
+        if quick is not None:
+            taken = _first_named(instance_id, quick[1], event_name, exclude)
+            if taken is not None:
+                return taken
+            job = functools.partial(_commit, self.store, instance_id)
+        else:
+            job = functools.partial(
+                _commit_unless_published, self.store, instance_id, event_name, exclude
+            )
         outcome = await self._io(job, data, state, entries)
         if isinstance(outcome, str):
             return outcome

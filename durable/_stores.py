@@ -830,13 +830,9 @@ def _parse_history_line(line: bytes) -> bytes | None:
     return entry
 
 
-def _ends_torn(fd: int) -> bool:
-    """Whether the file ends in a partial line (a crash mid-append)."""
-    size = os.fstat(fd).st_size
-    if size == 0:
-        return False
-    os.lseek(fd, size - 1, os.SEEK_SET)  # O_APPEND writes still go to the end
-    return os.read(fd, 1) != b"\n"
+def _ends_torn(fd: int, size: int) -> bool:
+    """Whether the file (``size`` bytes) ends in a partial line (a crash mid-append)."""
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
 def _append_line(path: pathlib.Path, line: bytes) -> None:
@@ -848,7 +844,7 @@ def _append_line(path: pathlib.Path, line: bytes) -> None:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | _O_BINARY, 0o666)
     try:
         size = os.fstat(fd).st_size
-        if _ends_torn(fd):
+        if _ends_torn(fd, size):
             line = b"\n" + line  # the torn fragment becomes a corrupt line that reads skip
         _write_all(fd, line)
         # No fsync: the audit history is written at every checkpoint and must not double its
