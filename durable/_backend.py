@@ -250,9 +250,9 @@ class DurableBackend(OrchestrationBackend):
         record = {"name": event_name, "published_at": at}
         data = json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")
         event_id = new_event_id()
-        self.store.add_event(instance_id, event_id, data)
         entry = {"at": at, "kind": "event.published", "event_name": event_name}
-        self.store.append_history(instance_id, _json_line({**entry, "event_id": event_id}))
+        audit = _json_line({**entry, "event_id": event_id})
+        self.store.publish(instance_id, event_id, data, [audit])
         emit("event.published", instance_id=instance_id, event_name=event_name, event_id=event_id)
 
 
@@ -348,11 +348,8 @@ def _commit(
     previous = state.get("seq", 1) - 1
     raw = data.encode("utf-8", "surrogatepass")
     consumed = list(state.get("consumed_events") or ())
-    if not store.commit(instance_id, raw, functools.partial(_follows, previous), consumed):
-        return False
-    if history:
-        store.append_history_many(instance_id, history)
-    return True
+    expected = functools.partial(_follows, previous)
+    return store.commit(instance_id, raw, expected, consumed, history)
 
 
 def _json_line(entry: dict[str, Any]) -> bytes:

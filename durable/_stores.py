@@ -51,8 +51,10 @@ way inside the journal.
 The journal is a sequence of records, each framed by the same 22-byte mark before and after
 its payload (kind, length, CRC-32). The first record is a *head* naming the instance and
 holding a random nonce new to that file. Then, in the order written: ``E`` an event was
-published; ``S`` a snapshot was saved, together with the ids of the events it consumed;
-``D`` events were deleted. The state is the last ``S`` and the events not deleted since.
+published, with its audit entries; ``S`` a snapshot was saved, with the ids of the events it
+consumed and its audit entries; ``D`` events were deleted. The state is the last ``S`` and
+the events not deleted since; the audit history is the history file followed by the entries
+still in the journal.
 
 Atomicity and crash guarantees
 ==============================
@@ -60,22 +62,27 @@ Atomicity and crash guarantees
 * Every writer holds an exclusive ``flock`` on ``<stem>.lock`` (between processes and between
   threads), first cuts off a torn tail, then appends. A save appends one ``S`` record and
   fsyncs; publishing appends one ``E`` and fsyncs; so an event is durable when `add_event`
-  returns, and a checkpoint's snapshot and consumption land together or not at all.
+  returns, and a checkpoint's snapshot, consumption and audit entries land together or not
+  at all.
 * A crash mid-append leaves a torn tail: a partial record, or a last record failing its CRC.
   Readers ignore it (that append never returned) and the next writer cuts it off. Damage a
   crash cannot produce (a bad record before whole ones, a head naming another instance) raises
   `StoreError` and is left for a person to look at.
 * A save *rewrites* the journal instead of appending once superseded records would outweigh
-  the live ones and 32 KiB: the live records go to a temp file in the folder under a new
-  head, which is fsync-ed, renamed over the journal, and the folder fsync-ed. Readers see the
-  old file or the new one.
+  the live ones and 32 KiB. First the journal's audit entries are appended to the history
+  file, which is fsync-ed; then the live records (and the new save with its entries) go to a
+  temp file under a new head, which is fsync-ed, renamed over the journal, and the folder
+  fsync-ed. Readers see the old file or the new one. A crash between the two steps leaves
+  the entries in both; readers and the next rewrite recognise the copy at the end of the
+  history file and skip it.
 * Readers take no lock. Each store object caches parsed journals and, on the next read,
   parses only the bytes appended since; an entry is used only while the file still starts
   with the same head, so a rewrite (even one reusing the inode) is always noticed.
-* History entries are appended with ``O_APPEND`` in one ``write``, without ``fsync`` (they
-  survive a process crash; a power failure may lose the last ones). A crash mid-append leaves
-  a torn line; reads skip any line whose CRC does not match, and an append first terminates a
-  torn last line so it cannot swallow the next entry.
+* Entries given to `StateStore.append_history` directly are appended to the history file
+  with ``O_APPEND`` in one ``write``, without ``fsync`` (they survive a process crash; a power
+  failure may lose the last ones). A crash mid-append leaves a torn line; reads skip any line
+  whose CRC does not match, and an append first terminates a torn last line so it cannot
+  swallow the next entry.
 * Every ``OSError`` becomes `StoreError` naming the instance id (if any) and the path, chained.
 
 Rejected designs
@@ -245,17 +252,30 @@ class StateStore(abc.ABC):
         data: bytes,
         expected: Callable[[bytes | None], bool],
         consumed: Collection[str] = (),
+        history: Sequence[bytes] = (),
     ) -> bool:
-        """`save_if`, then delete the events ``consumed`` from the inbox; return whether it saved.
+        """`save_if`; if it saved, delete the events ``consumed`` from the inbox and append
+        ``history`` to the audit history. Returns whether it saved.
 
-        What the runtime calls at every checkpoint. The default makes two steps of it; a store
-        may make it one (`DiskStateStore` writes both in one append and one fsync).
+        What the runtime calls at every checkpoint. The default makes three steps of it; a
+        store may make it one (`DiskStateStore` writes all three in one append and one fsync).
         """
         if not self.save_if(instance_id, data, expected):
             return False
         if consumed:
             self.delete_events(instance_id, consumed)
+        if history:
+            self.append_history_many(instance_id, history)
         return True
+
+    def publish(
+        self, instance_id: str, event_id: str, data: bytes, history: Sequence[bytes] = ()
+    ) -> None:
+        """`add_event`, then append ``history`` (its audit entries): what the runtime calls to
+        publish. The default makes two steps of it; a store may make it one."""
+        self.add_event(instance_id, event_id, data)
+        if history:
+            self.append_history_many(instance_id, history)
 
     def load_with_events(self, instance_id: str) -> tuple[bytes | None, list[tuple[str, bytes]]]:
         """`load` and `list_events` together (a store may read them in one step)."""
@@ -477,8 +497,11 @@ def _key_from_stem(stem: str) -> str | None:
 # The copy after the payload lets a writer check in O(1) that the file ends on a whole record.
 _MARK = 22
 _HEAD = b"H"  # payload: b"<32 hex digits, new for every file> <enc(instance id)>"; first record
-_SNAPSHOT = b"S"  # payload: b"<enc(event id)>,...\n<snapshot>": a save, the events it consumed
-_EVENT = b"E"  # payload: b"<enc(event id)> <event data>"
+_SNAPSHOT = b"S"  # payload: b"<enc(event id)>,...\n<history><snapshot>": a save, the events
+# it consumed and its audit entries
+_EVENT = b"E"  # payload: b"<enc(event id)> <history><event data>"
+# <history> is b"<n>\n" and n bytes of audit entries, each ending in b"\n"; the entries of a
+# journal move to the history file when the journal is rewritten.
 _DELETE = b"D"  # payload: b"<enc(event id)>,<enc(event id)>,...": events consumed
 _KINDS = frozenset((_HEAD, _SNAPSHOT, _EVENT, _DELETE))
 _HEX = frozenset(b"0123456789abcdef")
@@ -552,7 +575,7 @@ class _Journal:
     Values are shared (a cache hands them out): never mutate one after it is built.
     """
 
-    __slots__ = ("end", "event_sizes", "events", "head", "key", "snapshot")
+    __slots__ = ("end", "event_sizes", "events", "head", "history", "key", "snapshot")
 
     def __init__(self) -> None:
         self.head = b""  # the head record's bytes: they identify this very file
@@ -560,18 +583,20 @@ class _Journal:
         self.snapshot: bytes | None = None
         self.events: dict[str, bytes] = {}
         self.event_sizes: dict[str, int] = {}  # bytes of each live event's record
+        self.history: list[bytes] = []  # audit entries not yet moved to the history file
         self.end = 0  # just past the last whole record; bytes after it are a torn append
 
     def copy(self) -> _Journal:
         other = _Journal()
         other.head, other.key, other.snapshot = self.head, self.key, self.snapshot
         other.events, other.event_sizes = dict(self.events), dict(self.event_sizes)
+        other.history = list(self.history)
         other.end = self.end
         return other
 
     def live_bytes(self) -> int:
         """The size of the journal rewritten with only what is still live."""
-        snapshot = 0 if self.snapshot is None else 2 * _MARK + 1 + len(self.snapshot)
+        snapshot = 0 if self.snapshot is None else 2 * _MARK + 3 + len(self.snapshot)
         return len(self.head) + snapshot + sum(self.event_sizes.values())
 
 
@@ -607,15 +632,33 @@ def _apply(journal: _Journal, kind: bytes, record: bytes, payload: bytes) -> Non
         journal.head = record
         journal.key = _decode_id(payload.partition(b" ")[2], "instance id")
     elif kind == _EVENT:
-        encoded, _, data = payload.partition(b" ")
+        encoded, _, rest = payload.partition(b" ")
         event_id = _decode_id(encoded, "event id")
+        entries, data = _split_history(rest)
+        journal.history.extend(entries)
         journal.events[event_id] = data
-        journal.event_sizes[event_id] = len(record)
+        journal.event_sizes[event_id] = len(record) - (len(rest) - len(data)) + 2
     elif kind == _SNAPSHOT:
-        consumed, _, journal.snapshot = payload.partition(b"\n")
+        consumed, _, rest = payload.partition(b"\n")
         _delete(journal, consumed)
+        entries, journal.snapshot = _split_history(rest)
+        journal.history.extend(entries)
     else:
         _delete(journal, payload)
+
+
+def _history_block(entries: Sequence[bytes]) -> bytes:
+    block = b"".join(_check_history_entry(entry) + b"\n" for entry in entries)
+    return b"%d\n" % len(block) + block
+
+
+def _split_history(rest: bytes) -> tuple[list[bytes], bytes]:
+    """The audit entries at the start of ``rest`` (see `_history_block`), and what follows."""
+    digits, newline, tail = rest.partition(b"\n")
+    if not newline or not digits.isdigit() or int(digits) > len(tail):
+        raise _Corrupt("a record holds a malformed block of audit entries")
+    n = int(digits)
+    return tail[:n].split(b"\n")[:-1], tail[n:]
 
 
 def _delete(journal: _Journal, payload: bytes) -> None:
@@ -895,11 +938,19 @@ class _OpenJournal:
             _fsync_dir(self.path.parent)  # a new file: make its name durable too
         self.size += len(records)
 
-    def rewrite(self, journal: _Journal, snapshot: bytes) -> None:
-        """Replace the journal by its live records under a new head: write, fsync, rename."""
-        events = (_frame(_EVENT, _event_payload(e, d)) for e, d in journal.events.items())
-        saved = _frame(_SNAPSHOT, b"\n" + snapshot)
-        contents = _head(self.instance_id) + b"".join(events) + saved
+    def rewrite(
+        self, moved: list[bytes], events: dict[str, bytes], last: bytes, history: pathlib.Path
+    ) -> None:
+        """Replace the journal by a new head, `events` and the record `last`: first the audit
+        entries `moved` (those of the journal) go to the `history` file, fsync-ed; then the
+        new journal is written, fsync-ed and renamed over the old one.
+
+        A crash in between leaves `moved` in both; `_overlap` drops the copy.
+        """
+        if moved:
+            _flush_history(history, moved)
+        kept = (_frame(_EVENT, _event_payload(e, d)) for e, d in events.items())
+        contents = _head(self.instance_id) + b"".join(kept) + last
         _write_atomic(self.path.parent, self.path.name, contents)
 
 
@@ -908,8 +959,41 @@ def _check_key(instance_id: str, journal: _Journal) -> None:
         raise _Corrupt(f"its head names instance {_short_repr(journal.key)}")
 
 
-def _event_payload(event_id: str, data: bytes) -> bytes:
-    return _encoded(event_id) + b" " + data
+def _event_payload(event_id: str, data: bytes, history: Sequence[bytes] = ()) -> bytes:
+    return _encoded(event_id) + b" " + _history_block(history) + data
+
+
+def _snapshot_payload(
+    consumed: Collection[str], history: Sequence[bytes], snapshot: bytes
+) -> bytes:
+    return _delete_payload(consumed) + b"\n" + _history_block(history) + snapshot
+
+
+def _flush_history(path: pathlib.Path, entries: list[bytes]) -> None:
+    """Append `entries` to the history file and fsync it, less any already at its end."""
+    lines = [_history_line(entry) for entry in entries]
+    with open(path, "a+b") as file:
+        size = file.seek(0, os.SEEK_END)
+        start = max(0, size - sum(map(len, lines)) - 1)
+        file.seek(start)
+        tail = file.read()
+        pieces = tail.split(b"\n")[(1 if start else 0) : -1]  # whole lines only
+        earlier = [e for e in map(_parse_history_line, pieces) if e is not None]
+        skip = _overlap(earlier, entries)
+        torn = b"\n" if tail and not tail.endswith(b"\n") else b""
+        if skip < len(lines):
+            file.write(torn + b"".join(lines[skip:]))
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _overlap(earlier: list[bytes], later: list[bytes]) -> int:
+    """The largest k such that `earlier` ends with the first k entries of `later`: entries
+    moved to the history file by a rewrite that crashed before replacing the journal."""
+    for k in range(min(len(earlier), len(later)), 0, -1):
+        if earlier[-k:] == later[:k]:
+            return k
+    return 0
 
 
 def _delete_payload(event_ids: Collection[str]) -> bytes:
@@ -1036,9 +1120,11 @@ class DiskStateStore(StateStore):
         data: bytes,
         expected: Callable[[bytes | None], bool],
         consumed: Collection[str] = (),
+        history: Sequence[bytes] = (),
     ) -> bool:
         snapshot = _as_bytes(data, "snapshot")
         consumed = [_check_event_id(e) for e in consumed]
+        entries = [_check_history_entry(entry) for entry in history]
         with self._writing(instance_id, "save the snapshot") as journal_file:
             journal = journal_file.read()
             if not expected(journal.snapshot):
@@ -1048,13 +1134,16 @@ class DiskStateStore(StateStore):
             for event_id in gone:
                 del after.events[event_id], after.event_sizes[event_id]
             after.snapshot = snapshot
-            # One record, so that the save and the consumption land together or not at all.
-            records = _frame(_SNAPSHOT, _delete_payload(gone) + b"\n" + snapshot)
-            superseded = journal.end + len(records) - after.live_bytes()
+            # One record, so that the save, the consumption and the audit entries land
+            # together or not at all.
+            record = _frame(_SNAPSHOT, _snapshot_payload(gone, entries, snapshot))
+            superseded = journal.end + len(record) - after.live_bytes()
             if superseded > max(_COMPACT_BYTES, after.live_bytes()):
-                journal_file.rewrite(after, snapshot)
+                last = _frame(_SNAPSHOT, _snapshot_payload((), entries, snapshot))
+                moved_to = self._history(instance_id)
+                journal_file.rewrite(journal.history, after.events, last, moved_to)
             else:
-                journal_file.append(records, sync=True)
+                journal_file.append(record, sync=True)
             return True
 
     def list_instances(self) -> list[str]:
@@ -1076,7 +1165,14 @@ class DiskStateStore(StateStore):
     # -- inbox --------------------------------------------------------------------------------
 
     def add_event(self, instance_id: str, event_id: str, data: bytes) -> None:
-        payload = _event_payload(_check_event_id(event_id), _as_bytes(data, "event data"))
+        self.publish(instance_id, event_id, data)
+
+    def publish(
+        self, instance_id: str, event_id: str, data: bytes, history: Sequence[bytes] = ()
+    ) -> None:
+        event_id = _check_event_id(event_id)
+        entries = [_check_history_entry(entry) for entry in history]
+        payload = _event_payload(event_id, _as_bytes(data, "event data"), entries)
         with self._writing(instance_id, "add an event") as journal_file:
             journal_file.check_tail()
             journal_file.append(_frame(_EVENT, payload), sync=True)
@@ -1114,12 +1210,16 @@ class DiskStateStore(StateStore):
             _append_line(path, lines)
 
     def read_history(self, instance_id: str) -> list[bytes]:
+        """The history file's entries, then those still in the journal.
+
+        The journal is read first: a rewrite after that can only have copied its entries to
+        the end of the file, where `_overlap` finds them.
+        """
+        pending = self._read(instance_id, "read the history").history
         path = self._history(instance_id)
         with self._errors(f"read the history of instance {_short_repr(instance_id)}", path):
             raw = _read_or_none(path)
-        if raw is None:
-            return []
         # The piece after the last newline is empty or a torn append: never an entry.
-        lines = raw.split(b"\n")[:-1]
-        entries = (_parse_history_line(line) for line in lines)
-        return [entry for entry in entries if entry is not None]
+        lines = raw.split(b"\n")[:-1] if raw else []
+        entries = [e for e in map(_parse_history_line, lines) if e is not None]
+        return entries + pending[_overlap(entries, pending) :]

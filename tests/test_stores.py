@@ -723,3 +723,58 @@ def test_a_read_on_the_event_loop_only_from_a_warm_cache(disk_store: DiskStateSt
     assert disk_store.try_load_with_events("i") is None
     assert disk_store.load_with_events("i") == (b"x" * 70_000, [("e", b"event")])
     assert InMemoryStateStore().try_load_with_events("i") is None
+
+
+def test_audit_entries_written_with_saves_and_events_keep_their_order(
+    store: StateStore,
+) -> None:
+    """`commit` and `publish` carry audit entries; across many saves (and, on disk, journal
+    rewrites that move them to the history file) they read back once each, in order."""
+    expected = []
+    for n in range(300):
+        store.publish("i", f"e{n:03d}", b"x" * 40, [b'{"published": %d}' % n])
+        entries = [b'{"saved": %d, "part": %d}' % (n, part) for part in range(3)]
+        store.commit("i", b"%d" % n + b"." * 500, lambda c: True, [f"e{n:03d}"], entries)
+        expected += [b'{"published": %d}' % n, *entries]
+        if n % 50 == 0:
+            assert store.read_history("i") == expected
+    assert store.read_history("i") == expected
+    assert store.list_events("i") == []
+    if isinstance(store, DiskStateStore):
+        moved = (store.path / "i_i.history").read_bytes().count(b"\n")
+        assert 0 < moved < len(expected)  # most moved by rewrites; the newest still journaled
+        assert DiskStateStore(store.path).read_history("i") == expected
+
+
+def test_a_rewrite_that_crashed_after_moving_the_audit_entries_duplicates_none(
+    disk_store: DiskStateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rewrite first appends the journal's audit entries to the history file, then replaces
+    the journal: a crash in between leaves them in both, and neither reads nor the next rewrite
+    count them twice."""
+    expected: list[bytes] = []
+    fail = {"once": True}
+    real = stores_module._write_atomic
+
+    def crash_once(folder: pathlib.Path, name: str, data: bytes) -> None:
+        if fail["once"] and name.endswith(".log"):
+            fail["once"] = False
+            raise OSError("simulated crash before the rename")
+        real(folder, name, data)
+
+    monkeypatch.setattr(stores_module, "_write_atomic", crash_once)
+    n = 0
+    while fail["once"]:
+        entry = b'{"n": %d}' % n
+        try:
+            disk_store.commit("i", b"s" * 2000, lambda c: True, (), [entry])
+        except StoreError:
+            assert disk_store.read_history("i") == expected  # the failed save wrote nothing
+            break
+        expected.append(entry)
+        n += 1
+    assert DiskStateStore(disk_store.path).read_history("i") == expected
+    for m in range(n + 1, n + 60):
+        disk_store.commit("i", b"s" * 2000, lambda c: True, (), [b'{"n": %d}' % m])
+        expected.append(b'{"n": %d}' % m)
+    assert DiskStateStore(disk_store.path).read_history("i") == expected
