@@ -178,7 +178,8 @@ class DurableBackend(OrchestrationBackend):
             taken = _first_named(instance_id, quick[1], event_name, exclude)
             if taken is not None:
                 return taken
-            job = functools.partial(_commit, self.store, instance_id)
+            known = quick[0] if _follows(state.get("seq", 1) - 1, quick[0]) else None
+            job = functools.partial(_commit, self.store, instance_id, known=known)
         else:
             job = functools.partial(
                 _commit_unless_published, self.store, instance_id, event_name, exclude
@@ -343,12 +344,22 @@ def _commit_unless_published(
 
 
 def _commit(
-    store: StateStore, instance_id: str, data: str, state: dict[str, Any], history: list[bytes]
+    store: StateStore,
+    instance_id: str,
+    data: str,
+    state: dict[str, Any],
+    history: list[bytes],
+    known: bytes | None = None,
 ) -> bool:
+    """Save if the stored snapshot is the one this state follows; `known` is a snapshot
+    already found to be it (the very object, so the check in the thread is an identity)."""
     previous = state.get("seq", 1) - 1
     raw = data.encode("utf-8", "surrogatepass")
     consumed = list(state.get("consumed_events") or ())
-    expected = functools.partial(_follows, previous)
+
+    def expected(current: bytes | None) -> bool:
+        return (known is not None and current is known) or _follows(previous, current)
+
     return store.commit(instance_id, raw, expected, consumed, history)
 
 

@@ -1032,6 +1032,7 @@ class DiskStateStore(StateStore):
             raise StoreError(f"cannot create the store folder {self._path}: {e}") from e
         _remove_stale_temps(self._path)
         self._cache = _JournalCache()
+        self._known_paths: dict[str, tuple[pathlib.Path, pathlib.Path, pathlib.Path]] = {}
 
     @property
     def path(self) -> pathlib.Path:
@@ -1043,8 +1044,24 @@ class DiskStateStore(StateStore):
 
     # -- the journal --------------------------------------------------------------------------
 
+    def _paths(self, instance_id: str) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
+        """The journal, lock and history files of `instance_id` (remembered: checkpoints run
+        in worker threads, where every microsecond shows)."""
+        paths = self._known_paths.get(_check_id(instance_id))
+        if paths is None:
+            stem = _stem(instance_id)
+            paths = (
+                self._path / (stem + _JOURNAL_SUFFIX),
+                self._path / (stem + _LOCK_SUFFIX),
+                self._path / (stem + _HISTORY_SUFFIX),
+            )
+            if len(self._known_paths) >= 4096:
+                self._known_paths.clear()
+            self._known_paths[instance_id] = paths
+        return paths
+
     def _journal_path(self, instance_id: str) -> pathlib.Path:
-        return self._path / (_stem(_check_id(instance_id)) + _JOURNAL_SUFFIX)
+        return self._paths(instance_id)[0]
 
     @contextlib.contextmanager
     def _errors(self, action: str, path: pathlib.Path) -> Iterator[None]:
@@ -1078,8 +1095,7 @@ class DiskStateStore(StateStore):
     @contextlib.contextmanager
     def _writing(self, instance_id: str, action: str) -> Iterator[_OpenJournal]:
         """Hold the instance's lock and its journal open for appending."""
-        path = self._journal_path(instance_id)
-        lock = path.with_suffix(_LOCK_SUFFIX)
+        path, lock, _ = self._paths(instance_id)
         with self._errors(f"{action} of instance {_short_repr(instance_id)}", path), _locked(lock):
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | _O_BINARY, 0o644)
             try:
@@ -1196,7 +1212,7 @@ class DiskStateStore(StateStore):
     # -- history ------------------------------------------------------------------------------
 
     def _history(self, instance_id: str) -> pathlib.Path:
-        return self._path / (_stem(_check_id(instance_id)) + _HISTORY_SUFFIX)
+        return self._paths(instance_id)[2]
 
     def append_history(self, instance_id: str, entry: bytes) -> None:
         self.append_history_many(instance_id, [entry])
