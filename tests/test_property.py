@@ -15,7 +15,9 @@ A hypothesis strategy (`programs`) writes small random ``async def program()`` b
   computed by an awaited call) and nested durable calls to the fixed children of
   ``tests/regressions/children.py`` (pausing, raising, recursing, looping, pausing in a
   ``finally``, mutating the caller's list or dict), in statements, conditions, call
-  arguments, f-strings, boolean and conditional expressions, displays, unpacking, augmented
+  arguments, f-strings, boolean and conditional expressions, displays, list/set/dict
+  comprehensions (elements, conditions, inner iterables, keys, walruses, variables shadowing
+  locals), unpacking, augmented
   assignments, assignment and ``del`` targets, annotated assignments, ``assert`` messages,
   ``match`` guards; awaits of a plain coroutine that calls a durable child inline;
 * side effects and state: `log` and `check` (a logged condition), assignments, augmented
@@ -180,6 +182,16 @@ def _call(draw: Draw, ctx: _Ctx) -> list[str]:
     """A nested durable call (or an await of the plain coroutine), in one of many positions."""
     child = _pick(draw, CHILDREN_1)
     x, v, n = _int_atom(draw, ctx), _pick(draw, INT_VARS), ctx.label()
+    w = _pick(draw, INT_VARS)
+    comprehensions = [  # lowered into resumable loops
+        f"z = [await {child}(q) for q in range({x} % 3) if check('L{n}', q) != 1]",
+        f"z = [q for q in range({x} % 3) if await {child}(q) % 2 == 0]",
+        f"z = {{q: await {child}(q + {x}) for q in range(2)}}",
+        f"z = {{await {child}(q) % 5 for q in [{x}, 1]}}",
+        f"z = [(q, r) for q in range(2) for r in range(await {child}(q) % 3)]",
+        f"{v} = sum([await {child}({w}) for {w} in range({x} % 3)])",  # shadows a local
+        f"z = [({v} := await {child}(q)) for q in range({x} % 3)]",
+    ]
     call = f"await {child}({x})"
     forms: list[Callable[[], str]] = [
         lambda: f"{v} = {call}",
@@ -196,6 +208,7 @@ def _call(draw: Draw, ctx: _Ctx) -> list[str]:
         lambda: f"{v} = {call} if {_cond(draw, ctx)} else {_int_atom(draw, ctx)}",
         lambda: f"{v}, {_pick(draw, INT_VARS)} = {_int_atom(draw, ctx)}, {call}",
         lambda: f"z = [await child_plain(q) for q in range({x} % 3)]",
+        lambda: _pick(draw, comprehensions),
         lambda: f'raise PauseForEventException(f"p{n}-{{{call}}}")',
         lambda: call,
         lambda: f"await child_append(items, x={x})",

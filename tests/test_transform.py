@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
+import textwrap
 import traceback
 from typing import Any
 
@@ -19,6 +21,7 @@ from durable import (
     UnsupportedSyntaxError,
     make_durable,
 )
+from durable._transform import DurableAstTransformer
 
 COUNTER = 0
 
@@ -287,3 +290,153 @@ class TestMethods:
         DurableBackend(store).publish_event("t", "go")
         with pytest.raises(SnapshotValidationError, match="Popen"):
             await Ledger.opened("bo", orchestration_backend=DurableBackend(store), instance_id="t")
+
+
+async def _lowered(xs: list[int]) -> Any:
+    x = "outer"
+    got = [(x, await two_points(x)) for x in xs if x]
+    return x, got
+
+
+async def _captured(xs: list[int]) -> list[int]:
+    return [(lambda: x)() + await two_points(x) for x in xs]
+
+
+async def _unsaveable_variable() -> list[Any]:
+    return [await two_points(1) and kind for kind in [NotAnOwner]]
+
+
+async def _over_generator() -> list[int]:
+    return [await two_points(x) for x in (y for y in [1])]
+
+
+lowered = make_durable(_lowered)
+over_generator = make_durable(_over_generator)
+captured = make_durable(_captured)
+unsaveable_variable = make_durable(_unsaveable_variable)
+
+
+def _transformed(source: str) -> ast.Module:
+    fn = ast.parse(textwrap.dedent(source)).body[0]
+    assert isinstance(fn, ast.AsyncFunctionDef)
+    return DurableAstTransformer("<test>").transform(fn).module
+
+
+class TestComprehensions:
+    """Comprehensions awaiting calls are lowered into resumable loops; the rest stay native.
+
+    Their behaviour is compared with plain Python in tests/corpus/comprehensions.py."""
+
+    @pytest.mark.parametrize(
+        ("source", "kind"),
+        [
+            ("async def f(xs):\n    return [x * 2 for x in xs if x]\n", ast.ListComp),
+            ("async def f(xs):\n    return {x: await g() for x in await h(xs)}\n", None),
+            ("async def f(xs):\n    return [await g(x) for x in xs]\n", None),
+            ("async def f(xs):\n    return [await g(y) for y in (await h(x) for x in xs)]\n", None),
+            ("async def f(xs):\n    return list(await g(x) for x in xs)\n", ast.GeneratorExp),
+            ("async def f(xs):\n    return [await g(x) async for x in xs]\n", ast.ListComp),
+            ("async def f(xs):\n    return [(lambda: x, await g()) for x in xs]\n", ast.ListComp),
+            (
+                "async def f(xs):\n    return {x: [x for x in y] for x in [await g(y)]}\n",
+                ast.DictComp,
+            ),
+            (
+                "async def f(xs):\n    return {x: [await g(x) for x in x] for x in xs}\n",
+                ast.DictComp,
+            ),
+            ("async def f(xs):\n    return {x: [await g(x) for y in x] for x in xs}\n", None),
+        ],
+        ids=[
+            "nothing-awaited",
+            "first-iterable-and-value",
+            "element",
+            "inner-generator-expression-not-lowered",
+            "generator-expression",
+            "async-for-clause",
+            "lambda-captures-variable",
+            "await-only-in-first-iterable",
+            "nested-comprehension-rebinds-variable",
+            "nested-comprehensions",
+        ],
+    )
+    def test_what_is_lowered(self, source: str, kind: type[ast.AST] | None) -> None:
+        """Only list/set/dict comprehensions awaiting beyond their first iterable, whose
+        variables no closure captures, become loops; ``None``: no comprehension is left."""
+        left = [
+            type(n)
+            for n in ast.walk(_transformed(source))
+            if isinstance(n, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp))
+        ]
+        if kind is None:
+            assert ast.DictComp not in left and ast.ListComp not in left
+        else:
+            assert kind in left
+
+    def test_variables_are_hidden_locals(self) -> None:
+        """The comprehension's variable is a hidden local, saved while live; `x` is untouched."""
+        names = {name for b in lowered.code_blocks for name in b.live}
+        assert "_dur_comp_x_1" in names and "_dur_comp1" in names
+        assert lowered._compiled.hidden["_dur_comp_x_1"].startswith(
+            "the variable 'x' of a comprehension at line"
+        )
+
+    async def test_resumes_inside_the_comprehension(self) -> None:
+        assert await _drive(lowered, [0, 1, 2]) == ("outer", [(1, 4), (2, 6)])
+
+    async def test_captured_variable_keeps_the_comprehension_inline(self) -> None:
+        """A lambda capturing the variable: the comprehension stays native, so a child pausing
+        in it fails as before, naming the pause's line."""
+        with pytest.raises(UnsupportedSyntaxError, match="paused for 'first' where a pause"):
+            await _drive(captured, [1])
+
+    async def test_unsaveable_variable_is_named(self) -> None:
+        """A comprehension variable live at a point that cannot be saved is named as such."""
+        with pytest.raises(UnserializableStateError, match="variable 'kind' of a comprehension"):
+            await _drive(unsaveable_variable)
+
+    async def test_live_generator_is_named(self) -> None:
+        """As in a ``for`` loop, a durable call while a generator is iterated cannot be saved."""
+        with pytest.raises(UnserializableStateError, match="the iterator of a comprehension"):
+            await _drive(over_generator)
+
+    def test_fingerprint_sets_lowered_functions_apart(self) -> None:
+        """Snapshots saved while such comprehensions ran inline (with other point numbers) are
+        matched by point name, never by number."""
+        from durable._transform import _function_node, fingerprint
+
+        node, _ = _function_node(_lowered)
+        assert lowered.fingerprint == fingerprint(node, renumbered=True)
+        assert lowered.fingerprint != fingerprint(node)
+
+
+async def _guarded(x: int) -> int:
+    match x:
+        case 1 if await _ident(True):
+            x = 2
+    raise PauseForEventException("after")
+    return x
+
+
+async def _plain_pause(x: int) -> int:
+    x = await _ident(x)
+    raise PauseForEventException("after")
+    return x
+
+
+async def _ident(value: Any) -> Any:
+    return value
+
+
+def test_fingerprint_sets_apart_functions_numbered_differently_since_version_1() -> None:
+    """An awaited call where transform version 1 made no point (here a `match` guard) shifts
+    the later points: such functions hash apart from their version-1 fingerprint, so their
+    old snapshots resume by point name. Other functions keep their fingerprint."""
+    from durable._transform import _function_node, fingerprint
+
+    guarded, plain = make_durable(_guarded), make_durable(_plain_pause)
+    guarded_node, _ = _function_node(_guarded)
+    plain_node, _ = _function_node(_plain_pause)
+    assert guarded.fingerprint == fingerprint(guarded_node, renumbered=True)
+    assert guarded.fingerprint != fingerprint(guarded_node)
+    assert plain.fingerprint == fingerprint(plain_node)

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import NoSourceError, UnsupportedSyntaxError
-from ._rewrite import FACTORY, DurableAstTransformer, PointInfo, TransformResult, strip_docstring
+from ._rewrite import (
+    FACTORY,
+    DurableAstTransformer,
+    PointInfo,
+    TransformResult,
+    awaits_where_version_1_ran_inline,
+    strip_docstring,
+)
 from ._runtime_helpers import durable_iter, rewind
 
 __all__ = ["CompiledFunction", "DurableAstTransformer", "PointInfo", "compile_durable"]
@@ -46,6 +53,7 @@ def compile_durable(fn: Callable[..., Any]) -> CompiledFunction:
             filename=filename,
             lineno=node.lineno,
         )
+    renumbered = awaits_where_version_1_ran_inline(node)  # read before the transform runs
     result: TransformResult = DurableAstTransformer(filename).transform(node)
     code = compile(result.module, filename, "exec")
     namespace: dict[str, Any] = {}
@@ -59,14 +67,22 @@ def compile_durable(fn: Callable[..., Any]) -> CompiledFunction:
         start_live=result.start_live,
         points=tuple(result.points),
         hidden=result.hidden,
-        fingerprint=fingerprint(node),
+        fingerprint=fingerprint(node, renumbered=result.lowered_comprehensions or renumbered),
         filename=filename,
         lineno=node.lineno,
     )
 
 
-def fingerprint(node: ast.AsyncFunctionDef) -> str:
-    """A hash of the function's normalised AST: blind to comments, layout, docstring, position."""
+def fingerprint(node: ast.AsyncFunctionDef, *, renumbered: bool = False) -> str:
+    """A hash of the function's normalised AST: blind to comments, layout, docstring, position.
+
+    Invariant: equal fingerprints number the points alike. A function whose points are
+    numbered differently than transform version 1 numbered them (`renumbered`: it awaits a
+    call where version 1 made no point, see `awaits_where_version_1_ran_inline`, or in a
+    comprehension now lowered into loops) hashes apart from the same source under version 1,
+    so its old snapshots resume by point name (a safe upgrade or a clear refusal), never at a
+    shifted number. Every other function keeps its fingerprint.
+    """
     clean = ast.AsyncFunctionDef(
         name=node.name,
         args=node.args,
@@ -75,7 +91,8 @@ def fingerprint(node: ast.AsyncFunctionDef) -> str:
         returns=node.returns,
     )
     text = ast.dump(clean, annotate_fields=False, include_attributes=False)
-    return hashlib.sha256(f"{TRANSFORM_VERSION}\n{text}".encode()).hexdigest()[:32]
+    version = f"{TRANSFORM_VERSION}+renumbered" if renumbered else TRANSFORM_VERSION
+    return hashlib.sha256(f"{version}\n{text}".encode()).hexdigest()[:32]
 
 
 def _function_node(fn: Callable[..., Any]) -> tuple[ast.AsyncFunctionDef, str]:

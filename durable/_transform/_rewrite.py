@@ -70,6 +70,7 @@ class TransformResult:
     start_live: tuple[str, ...]  # parameters used at all: the others are never saved
     points: list[PointInfo]
     hidden: dict[str, str] = field(default_factory=dict)  # temp name -> what it holds
+    lowered_comprehensions: bool = False  # any awaiting comprehension became loops
 
 
 def _name(id_: str, store: bool = False) -> ast.Name:
@@ -106,8 +107,13 @@ _SCOPES = (
 
 def _own_nodes(node: ast.AST) -> Iterator[ast.AST]:
     """Nodes of `node` in its own scope: of a nested function, lambda, class or comprehension,
-    only the parts evaluated in our scope (`_outer_parts`)."""
+    only the parts evaluated in our scope (`_outer_parts`); all of a comprehension that is
+    lowered into our scope's code (`_lowerable`)."""
     for child in ast.iter_child_nodes(node):
+        if _lowerable(child):
+            yield child
+            yield from _own_nodes(child)
+            continue
         if isinstance(child, _SCOPES):
             for part in _outer_parts(child):
                 yield from _walk_own(part)
@@ -153,7 +159,98 @@ def _walk_own(node: ast.AST) -> Iterator[ast.AST]:
 
 
 def _has_call_await(node: ast.AST) -> bool:
+    """Whether `node` awaits a call in our scope (of a nested scope, in its `_outer_parts`,
+    unless it is a comprehension lowered into our scope)."""
+    if isinstance(node, _SCOPES) and not _lowerable(node):
+        return any(map(_has_call_await, _outer_parts(node)))
     return any(isinstance(n, ast.Await) and isinstance(n.value, ast.Call) for n in _walk_own(node))
+
+
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp)
+
+
+def awaits_where_version_1_ran_inline(fn: ast.AsyncFunctionDef) -> bool:
+    """Whether `fn` awaits a call where transform version 1 made no point (it ran the call
+    inline or refused it): a `match` guard, an `except` type, a `with` item, an `async for`
+    iterable, the decorators, defaults or bases of a nested ``def``, ``lambda`` or class, an
+    assignment or ``del`` target, an ``assert`` message. Points after such a place are
+    numbered differently since, so `fingerprint` tells the two numberings apart.
+    """
+    for n in _own_nodes(fn):
+        if isinstance(n, ast.match_case):
+            parts: list[ast.AST] = [n.guard] if n.guard is not None else []
+        elif isinstance(n, ast.ExceptHandler):
+            parts = [n.type] if n.type is not None else []
+        elif isinstance(n, ast.With | ast.AsyncWith):
+            parts = [item.context_expr for item in n.items]
+        elif isinstance(n, ast.AsyncFor):
+            parts = [n.iter]
+        elif isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            parts = list(_outer_parts(n))
+        elif isinstance(n, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Delete | ast.For):
+            targets = n.targets if isinstance(n, ast.Assign | ast.Delete) else [n.target]
+            parts = list(targets)
+        elif isinstance(n, ast.Assert):
+            parts = [n.msg] if n.msg is not None else []
+        else:
+            continue
+        if any(_has_call_await(part) for part in parts):
+            return True
+    return False
+
+
+def _lowerable(node: ast.AST) -> bool:
+    """A list, set or dict comprehension the normaliser lowers into a loop (`comprehension`):
+    one awaiting a call in its own scope (beyond its first iterable), whose variables can be
+    renamed without changing its meaning.
+
+    Left native (its awaits run inline): a generator expression (with an ``await`` it is an
+    async generator, consumed later, where no pause can be saved); an ``async for`` clause;
+    a lambda or generator expression inside that mentions a variable of the comprehension (a
+    closure that may outlive the iteration would see the renamed variable change); a nested
+    comprehension rebinding one of its variables (renaming is not scope-aware).
+    """
+    if not isinstance(node, _COMPREHENSIONS) or any(g.is_async for g in node.generators):
+        return False
+    parts = _comprehension_parts(node)
+    if not any(map(_has_call_await, parts)):
+        return False
+    names = _comprehension_vars(node)
+    for part in parts:
+        for n in ast.walk(part):
+            if isinstance(n, (ast.Lambda, ast.GeneratorExp)) and _mentions(n, names):
+                return False
+            if isinstance(n, _COMPREHENSIONS) and _comprehension_vars(n) & names:
+                return False
+    return True
+
+
+def _comprehension_parts(node: ast.ListComp | ast.SetComp | ast.DictComp) -> list[ast.expr]:
+    """What a comprehension evaluates in its own scope: all but its first iterable."""
+    first, *rest = node.generators
+    parts = [first.target, *first.ifs]
+    for g in rest:
+        parts += [g.target, g.iter, *g.ifs]
+    if isinstance(node, ast.DictComp):
+        return [*parts, node.key, node.value]
+    return [*parts, node.elt]
+
+
+def _comprehension_vars(node: ast.ListComp | ast.SetComp | ast.DictComp) -> set[str]:
+    """The names its ``for`` clauses bind (not the objects of ``o.a`` or ``d[k]`` targets)."""
+    return {
+        n.id
+        for g in node.generators
+        for n in ast.walk(g.target)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+
+
+def _mentions(node: ast.AST, names: set[str]) -> bool:
+    return any(
+        (isinstance(n, ast.Name) and n.id in names) or (isinstance(n, ast.arg) and n.arg in names)
+        for n in ast.walk(node)
+    )
 
 
 def _bound_names(nodes: Iterable[ast.AST | None]) -> frozenset[str]:
@@ -172,7 +269,8 @@ def _bound_names(nodes: Iterable[ast.AST | None]) -> frozenset[str]:
 
 
 class _Normaliser:
-    """Pass 1: lift awaited calls out of expressions, lower loops/matches that hold points."""
+    """Pass 1: lift awaited calls out of expressions, lower loops/matches that hold points
+    and comprehensions that await calls."""
 
     def __init__(self, filename: str, local_names: set[str]) -> None:
         self.filename = filename
@@ -185,6 +283,7 @@ class _Normaliser:
         self._temps: dict[str, int] = {}
         self.explicit: dict[int, str] = {}  # id(point stmt) -> the name the user gave it
         self.described: dict[int, str] = {}  # id(point stmt) -> default name before numbering
+        self.comprehension_loops: dict[int, str] = {}  # id(For) -> key of its iterator temp
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -479,10 +578,13 @@ class _Normaliser:
         ]
 
     def for_(self, s: ast.For) -> list[ast.stmt]:
+        what, key = "the `for` loop", _key(s.target)
+        if id(s) in self.comprehension_loops:
+            what, key = "a comprehension", self.comprehension_loops[id(s)]
         if _has_call_await(s.target):
             # Each item is stored in the target (its awaits evaluated) as the body's first
             # statement, so those awaits become points inside the loop.
-            item = self.temp("the current item of a `for` loop", s, "item")
+            item = self.temp(f"the current item of {what}", s, "item")
             bind = ast.copy_location(ast.Assign([s.target], _name(item)), s)
             loop = ast.For(_name(item, True), s.iter, [bind, *s.body], s.orelse, None)
             s = ast.copy_location(loop, s)
@@ -491,14 +593,14 @@ class _Normaliser:
         orelse = self.block(s.orelse)
         if not self.has_points(body):
             return [*pre, ast.For(s.target, iter_, body, orelse, s.type_comment)]
-        it = self.temp("the iterator of the `for` loop", s, f"it_{_key(s.target)}")
+        it = self.temp(f"the iterator of {what}", s, f"it_{key}")
         if isinstance(s.target, ast.Name):
             # The loop binds the name itself; on resume the emitter re-reads the saved value
             # after the re-fetch (the body may have rebound it before the pause).
             loop = ast.For(s.target, _name(it), body, orelse, None)
             self.seek_restore[id(loop)] = s.target.id
         else:
-            item = self.temp("the current item of a `for` loop", s, "item")
+            item = self.temp(f"the current item of {what}", s, "item")
             bind = ast.copy_location(ast.Assign([s.target], _name(item)), s)
             loop = ast.For(_name(item, True), _name(it), [bind, *body], orelse, None)
         self.lowered[id(loop)] = it
@@ -779,6 +881,8 @@ class _Normaliser:
         if isinstance(e, ast.Lambda):  # only its defaults are evaluated here
             pre, values = self.lift_seq(_defaults(e.args))
             return pre, ast.Lambda(_with_defaults(e.args, values), e.body)
+        if isinstance(e, _COMPREHENSIONS) and _lowerable(e):
+            return self.comprehension(e)
         if isinstance(e, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             gen = e.generators[0]
             pre, it = self.lift(gen.iter)
@@ -789,6 +893,74 @@ class _Normaliser:
             ]
             return pre, new
         return self.generic(e)
+
+    def comprehension(
+        self, e: ast.ListComp | ast.SetComp | ast.DictComp
+    ) -> tuple[list[ast.stmt], ast.expr]:
+        """A comprehension awaiting calls becomes a loop building its value in a temp::
+
+            {k: v for x in xs if c for y in f(x)}  ->  t = {}
+                                                       for x' in xs:
+                                                           if c:
+                                                               for y' in f(x'):
+                                                                   key = k
+                                                                   t[key] = v
+
+        so its awaits become points of ordinary (resumable) loops and the partly built value
+        is saved as a live local. Python's order is kept: the first iterable once, before
+        anything else; per item the target, the conditions in order (each only if the ones
+        before held), the inner clauses likewise, then the element (the key before the
+        value). The comprehension's scope is kept by renaming its variables to fresh hidden
+        locals, so the function's own variables of those names are untouched; a walrus still
+        binds in the function, as in Python. `_lowerable` says which comprehensions qualify.
+        """
+        e = copy.deepcopy(e)  # renamed in place
+        first = e.generators[0]
+        keys = [f"comp_{_key(g.target)}" for g in e.generators]
+        pre, iter_ = self.lift(first.iter)  # evaluated in the enclosing scope
+        renames = {
+            n: self.temp(f"the variable {n!r} of a comprehension", e, f"comp_{n}_")
+            for n in sorted(_comprehension_vars(e))
+        }
+        for part in _comprehension_parts(e):
+            for node in ast.walk(part):
+                if isinstance(node, ast.Name) and node.id in renames:
+                    node.id = renames[node.id]
+        empty: ast.expr
+        if isinstance(e, ast.ListComp):
+            kind, empty = "list", ast.List([], ast.Load())
+        elif isinstance(e, ast.SetComp):  # ``{*()}``: no lookup of a name `set` may rebind
+            kind, empty = "set", ast.Set([ast.Starred(ast.Tuple([], ast.Load()), ast.Load())])
+        else:
+            kind, empty = "dict", ast.Dict([], [])
+        result = self.temp(f"the {kind} a comprehension builds", e, "comp")
+        innermost: list[ast.stmt]
+        if isinstance(e, ast.DictComp):
+            key = e.key
+            innermost = []
+            if not (
+                isinstance(key, ast.Constant)
+                or (isinstance(key, ast.Name) and key.id in renames.values())
+            ):
+                # Python evaluates the key before the value; ``t[k] = v`` evaluates `v` first.
+                t = self.temp("the key of a dict comprehension", key, "key")
+                innermost.append(_at(ast.Assign([_name(t, True)], key), key))
+                key = _name(t)
+            store = ast.Subscript(_name(result), key, ast.Store())
+            innermost.append(_at(ast.Assign([store], e.value), e.value))
+        else:
+            add = "append" if isinstance(e, ast.ListComp) else "add"
+            method = ast.Attribute(_name(result), add, ast.Load())
+            innermost = [_at(ast.Expr(ast.Call(method, [e.elt], [])), e.elt)]
+        body = innermost
+        for g, it_key in reversed(list(zip(e.generators, keys, strict=True))):
+            for cond in reversed(g.ifs):
+                body = [_at(ast.If(cond, body, []), cond)]
+            loop = ast.For(g.target, iter_ if g is first else g.iter, body, [], None)
+            body = [_at(loop, g.target)]
+            self.comprehension_loops[id(loop)] = it_key
+        init = _at(ast.Assign([_name(result, True)], empty), e)
+        return [*pre, *self.block([init, *body])], _name(result)
 
     def bool_op(self, e: ast.BoolOp) -> tuple[list[ast.stmt], ast.expr]:
         t = self.temp("the value of a boolean expression", e)
@@ -1298,7 +1470,8 @@ class DurableAstTransformer(ast.NodeTransformer):
         ast.copy_location(factory, fn)
         module = ast.Module([factory], [])
         _locate(module, fn)
-        return TransformResult(module, params, live.entry, infos, norm.hidden)
+        lowered = bool(norm.comprehension_loops)
+        return TransformResult(module, params, live.entry, infos, norm.hidden, lowered)
 
     def _infos(
         self, norm: _Normaliser, ids: dict[int, int], live: Liveness, body: list[ast.stmt]
