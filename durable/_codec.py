@@ -33,6 +33,8 @@ Bare: ``None``, ``bool``, ``int`` in the signed 64-bit range, finite ``float`` o
 ``exc``         ``{"cls": ..., "args": [values], "attrs"?: [name, value, ...]}``
 ``iter``        ``{"k": "list_iterator" | ..., "v"?: sequence, "i"?: index}`` (no ``v``
                 when the iterator released its exhausted sequence or iterates an empty range)
+``enumerate``   ``{"it": iterator, "n": next count}``; ``zip`` ``{"its": [iterators],
+                "strict"?: true}``
 ``citer``       a dict or set iterator: ``{"k": "keys" | "values" | "items" | "set",
                 "c"?: the dict or set, "n"?: items left (dicts: always its last ones),
                 "r"?: the items left (sets, whose order a rebuilt set may not keep),
@@ -122,8 +124,8 @@ import sys
 import types
 import uuid
 import zoneinfo
-from collections.abc import Callable, Generator, Mapping
-from typing import Any, Final, Literal, TypeAlias, TypeGuard
+from collections.abc import Callable, Generator, Iterator, Mapping
+from typing import Any, Final, Literal, TypeAlias, TypeGuard, cast
 
 from pydantic import BaseModel
 
@@ -633,8 +635,8 @@ def _builtin_subclass_reason(t: type) -> str | None:
 def _iterator_reason(t: type) -> str | None:
     if hasattr(t, "__next__"):
         return (
-            "only list, tuple, str and range iterators can be saved; "
-            "materialise this one with list(...)"
+            "only iterators over lists, tuples, strings, ranges, dicts and sets (and enumerate "
+            "or zip of those) can be saved; materialise this one with list(...)"
         )
     return None
 
@@ -733,6 +735,8 @@ class Encoder:
         )
         self._handlers.update({t: (_POST, self._e_iter) for t in _ITER_TYPES})
         self._handlers.update({t: (_POST, self._e_citer) for t in _CITER_TYPES})
+        self._handlers[enumerate] = (_POST, self._e_enumerate)
+        self._handlers[zip] = (_POST, self._e_zip)
 
     @property
     def _next(self) -> int:
@@ -980,6 +984,24 @@ class Encoder:
             return node
         node["r"] = yield (list(left), _RAW, ".<items left to iterate>")
         node["s"] = len(container)
+        return node
+
+    def _e_enumerate(self, v: enumerate[Any]) -> _EncGen:
+        inner, count = cast(tuple[Any, ...], v.__reduce__())[1]
+        node: _Node = {"$t": "enumerate", "n": _e_int(count)}
+        b = _bare(inner)
+        node["it"] = b if b is not _MISS else (yield (inner, _RAW, ".<enumerated iterator>"))
+        return node
+
+    def _e_zip(self, v: zip[Any]) -> _EncGen:
+        reduced = cast(tuple[Any, ...], v.__reduce__())
+        its: list[JSON] = []
+        for i, inner in enumerate(reduced[1]):
+            b = _bare(inner)
+            its.append(b if b is not _MISS else (yield (inner, _RAW, f".<zipped iterator {i}>")))
+        node: _Node = {"$t": "zip", "its": its}
+        if len(reduced) > 2 and reduced[2]:
+            node["strict"] = True
         return node
 
     def _e_exc(self, v: BaseException, ref: str) -> _EncGen:
@@ -1327,6 +1349,8 @@ class Decoder:
             "defaultdict": self._d_defaultdict,
             "iter": self._d_iter,
             "citer": self._d_citer,
+            "enumerate": self._d_enumerate,
+            "zip": self._d_zip,
             "exc": self._d_exc,
             "dataclass": self._d_dataclass,
             "model": self._d_model,
@@ -1599,6 +1623,32 @@ class Decoder:
             container = x if type(x) in _JSON_SCALARS else (yield x)
             it = yield from self._citer_over(node, kind, container)
         self._define(node, it, "citer")
+        return it
+
+    def _d_enumerate(self, node: _Node) -> _DecGen:
+        if "$same" in node:
+            return self._same(node, "enumerate")
+        inner = yield node.get("it")
+        if not isinstance(inner, Iterator):
+            raise DecodeError("'enumerate' node: 'it' must be an iterator")
+        it = enumerate(inner, _int_value(node.get("n", 0)))
+        self._define(node, it, "enumerate")
+        return it
+
+    def _d_zip(self, node: _Node) -> _DecGen:
+        if "$same" in node:
+            return self._same(node, "zip")
+        its = node.get("its")
+        if type(its) is not list:
+            raise DecodeError("'zip' node: 'its' must be a list")
+        inners = []
+        for x in its:
+            inner = yield x
+            if not isinstance(inner, Iterator):
+                raise DecodeError("'zip' node: every zipped value must be an iterator")
+            inners.append(inner)
+        it = zip(*inners, strict=node.get("strict") is True)
+        self._define(node, it, "zip")
         return it
 
     def _citer_over(self, node: _Node, kind: str, container: object) -> _DecGen:

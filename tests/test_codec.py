@@ -802,6 +802,38 @@ def test_malformed_container_iterators_are_refused(node: JSON) -> None:
         Decoder().decode(node)
 
 
+def test_enumerate_and_zip_resume_where_they_were_over_shared_iterators() -> None:
+    """enumerate and zip of saveable iterators come back at their position, keeping the
+    count, zip's strictness and the identity of an inner iterator used elsewhere."""
+    items = ["a", "b", "c", "d"]
+    inner = iter(items)
+    numbered = enumerate(inner, 10)
+    next(numbered)
+    paired = zip(range(5), {"x": 1, "y": 2, "z": 3}.values(), strict=True)
+    next(paired)
+    back_inner, back_numbered, back_paired = roundtrip_all([inner, numbered, paired])
+    assert next(back_numbered) == (11, "b")
+    assert next(back_inner) == "c"  # the same iterator as the enumerate's
+    assert list(back_numbered) == [(12, "d")]
+    assert next(back_paired) == (1, 2)
+    next(back_paired)
+    with pytest.raises(ValueError, match="shorter"):  # strict: 5 numbers, 3 values
+        next(back_paired)
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"$t": "enumerate", "it": 5, "n": 0, "$id": 0},
+        {"$t": "zip", "its": {"$t": "list", "v": [], "$id": 1}, "$id": 0},
+        {"$t": "zip", "its": ["not an iterator"], "$id": 0},
+    ],
+)
+def test_malformed_enumerate_and_zip_are_refused(node: JSON) -> None:
+    with pytest.raises(DecodeError, match=r"enumerate|zip"):
+        Decoder().decode(node)
+
+
 @pytest.mark.parametrize("seq", [[1], (1,), "a", "é"])
 def test_exhausted_iterators_keep_their_type(seq: Any) -> None:
     it = iter(seq)

@@ -60,6 +60,13 @@ def rewind(it: Iterator[Any]) -> Iterator[Any]:
     kind = CONTAINER_ITERATORS.get(type(it))
     if kind is not None:
         return _dict_iterator_behind(it, kind)
+    if type(it) is enumerate:
+        inner, count = cast(tuple[Any, ...], it.__reduce__())[1]
+        return enumerate(rewind(inner), count - 1)
+    if type(it) is zip:
+        reduced = cast(tuple[Any, ...], it.__reduce__())
+        strict = len(reduced) > 2 and bool(reduced[2])
+        return zip(*map(rewind, reduced[1]), strict=strict)
     reduced = cast(tuple[Any, ...], it.__reduce__())
     if len(reduced) > 2:  # exhausted iterators reduce to (iter, (empty,)) with no index
         it.__setstate__(reduced[2] - 1)  # type: ignore[attr-defined]  # sequence iterators

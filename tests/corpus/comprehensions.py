@@ -376,3 +376,9 @@ async def case_materialised_enumerate():
 @make_durable
 async def case_returned_directly():
     return {k: [await step(k, x) for x in range(2)] for k in value("keys", ["p", "q"])}
+
+
+@make_durable
+async def case_comprehension_over_enumerate_calls_a_child():
+    words = ["x", "yy", "zzz"]
+    return [await step(w, i * len(w)) for i, w in enumerate(words)]

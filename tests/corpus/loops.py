@@ -385,3 +385,38 @@ async def case_for_counter_and_defaultdict():
         raise PauseForEventException(f"group-{key}")
         out.append(key)
     return out
+
+
+@make_durable
+async def case_for_enumerate_and_zip():
+    names = ["ann", "bob", "cy"]
+    scores = {"ann": 3, "bob": 5, "cy": 8}
+    out = []
+    for i, name in enumerate(names, start=1):
+        raise PauseForEventException(f"seat-{i}")
+        out.append((i, name))
+        if i == 2:
+            names.append("dee")  # a list iterator sees the growth, as in Python
+            scores["dee"] = 13
+    for name, (key, score) in zip(names, scores.items(), strict=False):
+        log("pair", name, key)
+        raise PauseForEventException(f"pair-{name}")
+        out.append((name, score))
+    return out
+
+
+@make_durable
+async def case_for_zip_strict_unequal():
+    out = []
+    for a, b in zip([1, 2, 3], "xy", strict=True):
+        raise PauseForEventException(f"z-{a}")
+        out.append((a, b))
+    return out
+
+
+@make_durable
+async def case_enumerate_held_across_a_pause():
+    it = enumerate("abc", 10)
+    first = next(it)
+    raise PauseForEventException("held")
+    return first, list(it)
