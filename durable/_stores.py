@@ -476,18 +476,6 @@ def _stem(key: str) -> str:
     return _HASHED_PREFIX + hashlib.sha256(_utf8(key)).hexdigest()
 
 
-def _is_hashed(stem: str) -> bool:
-    return stem.startswith(_HASHED_PREFIX)
-
-
-def _key_from_stem(stem: str) -> str | None:
-    """The key a plain (not hashed) stem names, or ``None`` if it is not our stem."""
-    if not stem.startswith(_INSTANCE_PREFIX):
-        return None
-    key = _decode(stem.removeprefix(_INSTANCE_PREFIX))
-    return key if key is not None and _stem(key) == stem else None
-
-
 # ------------------------------------------------------------------------------------------
 # On disk: the journal format (pure functions over bytes)
 # ------------------------------------------------------------------------------------------
