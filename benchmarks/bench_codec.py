@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from durable._codec import Decoder, Encoder
+from durable._model._codec import Decoder, Encoder
 
 ROUNDS = 30
 

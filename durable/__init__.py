@@ -7,8 +7,21 @@ variables of every frame, as a validated, versioned snapshot; a later call with 
 
 from __future__ import annotations
 
-from ._backend import DurableBackend, OrchestrationBackend
-from ._errors import (
+from ._model import CallStack, FunctionCall, Snapshot
+from ._runtime import (
+    CheckReport,
+    CodeBlock,
+    DurableBackend,
+    DurableProgram,
+    DurableRuntime,
+    OrchestrationBackend,
+    SavedFrame,
+    check,
+    make_durable,
+)
+from ._tracing import EVENTS
+from ._transform import DurableAstTransformer
+from .errors import (
     ConcurrentResumeError,
     DurableError,
     IncompatibleSnapshotError,
@@ -20,12 +33,7 @@ from ._errors import (
     UnserializableStateError,
     UnsupportedSyntaxError,
 )
-from ._runtime import CodeBlock, DurableProgram, DurableRuntime, check, make_durable
-from ._snapshot import CallStack, FunctionCall, Snapshot
-from ._stores import DiskStateStore, InMemoryStateStore, StateStore
-from ._tracing import EVENTS
-from ._transform import DurableAstTransformer
-from ._versioning import CheckReport, SavedFrame
+from .stores import DiskStateStore, InMemoryStateStore, StateStore
 
 __version__ = "0.1.0"
 
@@ -68,6 +76,6 @@ __all__ = [
 
 for _name in __all__:
     _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("durable._"):
+    if getattr(_obj, "__module__", "").startswith("durable."):
         _obj.__module__ = "durable"
 del _name, _obj

@@ -45,11 +45,11 @@ from typing import Any, NoReturn
 import structlog
 from pydantic import JsonValue, ValidationError
 
-from durable._backend import DurableBackend
-from durable._codec import DecodeError, Decoder
-from durable._errors import DurableError
-from durable._snapshot import Snapshot
-from durable._stores import DiskStateStore
+from durable._model import Snapshot
+from durable._model._codec import DecodeError, Decoder
+from durable._runtime import DurableBackend
+from durable.errors import DurableError
+from durable.stores import DiskStateStore
 
 __all__ = ["main"]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import _tracing
-from ._stores import InMemoryStateStore
+from .stores import InMemoryStateStore
 
 __all__ = ["InMemoryStateStore", "capture_events"]
 

@@ -14,7 +14,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from .._errors import NoSourceError, UnsupportedSyntaxError
+from .._iterators import durable_iter, rewind
+from ..errors import NoSourceError, UnsupportedSyntaxError
 from ._rewrite import (
     FACTORY,
     DurableAstTransformer,
@@ -23,7 +24,6 @@ from ._rewrite import (
     awaits_where_version_1_ran_inline,
     strip_docstring,
 )
-from ._runtime_helpers import durable_iter, rewind
 
 __all__ = ["CompiledFunction", "DurableAstTransformer", "PointInfo", "compile_durable"]
 

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from .._errors import UnsupportedSyntaxError
+from ..errors import UnsupportedSyntaxError
 from ._liveness import Liveness, analyse, names_in
 
 __all__ = ["PREFIX", "DurableAstTransformer", "PointInfo", "TransformResult"]

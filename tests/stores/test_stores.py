@@ -19,9 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import durable._stores as stores_module
-from durable._errors import InvalidInstanceIdError, StoreError
-from durable._stores import DiskStateStore, InMemoryStateStore, StateStore, new_event_id
+import durable.stores._contract as contract_module
+import durable.stores._disk as stores_module
+from durable.errors import InvalidInstanceIdError, StoreError
+from durable.stores import DiskStateStore, InMemoryStateStore, StateStore, new_event_id
 
 HOSTILE_IDS = [
     "",
@@ -298,7 +299,7 @@ def test_new_event_ids_list_in_publication_order(
     ids = [new_event_id() for _ in range(200)]
     # A clock that stands still, then steps back, must not break the order.
     frozen = types.SimpleNamespace(time_ns=lambda: 1_000)
-    monkeypatch.setattr(stores_module, "time", frozen)
+    monkeypatch.setattr(contract_module, "time", frozen)
     ids += [new_event_id() for _ in range(50)]
     assert len(set(ids)) == len(ids)
     assert ids == sorted(ids)
@@ -467,7 +468,7 @@ def test_snapshot_file_names_follow_the_encoding(disk_store: DiskStateStore) -> 
 
 _SAVER = """
 import pathlib, sys
-from durable._stores import DiskStateStore
+from durable.stores import DiskStateStore
 store = DiskStateStore(sys.argv[1])
 stop = pathlib.Path(sys.argv[2])
 print("ready", flush=True)
@@ -483,7 +484,7 @@ def test_events_published_while_another_process_saves_are_kept(
     disk_store: DiskStateStore, tmp_path: pathlib.Path
 ) -> None:
     stop = tmp_path / "stop"
-    package_root = pathlib.Path(stores_module.__file__).parents[1]
+    package_root = pathlib.Path(stores_module.__file__).parents[2]
     env = {**os.environ, "PYTHONPATH": str(package_root)}
     with subprocess.Popen(
         [sys.executable, "-c", _SAVER, str(disk_store.path), str(stop)],

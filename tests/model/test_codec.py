@@ -1,4 +1,4 @@
-"""Tests for the tagged-JSON value codec (`durable._codec`).
+"""Tests for the tagged-JSON value codec (`durable._model._codec`).
 
 The classes below live at module level on purpose: the codec finds user classes again by
 ``module:qualname`` in ``sys.modules``.
@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, RootModel
 
-from durable._codec import (
+from durable._model._codec import (
     JSON,
     MAX_JSON_DEPTH,
     DecodeError,

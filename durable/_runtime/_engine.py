@@ -21,18 +21,28 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import inspect
 import time
 import traceback
 import types
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Any, Generic, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._backend import DurableBackend, OrchestrationBackend
-from ._codec import DecodeError, Decoder, Encoder, UnencodableValue, allow_class_reference
-from ._errors import (
+if TYPE_CHECKING:
+    from ._program import DurableProgram
+
+from .._model._codec import DecodeError, Decoder, Encoder, UnencodableValue
+from .._model._snapshot import (
+    FORMAT_VERSION,
+    CallStack,
+    FunctionCall,
+    ProgramIdentity,
+    Snapshot,
+    Status,
+)
+from .._tracing import emit
+from .._transform import CompiledFunction
+from ..errors import (
     DurableError,
     IncompatibleSnapshotError,
     InvalidInstanceIdError,
@@ -43,179 +53,21 @@ from ._errors import (
     _Abort,
     _Suspend,
 )
-from ._snapshot import (
-    FORMAT_VERSION,
-    CallStack,
-    FunctionCall,
-    ProgramIdentity,
-    Snapshot,
-    Status,
-)
-from ._tracing import emit
-from ._transform import CompiledFunction, compile_durable
-from ._versioning import (
+from ._backend import OrchestrationBackend
+from ._registry import ProgramBase, registry
+from ._upgrade import (
     START,
-    CheckReport,
-    Migration,
     PlannedFrame,
     corrupt,
     plan_stack,
-    report,
     validate,
 )
 
-__all__ = ["CodeBlock", "DurableProgram", "DurableRuntime", "make_durable"]
+__all__ = ["DurableRuntime", "current_run"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 T = TypeVar("T")
 
-_registry: dict[str, DurableProgram[Any, Any]] = {}
-_current_run: contextvars.ContextVar[_Run] = contextvars.ContextVar("durable_run")
-
-
-@dataclass(frozen=True)
-class CodeBlock:
-    """The code that runs from one resume point of a durable function to the next checkpoint.
-
-    Block 0 starts at the function's first line with its arguments; every other block starts
-    right after a pause or a nested call. ``live`` names the variables saved there.
-    """
-
-    id: int
-    kind: str  # "start", "pause" or "call"
-    lineno: int
-    live: tuple[str, ...]
-    name: str = "start"  # the point's stable name, what migrations and upgrades match on
-
-
-class DurableProgram(Generic[P, R]):
-    """A durable function, made by `make_durable`.
-
-    Call it like the original function plus ``orchestration_backend=`` and ``instance_id=``;
-    awaited inside another durable function it is a nested durable call.
-    """
-
-    def __init__(self, fn: Callable[P, Coroutine[Any, Any, R]], *, version: str | None = None):
-        if not (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):
-            raise TypeError(f"make_durable needs an `async def` function, not {fn!r}")
-        self.__wrapped__ = fn
-        self._compiled: CompiledFunction = compile_durable(fn)
-        self._signature = inspect.signature(fn)
-        self.name = f"{fn.__module__}:{fn.__qualname__}"
-        self.version = version
-        self._migrations: dict[str | None, tuple[str | None, Migration]] = {}
-        owner, dot, _ = fn.__qualname__.rpartition(".")
-        if dot and "<" not in owner:  # a method: its class may be live as `cls`
-            allow_class_reference(f"{fn.__module__}:{owner}")
-        functools.update_wrapper(self, fn)
-        _registry[self.name] = self
-
-    @property
-    def fingerprint(self) -> str:
-        return self._compiled.fingerprint
-
-    @property
-    def code_blocks(self) -> list[CodeBlock]:
-        c = self._compiled
-        blocks = [CodeBlock(0, "start", c.lineno, c.start_live)]
-        blocks += [CodeBlock(p.id, p.kind, p.lineno, p.live + p.maybe, p.name) for p in c.points]
-        return blocks
-
-    def __repr__(self) -> str:
-        return f"<DurableProgram {self.name}>"
-
-    def __get__(self, instance: object, owner: type | None = None) -> Any:
-        """As a method: ``obj.method(...)`` passes ``obj`` as the first argument."""
-        if instance is None:
-            return self
-        return functools.partial(self, instance)
-
-    async def __call__(
-        self,
-        *args: Any,
-        orchestration_backend: OrchestrationBackend | None = None,
-        instance_id: str | None = None,
-        **kwargs: Any,
-    ) -> R:
-        if orchestration_backend is None or instance_id is None:
-            run = _current_run.get(None)
-            if run is None:
-                raise TypeError(
-                    f"{self.name} is durable: call it with orchestration_backend= and "
-                    "instance_id=, or await it from another durable function"
-                )
-            return cast(R, await run.inline(self, args, kwargs))
-        runtime = DurableRuntime(orchestration_backend)
-        return cast(R, await runtime.run(self, instance_id, args, kwargs))
-
-    def migration(
-        self, from_version: str | None, to_version: str | None = None
-    ) -> Callable[[Migration], Migration]:
-        """Register a migration of saved frames from `from_version` to `to_version`.
-
-        `to_version` defaults to this function's version. Chains are followed step by step
-        (1 -> 2 -> 3). The migration receives a `SavedFrame` (stable point name and decoded
-        live variables) written by the older code and returns one that fits the new code.
-        """
-        target = self.version if to_version is None else to_version
-
-        def register(fn: Migration) -> Migration:
-            self._migrations[from_version] = (target, fn)
-            return fn
-
-        return register
-
-    def migration_chain(
-        self, saved_version: str | None
-    ) -> list[tuple[str | None, str | None, Migration]] | None:
-        """The migrations leading from `saved_version` to this version, or None if none do."""
-        chain: list[tuple[str | None, str | None, Migration]] = []
-        version = saved_version
-        while version != self.version:
-            step = self._migrations.get(version)
-            if step is None or len(chain) > len(self._migrations):
-                return None
-            chain.append((version, step[0], step[1]))
-            version = step[0]
-        return chain
-
-    def options(
-        self, *, orchestration_backend: OrchestrationBackend, instance_id: str
-    ) -> Callable[P, Coroutine[Any, Any, R]]:
-        """The same function with the backend and instance fixed, keeping its typed signature."""
-
-        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            return await self(
-                *args,
-                orchestration_backend=orchestration_backend,
-                instance_id=instance_id,
-                **kwargs,
-            )
-
-        return call
-
-    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The arguments as the function's parameters, keeping only those it ever reads."""
-        try:
-            bound = self._signature.bind(*args, **kwargs)
-        except TypeError:
-            # Python's own message: calling the undecorated async function only binds its
-            # arguments (its body runs when the coroutine is awaited, which it never is).
-            self.__wrapped__(*args, **kwargs).close()
-            raise
-        bound.apply_defaults()
-        return {name: bound.arguments[name] for name in self._compiled.start_live}
-
-
-def make_durable(
-    fn: Callable[P, Coroutine[Any, Any, R]], *, version: str | None = None
-) -> DurableProgram[P, R]:
-    """Make `fn` durable: every pause saves its live state; a later call resumes from there.
-
-    Raises `UnsupportedSyntaxError` (file and line) for code that cannot be made durable.
-    """
-    return DurableProgram(fn, version=version)
+current_run: contextvars.ContextVar[_Run] = contextvars.ContextVar("durable_run")
 
 
 class DurableRuntime:
@@ -292,7 +144,7 @@ class DurableRuntime:
         run.stale = set(snap.consumed_events)
         root = run.restore(snap)
         last = snap.call_stack.frames[-1]
-        innermost = _registry.get(last.function, program)
+        innermost = registry.get(last.function, program)
         fields = {"event_name": snap.waiting_for} if snap.waiting_for else {}
         run.note("instance.resumed", innermost, last.resume_point, **fields)
         for event_id in sorted(consumed):
@@ -344,7 +196,7 @@ class _Run:
     # -- running -----------------------------------------------------------------------------
 
     async def execute(self, root: _Frame) -> Any:
-        token = _current_run.set(self)
+        token = current_run.set(self)
         try:
             result = await root.program._compiled.impl(root)
         except _Suspend as s:
@@ -359,7 +211,7 @@ class _Run:
             await self.finish("failed", error=e)
             raise
         finally:
-            _current_run.reset(token)
+            current_run.reset(token)
         await self.finish("completed", result=result)
         return result
 
@@ -405,7 +257,7 @@ class _Run:
 
     def restore(self, snap: Snapshot) -> _Frame:
         """Rebuild the frames of a saved call stack under the current code; the root frame."""
-        planned = plan_stack(self.instance_id, snap, _registry)
+        planned = plan_stack(self.instance_id, snap, registry)
         for p in planned:
             if p.how != "same":
                 kind = "migration.applied" if p.how == "migrated" else "snapshot.upgraded"
@@ -713,12 +565,12 @@ class _Frame:
     async def call(
         self, point: int, live: dict[str, Any], func: Any, /, *args: Any, **kwargs: Any
     ) -> Any:
-        if isinstance(func, functools.partial) and isinstance(func.func, DurableProgram):
+        if isinstance(func, functools.partial) and isinstance(func.func, ProgramBase):
             args, kwargs = (*func.args, *args), {**func.keywords, **kwargs}  # a bound method
             func = func.func
-        elif isinstance(func, types.MethodType) and isinstance(func.__func__, DurableProgram):
+        elif isinstance(func, types.MethodType) and isinstance(func.__func__, ProgramBase):
             args, func = (func.__self__, *args), func.__func__  # a classmethod (3.13+)
-        if not isinstance(func, DurableProgram) or "instance_id" in kwargs:
+        if not isinstance(func, ProgramBase) or "instance_id" in kwargs:
             return await func(*args, **kwargs)  # a plain await, or another instance's root call
         if self.inline:
             return await self.run.inline(func, args, kwargs)
@@ -804,29 +656,6 @@ def _point_name(compiled: CompiledFunction, point: int) -> str:
 
 def _point_peers(compiled: CompiledFunction, point: int) -> int:
     return next((p.peers for p in compiled.points if p.id == point), 1)
-
-
-async def check(
-    backend: DurableBackend, instance_ids: Iterable[str] | None = None
-) -> list[CheckReport]:
-    """Predict, for every instance in `backend`'s store, what resuming it under the current code
-    does: ``resume``, ``upgrade`` (safe automatic upgrade), ``migrate``, ``refuse`` (with the
-    reason) or ``finished``. Runs none of the instances' code and writes nothing; reads one
-    snapshot per instance. Import the modules that define your durable functions first.
-    """
-    ids = list(instance_ids) if instance_ids is not None else backend.store.list_instances()
-    reports = []
-    for instance_id in ids:
-        try:
-            state = await backend.load_state(instance_id)
-            if state is None:
-                raise SnapshotValidationError(f"instance {instance_id!r} has no saved state")
-            snap = validate(instance_id, state)
-        except DurableError as e:
-            reports.append(CheckReport(instance_id, "unknown", "refuse", str(e)))
-            continue
-        reports.append(report(instance_id, snap, _registry))
-    return reports
 
 
 def _ms(seconds: float) -> float:

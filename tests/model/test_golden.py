@@ -15,7 +15,7 @@ import pytest
 from durable import DurableBackend, InMemoryStateStore, PauseForEventException
 
 programs = importlib.import_module("tests.golden.programs")
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parent.parent / "golden"
 
 
 def _store_with(name: str) -> InMemoryStateStore:

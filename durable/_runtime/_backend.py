@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from ._errors import ConcurrentResumeError, InvalidInstanceIdError, SnapshotValidationError
-from ._stores import InMemoryStateStore, StateStore, new_event_id
-from ._tracing import emit
+from .._tracing import emit
+from ..errors import ConcurrentResumeError, InvalidInstanceIdError, SnapshotValidationError
+from ..stores import InMemoryStateStore, StateStore, new_event_id
 
 __all__ = ["DurableBackend", "OrchestrationBackend"]
 

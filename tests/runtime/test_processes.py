@@ -18,7 +18,7 @@ import pytest
 
 from durable import DiskStateStore, DurableBackend
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 PROCS = REPO / "tests" / "programs" / "procs.py"
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from durable import DiskStateStore, DurableBackend
-from durable._snapshot import Snapshot
+from durable._model import Snapshot
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 WORKER = REPO / "tests" / "programs" / "crash_worker.py"
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 

@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic
 
-from ._codec import DecodeError, Decoder
-from ._errors import IncompatibleSnapshotError, SnapshotValidationError
-from ._snapshot import FORMAT_VERSION, FunctionCall, Snapshot, upgrade
+from .._model._codec import DecodeError, Decoder
+from .._model._snapshot import FORMAT_VERSION, FunctionCall, Snapshot, upgrade
+from ..errors import IncompatibleSnapshotError, SnapshotValidationError
 
 if TYPE_CHECKING:
-    from ._runtime import DurableProgram
+    from ._engine import DurableProgram
 
 __all__ = [
     "CheckReport",

@@ -1,0 +1,165 @@
+"""Durable programs: what `make_durable` returns, and the registry of them by name."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Generic, ParamSpec, TypeVar, cast
+
+from .._model._codec import allow_class_reference
+from .._transform import CompiledFunction, compile_durable
+from ._backend import OrchestrationBackend
+from ._engine import DurableRuntime, current_run
+from ._registry import ProgramBase, registry
+from ._upgrade import Migration
+
+__all__ = ["CodeBlock", "DurableProgram", "make_durable"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """The code that runs from one resume point of a durable function to the next checkpoint.
+
+    Block 0 starts at the function's first line with its arguments; every other block starts
+    right after a pause or a nested call. ``live`` names the variables saved there.
+    """
+
+    id: int
+    kind: str  # "start", "pause" or "call"
+    lineno: int
+    live: tuple[str, ...]
+    name: str = "start"  # the point's stable name, what migrations and upgrades match on
+
+
+class DurableProgram(ProgramBase, Generic[P, R]):
+    """A durable function, made by `make_durable`.
+
+    Call it like the original function plus ``orchestration_backend=`` and ``instance_id=``;
+    awaited inside another durable function it is a nested durable call.
+    """
+
+    def __init__(self, fn: Callable[P, Coroutine[Any, Any, R]], *, version: str | None = None):
+        if not (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):
+            raise TypeError(f"make_durable needs an `async def` function, not {fn!r}")
+        self.__wrapped__ = fn
+        self._compiled: CompiledFunction = compile_durable(fn)
+        self._signature = inspect.signature(fn)
+        self.name = f"{fn.__module__}:{fn.__qualname__}"
+        self.version = version
+        self._migrations: dict[str | None, tuple[str | None, Migration]] = {}
+        owner, dot, _ = fn.__qualname__.rpartition(".")
+        if dot and "<" not in owner:  # a method: its class may be live as `cls`
+            allow_class_reference(f"{fn.__module__}:{owner}")
+        functools.update_wrapper(self, fn)
+        registry[self.name] = self
+
+    @property
+    def fingerprint(self) -> str:
+        return self._compiled.fingerprint
+
+    @property
+    def code_blocks(self) -> list[CodeBlock]:
+        c = self._compiled
+        blocks = [CodeBlock(0, "start", c.lineno, c.start_live)]
+        blocks += [CodeBlock(p.id, p.kind, p.lineno, p.live + p.maybe, p.name) for p in c.points]
+        return blocks
+
+    def __repr__(self) -> str:
+        return f"<DurableProgram {self.name}>"
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        """As a method: ``obj.method(...)`` passes ``obj`` as the first argument."""
+        if instance is None:
+            return self
+        return functools.partial(self, instance)
+
+    async def __call__(
+        self,
+        *args: Any,
+        orchestration_backend: OrchestrationBackend | None = None,
+        instance_id: str | None = None,
+        **kwargs: Any,
+    ) -> R:
+        if orchestration_backend is None or instance_id is None:
+            run = current_run.get(None)
+            if run is None:
+                raise TypeError(
+                    f"{self.name} is durable: call it with orchestration_backend= and "
+                    "instance_id=, or await it from another durable function"
+                )
+            return cast(R, await run.inline(self, args, kwargs))
+        runtime = DurableRuntime(orchestration_backend)
+        return cast(R, await runtime.run(self, instance_id, args, kwargs))
+
+    def migration(
+        self, from_version: str | None, to_version: str | None = None
+    ) -> Callable[[Migration], Migration]:
+        """Register a migration of saved frames from `from_version` to `to_version`.
+
+        `to_version` defaults to this function's version. Chains are followed step by step
+        (1 -> 2 -> 3). The migration receives a `SavedFrame` (stable point name and decoded
+        live variables) written by the older code and returns one that fits the new code.
+        """
+        target = self.version if to_version is None else to_version
+
+        def register(fn: Migration) -> Migration:
+            self._migrations[from_version] = (target, fn)
+            return fn
+
+        return register
+
+    def migration_chain(
+        self, saved_version: str | None
+    ) -> list[tuple[str | None, str | None, Migration]] | None:
+        """The migrations leading from `saved_version` to this version, or None if none do."""
+        chain: list[tuple[str | None, str | None, Migration]] = []
+        version = saved_version
+        while version != self.version:
+            step = self._migrations.get(version)
+            if step is None or len(chain) > len(self._migrations):
+                return None
+            chain.append((version, step[0], step[1]))
+            version = step[0]
+        return chain
+
+    def options(
+        self, *, orchestration_backend: OrchestrationBackend, instance_id: str
+    ) -> Callable[P, Coroutine[Any, Any, R]]:
+        """The same function with the backend and instance fixed, keeping its typed signature."""
+
+        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            return await self(
+                *args,
+                orchestration_backend=orchestration_backend,
+                instance_id=instance_id,
+                **kwargs,
+            )
+
+        return call
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The arguments as the function's parameters, keeping only those it ever reads."""
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError:
+            # Python's own message: calling the undecorated async function only binds its
+            # arguments (its body runs when the coroutine is awaited, which it never is).
+            self.__wrapped__(*args, **kwargs).close()
+            raise
+        bound.apply_defaults()
+        return {name: bound.arguments[name] for name in self._compiled.start_live}
+
+
+def make_durable(
+    fn: Callable[P, Coroutine[Any, Any, R]], *, version: str | None = None
+) -> DurableProgram[P, R]:
+    """Make `fn` durable: every pause saves its live state; a later call resumes from there.
+
+    Raises `UnsupportedSyntaxError` (file and line) for code that cannot be made durable.
+    """
+    return DurableProgram(fn, version=version)
