@@ -3,6 +3,26 @@ union, the instance header, and the value codec."""
 
 from __future__ import annotations
 
+from ._header import FINISHED, STATUSES, InstanceHeader, is_ready
 from ._snapshot import FORMAT_VERSION, CallStack, FunctionCall, ProgramIdentity, Snapshot, Status
+from ._wait import ChildrenWait, EventWait, RetryWait, TimerWait, Wait, wait_events, wait_wake_at
 
-__all__ = ["FORMAT_VERSION", "CallStack", "FunctionCall", "ProgramIdentity", "Snapshot", "Status"]
+__all__ = [
+    "FINISHED",
+    "FORMAT_VERSION",
+    "STATUSES",
+    "CallStack",
+    "ChildrenWait",
+    "EventWait",
+    "FunctionCall",
+    "InstanceHeader",
+    "ProgramIdentity",
+    "RetryWait",
+    "Snapshot",
+    "Status",
+    "TimerWait",
+    "Wait",
+    "is_ready",
+    "wait_events",
+    "wait_wake_at",
+]

@@ -1,13 +1,21 @@
-"""State stores: where snapshots, event inboxes and audit histories live.
+"""State stores: where snapshots, headers, event inboxes and audit histories live.
 
-The contract is `StateStore` (``durable/stores/_contract.py``); each store is a module or
-small package of its own.
+The contract is `StateStore` (see ``durable/stores/_contract.py``); each store is a module or
+small package of its own. Stores see bytes plus a typed header, never Pydantic snapshots: the
+runtime is the only writer of meaning.
 """
 
 from __future__ import annotations
 
-from ._contract import StateStore, new_event_id
+from ._contract import InboxEvent, StateStore, StoredInstance, new_event_id
 from ._disk import DiskStateStore
 from ._memory import InMemoryStateStore
 
-__all__ = ["DiskStateStore", "InMemoryStateStore", "StateStore", "new_event_id"]
+__all__ = [
+    "DiskStateStore",
+    "InboxEvent",
+    "InMemoryStateStore",
+    "StateStore",
+    "StoredInstance",
+    "new_event_id",
+]

@@ -1,25 +1,40 @@
-"""State stores: where snapshots, event inboxes and audit histories live.
+"""The store contract: what every store keeps and the few operations the runtime needs.
 
 Contract
 ========
 
-A `StateStore` maps an *instance id* (any ``str``) to three independent things:
+A `StateStore` maps an *instance id* (any ``str``) to four things:
 
-* **the snapshot**: one opaque ``bytes`` value (serialised JSON written by the runtime).
-  `StateStore.save` replaces it atomically; `StateStore.load` returns it, or ``None``.
-* **the event inbox**: a set of ``(event_id, bytes)`` pairs. Publishers add events, the
-  runtime lists them (sorted by event id) and deletes the ones it consumed. Adding an event id
-  that already exists replaces it; deleting a missing one is not an error.
+* **the snapshot**: one opaque ``bytes`` value (JSON written by the runtime; a store never
+  parses it);
+* **the header**: an `InstanceHeader` the runtime derives from each snapshot it saves and
+  hands to the store beside the bytes (sequence number, status, program, what the instance
+  waits for, parent, lease). Stores keep it next to the bytes, typed (columns, a JSON line),
+  and answer questions about instances from it alone;
+* **the event inbox**: ``InboxEvent(id, name, data)`` values, listed in event-id order.
+  Publishers add events, and a checkpoint deletes the ones its run consumed;
 * **the audit history**: an append-only list of ``bytes`` entries (JSON, one line each),
   read only by tools. A resume never reads it.
 
-At a checkpoint the runtime calls `StateStore.commit` (a compare-and-set save plus deleting
-the events it consumed); to resume, `StateStore.load_with_events`. Both have defaults built
-on the other methods; a store can do each in one step, as `DiskStateStore` does.
+The runtime calls four operations:
+
+* `StateStore.read` → `StoredInstance` (header, bytes, inbox) to start or resume;
+* `StateStore.commit` (expected sequence number, header, bytes, consumed event ids, audit
+  entries) → whether it saved: a compare-and-set on the header's ``seq``;
+* `StateStore.publish` to add an event (with its audit entries);
+* `StateStore.ready` (now, limit) → the paused instances whose wait can be resolved now (an
+  event in the inbox for a name the header awaits, a wake time passed, children finished).
 
 Methods are synchronous and may block. The runtime calls them through
 ``anyio.to_thread.run_sync`` when the class attribute ``blocking`` is true and directly on the
 event loop otherwise.
+
+A store written against the seed contract implements only ``load``/``save`` (and perhaps the
+inbox and history methods); the defaults below build the four operations on those. The
+defaults keep the header under the derived key ``"<id>\\x00header"`` and compare-and-set on
+the ``seq`` read from the stored snapshot (the one place a snapshot is parsed outside the
+runtime, kept for such stores only); they are atomic within one process, not across
+processes. `InMemoryStateStore` and `DiskStateStore` implement everything natively.
 
 Every ``str`` is a valid instance id: ``""``, ``"../x"``, ``"/abs"``, ``"a\\x00b"``, ``"CON"``,
 very long strings, strings holding lone surrogates, ids differing only by case. Distinct ids
@@ -36,16 +51,41 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar
 
-try:
-    import fcntl
-except ImportError:  # Windows: save_if is then atomic within one process only
-    fcntl = None  # type: ignore[assignment]
-
+from .._model import FINISHED, InstanceHeader, is_ready
 from ..errors import InvalidInstanceIdError, StoreError
 
-__all__ = ["StateStore", "new_event_id"]
+__all__ = ["InboxEvent", "StateStore", "StoredInstance", "new_event_id"]
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEvent:
+    """One published event waiting in an instance's inbox."""
+
+    id: str  # unique; ids sort in publishing order (`new_event_id`)
+    name: str
+    data: bytes  # JSON written by the backend (publication time, payload)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInstance:
+    """What `StateStore.read` returns: everything the runtime needs to start or resume.
+
+    ``header`` is None when there is no snapshot, or for a snapshot saved before headers
+    existed (the runtime then derives one from the snapshot it parses anyway).
+    """
+
+    header: InstanceHeader | None
+    data: bytes | None
+    inbox: tuple[InboxEvent, ...] = ()
+
+    @property
+    def seq(self) -> int | None:
+        return None if self.header is None else self.header.seq
+
 
 # ------------------------------------------------------------------------------------------
 # Shared helpers
@@ -114,7 +154,7 @@ def new_event_id() -> str:
 
 
 class StateStore(abc.ABC):
-    """Where snapshots, event inboxes and audit histories live.
+    """Where snapshots, headers, event inboxes and audit histories live (module docstring).
 
     **Methods are synchronous and may block**; the runtime calls them through
     `anyio.to_thread.run_sync` when `blocking` is True, directly otherwise.
@@ -142,37 +182,49 @@ class StateStore(abc.ABC):
     def save(self, instance_id: str, data: bytes) -> None:
         """Replace the snapshot of ``instance_id`` atomically."""
 
-    def save_if(
-        self, instance_id: str, data: bytes, expected: Callable[[bytes | None], bool]
-    ) -> bool:
-        """Save only if ``expected(current snapshot)`` holds; return whether it saved.
+    # -- the four operations the runtime calls ------------------------------------------------
 
-        The check and the save are one atomic step with respect to other ``save_if`` calls,
-        which is what makes each checkpoint a compare-and-set. The default is atomic only
-        within one process; `DiskStateStore` locks a file, so it holds across processes.
+    def read(self, instance_id: str) -> StoredInstance:
+        """The header, snapshot bytes and inbox of ``instance_id`` (empty if it has none)."""
+        instance_id = _check_id(instance_id)
+        data = self.load(instance_id)
+        header = self.read_header(instance_id) if data is not None else None
+        inbox = tuple(
+            InboxEvent(event_id, _event_name(instance_id, event_id, event), event)
+            for event_id, event in self.list_events(instance_id)
+        )
+        return StoredInstance(header, data, inbox)
+
+    def try_read(self, instance_id: str) -> StoredInstance | None:
+        """`read` if it can be answered without waiting on a device, else ``None``.
+
+        Called on the event loop, so it must never block; the default always declines.
         """
-        with self._default_lock:
-            if not expected(self.load(instance_id)):
-                return False
-            self.save(instance_id, data)
-            return True
+        return None
 
     def commit(
         self,
         instance_id: str,
+        expected_seq: int,
+        header: InstanceHeader,
         data: bytes,
-        expected: Callable[[bytes | None], bool],
         consumed: Collection[str] = (),
         history: Sequence[bytes] = (),
     ) -> bool:
-        """`save_if`; if it saved, delete the events ``consumed`` from the inbox and append
-        ``history`` to the audit history. Returns whether it saved.
+        """Save ``data`` and ``header`` if the stored snapshot is checkpoint ``expected_seq``
+        (0: none is stored); then the events ``consumed`` leave the inbox and ``history`` is
+        appended to the audit history. Returns whether it saved.
 
-        What the runtime calls at every checkpoint. The default makes three steps of it; a
-        store may make it one (`DiskStateStore` writes all three in one append and one fsync).
+        What the runtime calls at every checkpoint: a compare-and-set. A store should make it
+        one atomic step (`DiskStateStore` writes one record with one fsync); the default makes
+        three steps of it on `load`/`save`, atomic only within one process.
         """
-        if not self.save_if(instance_id, data, expected):
-            return False
+        instance_id = _check_id(instance_id)
+        with self._default_lock:
+            if _legacy_seq(self.load(instance_id)) != expected_seq:
+                return False
+            self.save(instance_id, _as_bytes(data, "snapshot"))
+            self.save(instance_id + _HEADER_KEY, header.to_json())
         if consumed:
             self.delete_events(instance_id, consumed)
         if history:
@@ -180,26 +232,44 @@ class StateStore(abc.ABC):
         return True
 
     def publish(
-        self, instance_id: str, event_id: str, data: bytes, history: Sequence[bytes] = ()
+        self,
+        instance_id: str,
+        event_id: str,
+        name: str,
+        data: bytes,
+        history: Sequence[bytes] = (),
     ) -> None:
-        """`add_event`, then append ``history`` (its audit entries): what the runtime calls to
-        publish. The default makes two steps of it; a store may make it one."""
+        """Add event ``event_id`` called ``name`` to the inbox, with its audit entries;
+        durable when this returns. The default makes two steps of it."""
         self.add_event(instance_id, event_id, data)
         if history:
             self.append_history_many(instance_id, history)
 
-    def load_with_events(self, instance_id: str) -> tuple[bytes | None, list[tuple[str, bytes]]]:
-        """`load` and `list_events` together (a store may read them in one step)."""
-        return self.load(instance_id), self.list_events(instance_id)
+    def ready(self, now: datetime, limit: int = 100) -> list[str]:
+        """Up to ``limit`` paused instances whose wait can be resolved at ``now``, from their
+        headers and inbox names alone (`durable._model.is_ready`), oldest update first.
 
-    def try_load_with_events(
-        self, instance_id: str
-    ) -> tuple[bytes | None, list[tuple[str, bytes]]] | None:
-        """`load_with_events` if it can be answered without waiting on a device, else ``None``.
-
-        Called on the event loop, so it must never block; the default always declines.
+        The default reads every header listed by `list_instances` (none if it cannot list).
         """
-        return None
+        try:
+            ids = self.list_instances()
+        except NotImplementedError:
+            return []
+        headers = {i: h for i in ids if (h := self.read_header(i)) is not None}
+        return ready_among(headers, now, limit, self._inbox_names, self.read_header)
+
+    def read_header(self, instance_id: str) -> InstanceHeader | None:
+        """The header saved with the current snapshot, or ``None``."""
+        raw = self.load(_check_id(instance_id) + _HEADER_KEY)
+        if raw is None:
+            return None
+        try:
+            return InstanceHeader.from_json(raw)
+        except ValueError as e:
+            raise StoreError(f"instance {_short_repr(instance_id)}: corrupt header ({e})") from e
+
+    def _inbox_names(self, instance_id: str) -> set[str]:
+        return {event.name for event in self.read(instance_id).inbox}
 
     # -- event inbox (default: JSON list under a derived key) ---------------------------------
 
@@ -272,3 +342,63 @@ class StateStore(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - a no-op default, not an abstract method
         """Release resources; a no-op by default."""
+
+
+# ------------------------------------------------------------------------------------------
+# Shared by the defaults and the stores
+# ------------------------------------------------------------------------------------------
+
+_HEADER_KEY = "\x00header"
+
+
+def ready_among(
+    headers: dict[str, InstanceHeader],
+    now: datetime,
+    limit: int,
+    inbox_names: Callable[[str], Collection[str]],
+    header_of: Callable[[str], InstanceHeader | None],
+) -> list[str]:
+    """The ids among ``headers`` whose wait can be resolved at ``now``, oldest update first.
+
+    ``inbox_names(id)`` gives the names in an instance's inbox (asked only of instances that
+    wait for events); ``header_of(id)`` the header of a child (asked only for children).
+    """
+    found = []
+    for instance_id, header in sorted(headers.items(), key=lambda item: item[1].updated_at):
+        if header.status != "paused":
+            continue
+        names = inbox_names(instance_id) if header.events else ()
+        done = [c for c in header.children if _finished(headers.get(c) or header_of(c))]
+        if is_ready(header, now, names, done):
+            found.append(instance_id)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def _finished(header: InstanceHeader | None) -> bool:
+    return header is not None and header.status in FINISHED
+
+
+def _legacy_seq(data: bytes | None) -> int:
+    """The ``seq`` of a stored snapshot, read from its JSON: only for stores that keep no
+    header of their own (the defaults above) and for snapshots saved before headers."""
+    if data is None:
+        return 0
+    try:
+        seq = json.loads(data).get("seq")
+    except (ValueError, AttributeError):
+        return -1  # a corrupt snapshot is never overwritten silently
+    return seq if isinstance(seq, int) else -1
+
+
+def _event_name(instance_id: str, event_id: str, data: bytes) -> str:
+    """The name inside event data the backend wrote (a JSON object with ``"name"``): for
+    stores that keep no name of their own."""
+    try:
+        name = json.loads(data)["name"]
+    except (ValueError, KeyError, TypeError):
+        name = None
+    if not isinstance(name, str):
+        raise StoreError(f"instance {_short_repr(instance_id)}: event {event_id!r} is corrupt")
+    return name
