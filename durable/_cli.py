@@ -43,9 +43,9 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import structlog
-from pydantic import JsonValue, ValidationError
+from pydantic import JsonValue
 
-from durable._model import Snapshot
+from durable._model import EventWait, RetryWait, Snapshot, TimerWait, read_snapshot
 from durable._model._codec import DecodeError, Decoder
 from durable._runtime import DurableBackend
 from durable.errors import DurableError
@@ -254,18 +254,13 @@ def _fail(message: str, code: int) -> int:
 
 def _load(store: DiskStateStore, instance_id: str) -> Snapshot | None:
     """The validated snapshot of `instance_id`, None if there is none; `CliError` if corrupt."""
-    data = store.load(instance_id)
+    data = store.read(instance_id).data
     if data is None:
         return None
-    where = f"instance {_quote(instance_id)}: the saved snapshot"
     try:
-        raw = json.loads(data)
-    except ValueError as e:
-        raise CliError(f"{where} is not valid JSON ({e})") from None
-    try:
-        return Snapshot.model_validate(raw)
-    except ValidationError as e:
-        raise CliError(f"{where} is invalid ({_first_error(e)})") from None
+        return read_snapshot(instance_id, data)
+    except DurableError as e:
+        raise CliError(str(e)) from None
 
 
 def _require(store: DiskStateStore, instance_id: str) -> Snapshot:
@@ -275,25 +270,26 @@ def _require(store: DiskStateStore, instance_id: str) -> Snapshot:
     return snapshot
 
 
-def _first_error(e: ValidationError) -> str:
-    first = e.errors()[0]
-    where = ".".join(map(str, first["loc"])) or "snapshot"
-    more = e.error_count() - 1
-    return f"{where}: {first['msg']}" + (f", and {more} more problem(s)" if more else "")
-
-
 def _inbox(store: DiskStateStore, snapshot: Snapshot) -> list[str]:
     """Names of the events waiting in the instance's inbox, oldest first."""
-    events = store.list_events(snapshot.instance_id)
-    return [_event_name(data) for eid, data in events if eid not in snapshot.consumed_events]
+    inbox = store.read(snapshot.instance_id).inbox
+    return [e.name for e in inbox if e.id not in snapshot.consumed_events]
 
 
-def _event_name(data: bytes) -> str:
-    try:
-        name = json.loads(data)["name"]
-    except (ValueError, KeyError, TypeError):
-        return "<corrupt event>"
-    return str(name)
+def _waiting(snapshot: Snapshot) -> str | None:
+    """What a paused instance waits for, in a few words; None if it waits for nothing."""
+    wait = snapshot.wait if snapshot.status == "paused" else None
+    if wait is None:
+        return None
+    if isinstance(wait, EventWait):
+        deadline = f" until {_when(wait.deadline)}" if wait.deadline else ""
+        return f"event {_quote(wait.name)}{deadline}"
+    if isinstance(wait, TimerWait):
+        return f"timer until {_when(wait.wake_at)}"
+    if isinstance(wait, RetryWait):
+        return f"retry {wait.attempt + 1} of {wait.step} at {_when(wait.next_attempt_at)}"
+    ids = ", ".join(_quote(i) for i in wait.ids[:3]) + (", ..." if len(wait.ids) > 3 else "")
+    return f"{wait.mode} of {len(wait.ids)} children ({ids})"
 
 
 # ------------------------------------------------------------------------------------------
@@ -340,7 +336,7 @@ def _entry_json(entry: _Entry) -> dict[str, Any]:
     if snap is None:
         return {"instance_id": entry.instance_id, "status": "corrupt", "error": entry.problem}
     data = snap.model_dump(mode="json")
-    keep = ("instance_id", "status", "waiting_for", "seq", "created_at", "updated_at")
+    keep = ("instance_id", "status", "wait", "seq", "created_at", "updated_at")
     program = {"program": snap.program.qualname, "version": snap.program.version}
     return {**{key: data[key] for key in keep}, **program}
 
@@ -351,7 +347,8 @@ def _entry_row(entry: _Entry) -> list[str]:
     if snap is None:
         return [*row, "-", "-", "-", "-"]
     program = snap.program.qualname + (f" ({snap.program.version})" if snap.program.version else "")
-    waiting = _clip(_show_text(snap.waiting_for), 30) if snap.waiting_for is not None else "-"
+    waiting = _waiting(snap)
+    waiting = _clip(_show_text(waiting), 40) if waiting is not None else "-"
     return [*row, _clip(program, 50), waiting, str(snap.seq), _when(snap.updated_at)]
 
 
@@ -435,9 +432,8 @@ def _summary_lines(snapshot: Snapshot, inbox: list[str], values: _Values) -> lis
 
 
 def _status_text(snapshot: Snapshot) -> str:
-    if snapshot.status == "paused" and snapshot.waiting_for is not None:
-        return f"paused, waiting for event {_quote(snapshot.waiting_for)}"
-    return snapshot.status
+    waiting = _waiting(snapshot)
+    return f"paused, waiting for {waiting}" if waiting is not None else snapshot.status
 
 
 def _stack_lines(snapshot: Snapshot, values: _Values) -> list[str]:
@@ -557,10 +553,11 @@ def _delivery(snapshot: Snapshot | None, event: str) -> str:
         return "it is kept until the instance reaches a pause waiting for it"
     if snapshot.status in ("completed", "failed"):
         return f"the instance has {snapshot.status}; the event will not be consumed"
-    if snapshot.status == "paused" and snapshot.waiting_for == event:
+    wait = snapshot.wait if snapshot.status == "paused" else None
+    if isinstance(wait, EventWait) and wait.name == event:
         return "the instance is waiting for it and continues when it is next called"
-    if snapshot.status == "paused" and snapshot.waiting_for is not None:
-        waiting = _quote(snapshot.waiting_for)
+    if wait is not None:
+        waiting = _waiting(snapshot)
         return f"the instance waits for {waiting} now; the event is kept for a later pause"
     return f"the instance is {snapshot.status}; the event is kept until a pause waits for it"
 

@@ -3,7 +3,8 @@
 ::
 
     Exception
-     ├── PauseForEventException        a durable function waits for an event (not an error)
+     ├── Suspended                     an instance stopped to wait (not an error)
+     │    └── PauseForEventException   ... for an event; also what a durable function raises
      └── DurableError                  root of everything that went wrong
           ├── UnsupportedSyntaxError   code the transformer cannot make durable (file, line)
           │    └── NoSourceError       the function's source code cannot be found
@@ -24,9 +25,11 @@ saving leaves the last good snapshot in the store untouched.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import final
 
 __all__ = [
+    "Suspended",
     "ConcurrentResumeError",
     "DurableError",
     "IncompatibleSnapshotError",
@@ -40,7 +43,29 @@ __all__ = [
 ]
 
 
-class PauseForEventException(Exception):
+class Suspended(Exception):  # noqa: N818 - a state the caller handles, not an error
+    """Raised to the caller of a durable program when its instance stops to wait.
+
+    ``instance_id`` names the instance, ``event`` the awaited event name (or None) and
+    ``wake_at`` when the wait resolves by time alone (an aware datetime, or None). Calling the
+    instance again before anything is ready raises the same again without running its code.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        instance_id: str | None = None,
+        event: str | None = None,
+        wake_at: datetime | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.instance_id = instance_id
+        self.event = event
+        self.wake_at = wake_at
+
+
+class PauseForEventException(Suspended):
     """Raised by a durable function to wait for the event `event`.
 
     Inside a durable function, ``raise PauseForEventException("name")`` is a checkpoint: the
@@ -49,9 +74,17 @@ class PauseForEventException(Exception):
     resumes right after the ``raise``.
     """
 
-    def __init__(self, event: str, *, point: str | None = None) -> None:
-        super().__init__(event)
-        self.event = event
+    event: str
+
+    def __init__(
+        self,
+        event: str,
+        *,
+        point: str | None = None,
+        instance_id: str | None = None,
+        wake_at: datetime | None = None,
+    ) -> None:
+        super().__init__(event, instance_id=instance_id, event=event, wake_at=wake_at)
         self.point = point  # a stable name for this pause, kept across code edits
 
 
@@ -106,13 +139,13 @@ class _Suspend(BaseException):
 
     A BaseException so that user ``except Exception:`` cannot swallow it; generated code
     re-raises it from bare ``except:`` and skips ``finally`` bodies while it passes. The
-    runtime turns it into `PauseForEventException` at the API boundary. Never construct it
+    runtime turns it into `Suspended` (`PauseForEventException` for an event) at the API boundary. Never construct it
     outside the runtime.
     """
 
-    def __init__(self, event: str) -> None:
-        super().__init__(event)
-        self.event = event
+    def __init__(self, wait: object) -> None:
+        super().__init__(wait)
+        self.wait = wait  # a `durable._model.Wait`
 
 
 @final

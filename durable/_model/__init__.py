@@ -4,6 +4,7 @@ union, the instance header, and the value codec."""
 from __future__ import annotations
 
 from ._header import FINISHED, STATUSES, InstanceHeader, is_ready
+from ._reader import header_of, read_snapshot
 from ._snapshot import FORMAT_VERSION, CallStack, FunctionCall, ProgramIdentity, Snapshot, Status
 from ._wait import ChildrenWait, EventWait, RetryWait, TimerWait, Wait, wait_events, wait_wake_at
 
@@ -22,7 +23,9 @@ __all__ = [
     "Status",
     "TimerWait",
     "Wait",
+    "header_of",
     "is_ready",
+    "read_snapshot",
     "wait_events",
     "wait_wake_at",
 ]

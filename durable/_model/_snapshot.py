@@ -18,6 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
+from ._header import Status
+from ._wait import Wait
+
 __all__ = [
     "FORMAT_VERSION",
     "CallStack",
@@ -28,9 +31,7 @@ __all__ = [
     "upgrade",
 ]
 
-FORMAT_VERSION: Literal[1] = 1
-
-Status = Literal["running", "paused", "completed", "failed"]
+FORMAT_VERSION: Literal[2] = 2
 
 
 class _Model(BaseModel):
@@ -76,13 +77,14 @@ class ProgramIdentity(_Model):
 class Snapshot(_Model):
     """Everything needed to continue (or answer for) one instance."""
 
-    format_version: Literal[1] = FORMAT_VERSION
+    format_version: Literal[2] = FORMAT_VERSION
     instance_id: str
     program: ProgramIdentity
     seq: int
     status: Status
     call_stack: CallStack
-    waiting_for: str | None = None
+    wait: Wait | None = None  # what a paused instance waits on
+    parent: str | None = None  # the instance that started this one (fan-out)
     result: JsonValue = None
     error: JsonValue = None
     consumed_events: list[str] = []
@@ -90,9 +92,18 @@ class Snapshot(_Model):
     updated_at: datetime
 
 
+def _format_1_to_2(state: dict[str, Any]) -> dict[str, Any]:
+    """Format 2 replaced the awaited event's name (``waiting_for``) by a wait value."""
+    state = dict(state)
+    name = state.pop("waiting_for", None)
+    state["wait"] = {"kind": "event", "name": name} if isinstance(name, str) else None
+    state["format_version"] = 2
+    return state
+
+
 # Format N -> N+1 steps, each a pure function on the raw JSON dict. Every released format
 # keeps its step forever; tests/golden/ holds a snapshot of each format that must still load.
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _format_1_to_2}
 
 
 def upgrade(state: dict[str, Any]) -> dict[str, Any]:

@@ -1,18 +1,25 @@
 """Orchestration backends: where the runtime loads and saves state and finds events.
 
 `OrchestrationBackend` is the seed contract: three abstract async methods. A user's backend
-that implements only those works for everything that needs no more; without an event inbox,
-an event counts as delivered when the instance is called again (`take_event`'s default).
+that implements only those works for everything that needs no more: it keeps no inbox, so an
+event counts as delivered when the paused instance is called again. The optional
+capabilities below have defaults built on the three; a backend overrides them to do better:
 
-`DurableBackend` adds a real inbox over a `StateStore`: `publish_event` writes the event to the
-store before it returns, apart from the snapshot, so a publisher never races with a checkpoint.
-Consumption is two-phase: the runtime names the consumed event ids in the next snapshot it
-saves, and `StateStore.commit` deletes them with that save (`DiskStateStore` in the same
-record; other stores right after it). A crash in between leaves the ids in the snapshot,
-which hides them from later waits; the next load deletes them.
+* `load_instance` — the validated snapshot and the inbox, in one trip;
+* `inbox` — the instance's published events (None: no inbox);
+* `commit` — a checkpoint: the state, its header and its audit entries;
+* `commit_wait` — a pause: save it unless its wait can be resolved at once;
+* ``clock`` — where every timestamp comes from.
 
-A resume is one trip to the store (`load_and_take`) and so is a pause (`commit_pause`): the
-hand-off to a worker thread costs about as much as the file work itself.
+`DurableBackend` implements them over a `StateStore`: `publish_event` writes the event to
+the store before it returns, apart from the snapshot, so a publisher never races with a
+checkpoint. Consumption is two-phase: the runtime names the consumed event ids in the next
+snapshot it saves, and `StateStore.commit` deletes them with that save (in the same step on
+every store that ships). A crash in between on a store without atomic commits leaves the ids
+in the snapshot, which hides them from later waits; the next load deletes them.
+
+A resume is one trip to the store and so is a pause: the hand-off to a worker thread costs
+about as much as the file work itself, so neither makes two.
 """
 
 from __future__ import annotations
@@ -20,27 +27,41 @@ from __future__ import annotations
 import abc
 import functools
 import json
-from collections.abc import Callable, Collection
-from datetime import UTC, datetime
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio.to_thread
 
+from .._model import InstanceHeader, Snapshot, Wait, header_of, read_snapshot
 from .._tracing import emit
-from ..errors import ConcurrentResumeError, InvalidInstanceIdError, SnapshotValidationError
-from ..stores import InMemoryStateStore, StateStore, new_event_id
+from ..errors import ConcurrentResumeError, InvalidInstanceIdError
+from ..stores import InboxEvent, InMemoryStateStore, StateStore, StoredInstance, new_event_id
+from ._clock import SYSTEM_CLOCK, Clock
+from ._resolve import Resolved, resolve
 
-__all__ = ["DurableBackend", "OrchestrationBackend"]
+__all__ = ["DurableBackend", "Loaded", "OrchestrationBackend"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A loaded instance: its snapshot (None if it never started) and its inbox (None for a
+    backend without one: calling a paused instance again delivers its event)."""
+
+    snapshot: Snapshot | None
+    inbox: tuple[InboxEvent, ...] | None
 
 
 class OrchestrationBackend(abc.ABC):
     """Where a `DurableRuntime` keeps the state of instances.
 
     Subclass it and implement the three abstract methods; override the optional capabilities
-    below for richer behaviour.
+    (module docstring) for richer behaviour.
     """
+
+    clock: Clock = SYSTEM_CLOCK
 
     @abc.abstractmethod
     async def load_state(self, instance_id: str) -> dict[str, Any] | None:
@@ -54,168 +75,151 @@ class OrchestrationBackend(abc.ABC):
     async def wait_for_event(self, instance_id: str, event_name: str) -> None:
         """Called after `instance_id` saved a pause waiting for `event_name`."""
 
-    async def commit(
-        self, instance_id: str, state: dict[str, Any], history: list[dict[str, Any]]
-    ) -> None:
-        """Save `state` and append `history` (audit entries) to the instance's history.
+    # -- optional capabilities ---------------------------------------------------------------
 
-        Optional capability: the default saves the state and drops the history.
-        """
-        await self.save_state(instance_id, state)
+    async def inbox(self, instance_id: str) -> Sequence[InboxEvent] | None:
+        """The events published to `instance_id`, oldest first; None: this backend keeps no
+        inbox (the default)."""
+        return None
 
-    async def take_event(
-        self,
-        instance_id: str,
-        event_name: str,
-        *,
-        resuming: bool,
-        exclude: Collection[str] = (),
-    ) -> str | None:
-        """Consume a published `event_name` for `instance_id`; return its id, or None.
-
-        Optional capability. `resuming` is True when a paused instance is called again. The
-        default has no inbox: it treats that call itself as the delivery. Taking is only a
-        look: the event is consumed when the next saved state names its id.
-        """
-        return event_name if resuming else None
-
-    async def load_and_take(self, instance_id: str) -> tuple[dict[str, Any] | None, str | None]:
-        """The saved state and, if it waits for an event, that event's id (see `take_event`).
-
-        Optional capability: the default calls `load_state`, then `take_event` with
-        ``resuming=True``; a backend may do both in one trip to its storage.
-        """
+    async def load_instance(self, instance_id: str) -> Loaded:
+        """The saved snapshot, read by the one snapshot reader, and the inbox."""
         state = await self.load_state(instance_id)
-        waiting = _waiting_for(state)
-        if state is None or waiting is None:
-            return state, None
-        exclude = _consumed(state)
-        return state, await self.take_event(instance_id, waiting, resuming=True, exclude=exclude)
+        snapshot = None if state is None else read_snapshot(instance_id, state)
+        inbox = await self.inbox(instance_id)
+        return Loaded(snapshot, None if inbox is None else tuple(inbox))
 
-    async def commit_pause(
+    async def commit(
         self,
         instance_id: str,
         state: dict[str, Any],
+        header: InstanceHeader,
         history: list[dict[str, Any]],
-        event_name: str,
-        exclude: Collection[str],
-    ) -> str | None:
-        """Save the paused `state` unless `event_name` is already published.
+    ) -> None:
+        """Save `state` (with `header`, what a store keeps beside it) and append `history`
+        (audit entries). The default saves the state and drops the rest."""
+        await self.save_state(instance_id, state)
 
-        Returns the id of the published event (then nothing is saved: the run consumes it and
-        goes on), or None once `state` and `history` are committed. Optional capability: the
-        default calls `take_event` with ``resuming=False``, then `commit`.
+    async def commit_wait(
+        self,
+        instance_id: str,
+        state: dict[str, Any],
+        header: InstanceHeader,
+        history: list[dict[str, Any]],
+        wait: Wait,
+        exclude: Collection[str],
+    ) -> Resolved | None:
+        """Save the paused `state` unless `wait` can be resolved now.
+
+        Returns how it resolved (then nothing is saved: the run takes the value and goes on),
+        or None once `state` is committed. Events in `exclude` were consumed already.
         """
-        taken = await self.take_event(instance_id, event_name, resuming=False, exclude=exclude)
-        if taken is None:
-            await self.commit(instance_id, state, history)
-        return taken
+        resolved = resolve(wait, await self.inbox(instance_id), self.clock.now(), exclude=exclude)
+        if resolved is None:
+            await self.commit(instance_id, state, header, history)
+        return resolved
 
 
 class DurableBackend(OrchestrationBackend):
     """An `OrchestrationBackend` over a `StateStore`, with a durable event inbox."""
 
-    def __init__(self, store: StateStore | None = None) -> None:
+    def __init__(self, store: StateStore | None = None, *, clock: Clock | None = None) -> None:
         self.store = store if store is not None else InMemoryStateStore()
+        if clock is not None:
+            self.clock = clock
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         if self.store.blocking:
             return await anyio.to_thread.run_sync(fn, *args)
         return fn(*args)
 
-    async def _load(
-        self, instance_id: str
-    ) -> tuple[dict[str, Any] | None, list[tuple[str, bytes]]]:
-        """The state and the inbox less the events it names as consumed (see `load_state`).
+    async def _read(self, instance_id: str) -> StoredInstance:
+        """The stored instance, on the event loop when the store can answer without blocking."""
+        stored = self.store.try_read(instance_id)
+        if stored is None:
+            stored = await self._io(self.store.read, instance_id)
+        return stored
 
-        Without a thread trip when the store can answer without blocking and nothing is left
-        to delete.
-        """
-        if self.store.blocking:
-            quick = self.store.try_load_with_events(instance_id)
-            if quick is not None:
-                state = _parse_state(instance_id, quick[0])
-                if not _leftovers(state, quick[1]):
-                    return state, quick[1]
-        data, inbox = await self._io(_load_and_clean, self.store, instance_id)
-        return _parse_state(instance_id, data), inbox
+    async def load_instance(self, instance_id: str) -> Loaded:
+        stored = await self._read(instance_id)
+        if stored.data is None:
+            return Loaded(None, stored.inbox)
+        snapshot = read_snapshot(instance_id, stored.data)
+        inbox = stored.inbox
+        leftover = [e.id for e in inbox if e.id in snapshot.consumed_events]
+        if leftover:  # a crash between a save and its cleanup, on a store without atomic commits
+            await self._io(self.store.delete_events, instance_id, leftover)
+            inbox = tuple(e for e in inbox if e.id not in leftover)
+        return Loaded(snapshot, inbox)
+
+    async def inbox(self, instance_id: str) -> Sequence[InboxEvent]:
+        return (await self._read(instance_id)).inbox
 
     async def load_state(self, instance_id: str) -> dict[str, Any] | None:
-        """The saved state; also finishes deleting the events it names as consumed.
-
-        A crash between a save and its inbox cleanup leaves consumed events behind; deleting
-        them here (idempotent) means a snapshot never has to carry old ids forward.
-        """
-        state, _ = await self._load(instance_id)
+        """The saved state as a JSON object (of the format it was saved in)."""
+        stored = await self._read(instance_id)
+        if stored.data is None:
+            return None
+        state: dict[str, Any] = read_snapshot(instance_id, stored.data).model_dump(mode="json")
         return state
 
-    async def load_and_take(self, instance_id: str) -> tuple[dict[str, Any] | None, str | None]:
-        """`load_state` and `take_event` in one trip to the store's thread."""
-        state, inbox = await self._load(instance_id)
-        waiting = _waiting_for(state)
-        if state is None or waiting is None:
-            return state, None
-        return state, _first_named(instance_id, inbox, waiting, _consumed(state))
+    async def save_state(self, instance_id: str, state: dict[str, Any]) -> None:
+        """Save `state` (a snapshot as a JSON object) as the next checkpoint."""
+        snapshot = read_snapshot(instance_id, state)
+        await self.commit(instance_id, state, header_of(snapshot), [])
 
-    async def commit_pause(
+    async def commit(
         self,
         instance_id: str,
         state: dict[str, Any],
+        header: InstanceHeader,
         history: list[dict[str, Any]],
-        event_name: str,
+    ) -> None:
+        """Save `state` if the store still holds the checkpoint it follows (``seq - 1``).
+
+        In one trip to the store: the compare-and-set save, deleting the events the state
+        names as consumed, and appending `history`. Raises `ConcurrentResumeError` when
+        another run saved the instance first; then nothing is written and the events this
+        run consumed stay in the inbox.
+        """
+        job = _commit_job(self.store, instance_id, state, header, history)
+        _committed(instance_id, header, await self._io(job))
+
+    async def commit_wait(
+        self,
+        instance_id: str,
+        state: dict[str, Any],
+        header: InstanceHeader,
+        history: list[dict[str, Any]],
+        wait: Wait,
         exclude: Collection[str],
-    ) -> str | None:
-        """`take_event` and, if nothing was published, `commit`: one trip to the store's thread.
+    ) -> Resolved | None:
+        """Resolve `wait` against the inbox and, if it must wait, commit: one store trip.
 
         The inbox is looked at on the event loop when the store can do that without blocking
-        (then the thread only saves); an event published after that look waits for the next
-        call, as one published just after the save would.
+        (then the thread only saves); an event published after that look is found by the next
+        call, as one published just after the save would be.
         """
-        data, entries = _encode_commit(state, history)
-        quick = self.store.try_load_with_events(instance_id) if self.store.blocking else None
-        job: Callable[..., str | bool]
+        now = self.clock.now()
+        commit = _commit_job(self.store, instance_id, state, header, history)
+        quick = self.store.try_read(instance_id)
         if quick is not None:
-            taken = _first_named(instance_id, quick[1], event_name, exclude)
-            if taken is not None:
-                return taken
-            known = quick[0] if _follows(state.get("seq", 1) - 1, quick[0]) else None
-            job = functools.partial(_commit, self.store, instance_id, known=known)
-        else:
-            job = functools.partial(
-                _commit_unless_published, self.store, instance_id, event_name, exclude
-            )
-        outcome = await self._io(job, data, state, entries)
-        if isinstance(outcome, str):
+            resolved = resolve(wait, quick.inbox, now, exclude=exclude)
+            if resolved is not None:
+                return resolved
+            _committed(instance_id, header, await self._io(commit))
+            return None
+
+        def resolve_or_commit() -> Resolved | bool:
+            inbox = self.store.read(instance_id).inbox
+            found = resolve(wait, inbox, now, exclude=exclude)
+            return found if found is not None else commit()
+
+        outcome = await self._io(resolve_or_commit)
+        if isinstance(outcome, Resolved):
             return outcome
-        self._committed(instance_id, state, outcome)
+        _committed(instance_id, header, outcome)
         return None
-
-    async def save_state(self, instance_id: str, state: dict[str, Any]) -> None:
-        await self.commit(instance_id, state, [])
-
-    async def commit(
-        self, instance_id: str, state: dict[str, Any], history: list[dict[str, Any]]
-    ) -> None:
-        """Save `state` if the store still holds the snapshot it follows (seq - 1).
-
-        In one trip to the store's thread: the compare-and-set save, then deleting the events
-        the state names as consumed, then appending `history`. Raises
-        `ConcurrentResumeError` when another run saved the instance first; then nothing is
-        written and the events this run consumed stay in the inbox.
-        """
-        data, entries = _encode_commit(state, history)
-        job = functools.partial(_commit, self.store, instance_id, data, state, entries)
-        self._committed(instance_id, state, await self._io(job))
-
-    @staticmethod
-    def _committed(instance_id: str, state: dict[str, Any], saved: bool) -> None:
-        if not saved:
-            previous = state.get("seq", 1) - 1
-            raise ConcurrentResumeError(
-                f"instance {instance_id!r}: another run saved it since this run loaded "
-                f"checkpoint {previous}; this run stopped without saving. Call the instance "
-                "again to continue from its newest checkpoint"
-            )
 
     def read_history(self, instance_id: str) -> list[dict[str, Any]]:
         """The audit history of `instance_id`, oldest first (see ``durable.EVENTS``)."""
@@ -224,22 +228,11 @@ class DurableBackend(OrchestrationBackend):
     async def wait_for_event(self, instance_id: str, event_name: str) -> None:
         """Nothing to do: the saved snapshot records the wait."""
 
-    async def take_event(
-        self,
-        instance_id: str,
-        event_name: str,
-        *,
-        resuming: bool,
-        exclude: Collection[str] = (),
-    ) -> str | None:
-        inbox = await self._io(self.store.list_events, instance_id)
-        return _first_named(instance_id, inbox, event_name, exclude)
-
     def publish_event(self, instance_id: str, event_name: str) -> None:
         """Store `event_name` in the inbox of `instance_id`; durable once this returns.
 
-        Synchronous (as in the seed API): with a `DiskStateStore` it writes and fsyncs a file.
-        An event published before the instance reaches its pause is kept until it does.
+        Synchronous (as in the seed API): with a `DiskStateStore` it appends and fsyncs a
+        record. An event published before the instance reaches its wait is kept until then.
         """
         if not isinstance(instance_id, str):
             raise InvalidInstanceIdError(
@@ -247,144 +240,45 @@ class DurableBackend(OrchestrationBackend):
             )
         if not isinstance(event_name, str):
             raise TypeError(f"event names are strings, not {type(event_name).__name__}")
-        at = datetime.now(UTC).isoformat()
+        at = self.clock.now().isoformat()
         record = {"name": event_name, "published_at": at}
         data = json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")
         event_id = new_event_id()
         entry = {"at": at, "kind": "event.published", "event_name": event_name}
         audit = _json_line({**entry, "event_id": event_id})
-        self.store.publish(instance_id, event_id, data, [audit])
+        self.store.publish(instance_id, event_id, event_name, data, [audit])
         emit("event.published", instance_id=instance_id, event_name=event_name, event_id=event_id)
 
 
-def _load_and_clean(
-    store: StateStore, instance_id: str
-) -> tuple[bytes | None, list[tuple[str, bytes]]]:
-    """The snapshot and the inbox, less the events the snapshot names as consumed.
-
-    Those are deleted too: normally the checkpoint that consumed them already did.
-    """
-    data, inbox = store.load_with_events(instance_id)
-    try:
-        state = json.loads(data) if data is not None and inbox else None
-    except ValueError:
-        state = None  # corrupt: the caller's parse reports it
-    leftover = _leftovers(state, inbox)
-    if leftover:
-        store.delete_events(instance_id, leftover)
-        inbox = [(event_id, event) for event_id, event in inbox if event_id not in leftover]
-    return data, inbox
-
-
-def _leftovers(state: Any, inbox: list[tuple[str, bytes]]) -> list[str]:
-    """Events still in `inbox` that the saved `state` names as consumed."""
-    if not isinstance(state, dict) or not inbox:
-        return []
-    consumed = _consumed(state)
-    return [event_id for event_id, _ in inbox if event_id in consumed]
-
-
-def _parse_state(instance_id: str, data: bytes | None) -> dict[str, Any] | None:
-    if data is None:
-        return None
-    try:
-        state = json.loads(data)
-    except ValueError as e:
-        raise SnapshotValidationError(
-            f"instance {instance_id!r}: the saved state is not valid JSON ({e}); it was "
-            "left as it is: restore it from a backup or delete the instance"
-        ) from None
-    if not isinstance(state, dict):
-        raise SnapshotValidationError(
-            f"instance {instance_id!r}: the saved state is not a JSON object"
-        )
-    return state
-
-
-def _waiting_for(state: dict[str, Any] | None) -> str | None:
-    """The event a saved paused state waits for (None if it waits for none or is odd)."""
-    if state is None or state.get("status") != "paused":
-        return None
-    waiting = state.get("waiting_for")
-    return waiting if isinstance(waiting, str) else None
-
-
-def _consumed(state: dict[str, Any]) -> set[str]:
-    consumed = state.get("consumed_events")
-    return {e for e in consumed if isinstance(e, str)} if isinstance(consumed, list) else set()
-
-
-def _first_named(
-    instance_id: str, inbox: list[tuple[str, bytes]], event_name: str, exclude: Collection[str]
-) -> str | None:
-    """The id of the oldest event in `inbox` called `event_name`, not in `exclude`."""
-    for event_id, data in inbox:
-        if event_id not in exclude and _event_name(instance_id, event_id, data) == event_name:
-            return event_id
-    return None
-
-
-def _encode_commit(state: dict[str, Any], history: list[dict[str, Any]]) -> tuple[str, list[bytes]]:
+def _commit_job(
+    store: StateStore,
+    instance_id: str,
+    state: dict[str, Any],
+    header: InstanceHeader,
+    history: list[dict[str, Any]],
+) -> Callable[[], bool]:
+    """The store's compare-and-set save of `state`, ready to run in the store's thread."""
     data = json.dumps(state, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return data, [_json_line(entry) for entry in history]
+    return functools.partial(
+        store.commit,
+        instance_id,
+        header.seq - 1,
+        header,
+        data.encode("utf-8", "surrogatepass"),
+        list(state.get("consumed_events") or ()),
+        [_json_line(entry) for entry in history],
+    )
 
 
-def _commit_unless_published(
-    store: StateStore,
-    instance_id: str,
-    event_name: str,
-    exclude: Collection[str],
-    data: str,
-    state: dict[str, Any],
-    history: list[bytes],
-) -> str | bool:
-    """The id of a published `event_name`, else whether `_commit` saved."""
-    taken = _first_named(instance_id, store.list_events(instance_id), event_name, exclude)
-    return taken if taken is not None else _commit(store, instance_id, data, state, history)
-
-
-def _commit(
-    store: StateStore,
-    instance_id: str,
-    data: str,
-    state: dict[str, Any],
-    history: list[bytes],
-    known: bytes | None = None,
-) -> bool:
-    """Save if the stored snapshot is the one this state follows; `known` is a snapshot
-    already found to be it (the very object, so the check in the thread is an identity)."""
-    previous = state.get("seq", 1) - 1
-    raw = data.encode("utf-8", "surrogatepass")
-    consumed = list(state.get("consumed_events") or ())
-
-    def expected(current: bytes | None) -> bool:
-        return (known is not None and current is known) or _follows(previous, current)
-
-    return store.commit(instance_id, raw, expected, consumed, history)
+def _committed(instance_id: str, header: InstanceHeader, saved: bool) -> None:
+    if not saved:
+        raise ConcurrentResumeError(
+            f"instance {instance_id!r}: another run saved it since this run loaded "
+            f"checkpoint {header.seq - 1}; this run stopped without saving. Call the instance "
+            "again to continue from its newest checkpoint"
+        )
 
 
 def _json_line(entry: dict[str, Any]) -> bytes:
     text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str)
     return text.encode("utf-8", "surrogatepass")
-
-
-def _follows(previous: int, current: bytes | None) -> bool:
-    """Whether the stored snapshot `current` is checkpoint number `previous`."""
-    if current is None:
-        return previous == 0
-    try:
-        return bool(json.loads(current).get("seq") == previous)
-    except (ValueError, AttributeError):
-        return False  # a corrupt snapshot is never overwritten silently
-
-
-def _event_name(instance_id: str, event_id: str, data: bytes) -> str:
-    try:
-        name = json.loads(data)["name"]
-    except (ValueError, KeyError, TypeError):
-        name = None
-    if not isinstance(name, str):
-        raise SnapshotValidationError(
-            f"instance {instance_id!r}: event {event_id!r} in the inbox is corrupt"
-        )
-    return name

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from ..errors import DurableError, SnapshotValidationError
 from ._backend import DurableBackend
 from ._registry import registry
-from ._upgrade import CheckReport, report, validate
+from ._upgrade import CheckReport, report
 
 __all__ = ["check"]
 
@@ -24,10 +24,9 @@ async def check(
     reports = []
     for instance_id in ids:
         try:
-            state = await backend.load_state(instance_id)
-            if state is None:
+            snap = (await backend.load_instance(instance_id)).snapshot
+            if snap is None:
                 raise SnapshotValidationError(f"instance {instance_id!r} has no saved state")
-            snap = validate(instance_id, state)
         except DurableError as e:
             reports.append(CheckReport(instance_id, "unknown", "refuse", str(e)))
             continue

@@ -25,21 +25,26 @@ import time
 import traceback
 import types
 from collections.abc import Awaitable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
     from ._program import DurableProgram
 
-from .._model._codec import DecodeError, Decoder, Encoder, UnencodableValue
-from .._model._snapshot import (
+from .._model import (
     FORMAT_VERSION,
     CallStack,
+    EventWait,
     FunctionCall,
+    InstanceHeader,
     ProgramIdentity,
     Snapshot,
     Status,
+    Wait,
+    header_of,
+    wait_wake_at,
 )
+from .._model._codec import DecodeError, Decoder, Encoder, UnencodableValue
 from .._tracing import emit
 from .._transform import CompiledFunction
 from ..errors import (
@@ -48,19 +53,21 @@ from ..errors import (
     InvalidInstanceIdError,
     PauseForEventException,
     SnapshotValidationError,
+    Suspended,
     UnserializableStateError,
     UnsupportedSyntaxError,
     _Abort,
     _Suspend,
 )
+from ..stores import InboxEvent
 from ._backend import OrchestrationBackend
 from ._registry import ProgramBase, registry
+from ._resolve import Resolved, resolve
 from ._upgrade import (
     START,
     PlannedFrame,
     corrupt,
     plan_stack,
-    validate,
 )
 
 __all__ = ["DurableRuntime", "current_run"]
@@ -91,21 +98,21 @@ class DurableRuntime:
             raise InvalidInstanceIdError(
                 f"instance ids are strings, not {type(instance_id).__name__}: {instance_id!r}"
             )
-        state, taken = await self.backend.load_and_take(instance_id)
-        if state is None:
+        loaded = await self.backend.load_instance(instance_id)
+        snap = loaded.snapshot
+        if snap is None:
             return await self._start(program, instance_id, program.bind(args, kwargs or {}))
-        snap = validate(instance_id, state)
         _check_identity(instance_id, program, snap)
         if snap.status == "completed":
             return _decode_outcome(instance_id, snap)
         if snap.status == "failed":
             raise _decode_outcome(instance_id, snap)
-        return await self._resume(program, snap, taken)
+        return await self._resume(program, snap, loaded.inbox)
 
     async def _start(
         self, program: DurableProgram[Any, Any], instance_id: str, arguments: dict[str, Any]
     ) -> Any:
-        now = datetime.now(UTC)
+        now = self.backend.clock.now()
         run = _Run(self.backend, program, instance_id, seq=0, created_at=now, consumed=set())
         root = _Frame(run, program, 0, arguments)
         run.stack.append(root)
@@ -114,25 +121,40 @@ class DurableRuntime:
         return await run.execute(root)
 
     async def _resume(
-        self, program: DurableProgram[Any, Any], snap: Snapshot, taken: str | None
+        self,
+        program: DurableProgram[Any, Any],
+        snap: Snapshot,
+        inbox: tuple[InboxEvent, ...] | None,
     ) -> Any:
+        # Planning decodes and checks every frame against the current code before the wait is
+        # looked at: code that can no longer resume the instance is refused at the first call,
+        # not when its event arrives. Planning writes nothing.
+        planned = plan_stack(snap.instance_id, snap, registry)
         # Ids the snapshot names as consumed are never taken again, and never carried into
         # the next snapshot (the backend deleted them when it loaded this one): a snapshot
         # names only what its own run consumed, so it does not grow with history.
         consumed: set[str] = set()
-        if snap.status == "paused" and snap.waiting_for is not None:
-            # `taken` was looked up with the state (`load_and_take`): an event published
-            # after that load is found by the next call.
-            if taken is None:
+        fields: dict[str, Any] = {}
+        if snap.status == "paused" and snap.wait is not None:
+            now = self.backend.clock.now()
+            exclude = snap.consumed_events
+            resolved = resolve(snap.wait, inbox, now, exclude=exclude, resuming=True)
+            fields = _wait_fields(snap.wait)
+            if resolved is None:
+                # The inbox was read with the state: an event published after that load is
+                # found by the next call.
                 emit(
                     "instance.still_waiting",
                     instance_id=snap.instance_id,
                     program=program.name,
                     seq=snap.seq,
-                    event_name=snap.waiting_for,
+                    **fields,
                 )
-                raise PauseForEventException(snap.waiting_for)
-            consumed.add(taken)
+                raise suspension(snap.instance_id, snap.wait)
+            if resolved.event is not None:
+                consumed.add(resolved.event.id)
+            elif isinstance(snap.wait, EventWait) and inbox is None:
+                consumed.add(snap.wait.name)  # a backend without inbox: the call delivered it
         run = _Run(
             self.backend,
             program,
@@ -142,10 +164,9 @@ class DurableRuntime:
             consumed=consumed,
         )
         run.stale = set(snap.consumed_events)
-        root = run.restore(snap)
+        root = run.restore(planned)
         last = snap.call_stack.frames[-1]
         innermost = registry.get(last.function, program)
-        fields = {"event_name": snap.waiting_for} if snap.waiting_for else {}
         run.note("instance.resumed", innermost, last.resume_point, **fields)
         for event_id in sorted(consumed):
             run.note("event.consumed", innermost, last.resume_point, event_id=event_id, **fields)
@@ -190,7 +211,7 @@ class _Run:
             emit(kind, level=level, **log, **where, **fields)
         else:
             self.held.append((kind, {"level": level, **log, **where, **fields}))
-        at = datetime.now(UTC).isoformat()
+        at = self.backend.clock.now().isoformat()
         self.history.append({"at": at, "kind": kind, **where, **fields})
 
     # -- running -----------------------------------------------------------------------------
@@ -200,7 +221,7 @@ class _Run:
         try:
             result = await root.program._compiled.impl(root)
         except _Suspend as s:
-            raise PauseForEventException(s.event) from None
+            raise suspension(self.instance_id, s.wait) from None
         except _Abort as a:
             raise a.error from a.error.__cause__
         except DurableError:
@@ -255,9 +276,8 @@ class _Run:
         frame = _Frame(self, program, 0, program.bind(args, kwargs), inline=True)
         return await program._compiled.impl(frame)
 
-    def restore(self, snap: Snapshot) -> _Frame:
-        """Rebuild the frames of a saved call stack under the current code; the root frame."""
-        planned = plan_stack(self.instance_id, snap, registry)
+    def restore(self, planned: list[PlannedFrame[DurableProgram[Any, Any]]]) -> _Frame:
+        """Rebuild the frames of a planned call stack; the root frame."""
         for p in planned:
             if p.how != "same":
                 kind = "migration.applied" if p.how == "migrated" else "snapshot.upgraded"
@@ -280,43 +300,41 @@ class _Run:
 
     # -- checkpoints -------------------------------------------------------------------------
 
-    async def checkpoint(
-        self, status: Status, *, waiting_for: str | None = None, block: bool = True
-    ) -> None:
+    async def checkpoint(self, status: Status, *, block: bool = True) -> None:
         if block:
             self._note_block()
-        await self._save(status, self._encode_stack(), waiting_for=waiting_for)
+        await self._save(status, self._encode_stack())
 
-    async def pause_unless_published(
-        self, program: DurableProgram[Any, Any], point: int, event: str
-    ) -> str | None:
-        """Save the pause at `point`, unless `event` is already published: then save nothing
-        and return the event's id (the run consumes it and goes on).
+    async def pause_unless_resolved(
+        self, program: DurableProgram[Any, Any], point: int, wait: Wait
+    ) -> Resolved | None:
+        """Save the pause at `point` on `wait`, unless the wait can be resolved now: then
+        save nothing and return how (the run takes it and goes on).
 
-        One trip to the backend (`commit_pause`); the pause's trace events are emitted only
+        One trip to the backend (`commit_wait`); the pause's trace events are emitted only
         once it is saved.
         """
         mark = len(self.history)
         self.held = []
         try:
-            self.note("instance.paused", program, point, event_name=event)
+            self.note("instance.paused", program, point, **_wait_fields(wait))
             self._note_block()
             stack = self._encode_stack()
         finally:
             held, self.held = self.held, None
-        state = self._state("paused", stack, waiting_for=event)
+        state, header = self._state("paused", stack, wait=wait)
         started = time.perf_counter()
         try:
-            taken = await self.backend.commit_pause(
-                self.instance_id, state, self.history, event, self.consumed | self.stale
+            resolved = await self.backend.commit_wait(
+                self.instance_id, state, header, self.history, wait, self.consumed | self.stale
             )
         except BaseException:
             self.seq -= 1
             raise
-        if taken is not None:
+        if resolved is not None:
             self.seq -= 1
             del self.history[mark:]
-            return taken
+            return resolved
         for kind, fields in held:
             emit(kind, **fields)
         self._saved("paused", started)
@@ -358,14 +376,13 @@ class _Run:
         status: Status,
         stack: CallStack,
         *,
-        waiting_for: str | None = None,
         result: Any = None,
         error: Any = None,
     ) -> None:
-        state = self._state(status, stack, waiting_for=waiting_for, result=result, error=error)
+        state, header = self._state(status, stack, result=result, error=error)
         started = time.perf_counter()
         try:
-            await self.backend.commit(self.instance_id, state, self.history)
+            await self.backend.commit(self.instance_id, state, header, self.history)
         except BaseException:
             self.seq -= 1
             raise
@@ -376,11 +393,12 @@ class _Run:
         status: Status,
         stack: CallStack,
         *,
-        waiting_for: str | None = None,
+        wait: Wait | None = None,
         result: Any = None,
         error: Any = None,
-    ) -> dict[str, Any]:
-        """The next checkpoint's state (its `seq` counted; uncount it if it is not saved)."""
+    ) -> tuple[dict[str, Any], InstanceHeader]:
+        """The next checkpoint's state and header (its `seq` counted; uncount it if it is not
+        saved)."""
         self.seq += 1
         snap = Snapshot.model_construct(
             format_version=FORMAT_VERSION,
@@ -393,14 +411,15 @@ class _Run:
             seq=self.seq,
             status=status,
             call_stack=stack,
-            waiting_for=waiting_for,
+            wait=wait,
+            parent=None,
             result=result,
             error=error,
             consumed_events=sorted(self.consumed),
             created_at=self.created_at,
-            updated_at=datetime.now(UTC),
+            updated_at=self.backend.clock.now(),
         )
-        return snap.model_dump(mode="json")
+        return snap.model_dump(mode="json"), header_of(snap)
 
     def _saved(self, status: Status, started: float) -> None:
         self.consumed = set()
@@ -521,7 +540,7 @@ class _Frame:
         self.point = ip
         self.live = values
         self.inline = inline
-        self.pending: list[PlannedFrame] = []
+        self.pending: list[PlannedFrame[DurableProgram[Any, Any]]] = []
         self.done: tuple[str, Any] | None = None  # a nested call that finished at `point`
         self.done_program: DurableProgram[Any, Any] | None = None
 
@@ -545,21 +564,26 @@ class _Frame:
         if not isinstance(event, str):
             raise TypeError(f"event names are strings, not {type(event).__name__}: {event!r}")
         self.point, self.live, self.done = point, live, None
-        if await self.run.guarded(self._reach_pause(point, event)):
-            return  # the event was already there
+        wait = EventWait(name=event)
+        if await self.run.guarded(self._reach_wait(point, wait)):
+            return  # resolved at once: the event was already there
         self.run.suspending = True
-        raise _Suspend(event)
+        raise _Suspend(wait)
 
-    async def _reach_pause(self, point: int, event: str) -> bool:
-        """Consume the event if published (and go on: True) or save the pause (False)."""
+    async def _reach_wait(self, point: int, wait: Wait) -> bool:
+        """Resolve `wait` now (take its value and go on: True) or save the pause (False)."""
         run = self.run
-        event_id = await run.pause_unless_published(self.program, point, event)
-        if event_id is not None:  # published early: consume it and go on
-            run.consumed.add(event_id)
-            run.note("event.consumed", self.program, point, event_name=event, event_id=event_id)
+        resolved = await run.pause_unless_resolved(self.program, point, wait)
+        if resolved is not None:
+            if resolved.event is not None:
+                event_id = resolved.event.id
+                run.consumed.add(event_id)
+                fields = {**_wait_fields(wait), "event_id": event_id}
+                run.note("event.consumed", self.program, point, **fields)
             await run.checkpoint("running")
             return True
-        await run.backend.wait_for_event(run.instance_id, event)
+        if isinstance(wait, EventWait):
+            await run.backend.wait_for_event(run.instance_id, wait.name)
         return False
 
     async def call(
@@ -572,6 +596,7 @@ class _Frame:
             args, func = (func.__self__, *args), func.__func__  # a classmethod (3.13+)
         if not isinstance(func, ProgramBase) or "instance_id" in kwargs:
             return await func(*args, **kwargs)  # a plain await, or another instance's root call
+        func = cast("DurableProgram[Any, Any]", func)
         if self.inline:
             return await self.run.inline(func, args, kwargs)
         self.point, self.live, self.done = point, live, None
@@ -681,3 +706,25 @@ def _encode_exception(encoder: Encoder, error: BaseException) -> Any:
         # keep its type name and message so that callers still see what went wrong.
         fallback = RuntimeError(f"{type(error).__module__}.{type(error).__qualname__}: {error}")
         return encoder.encode(fallback, "exception")
+
+
+def _wait_fields(wait: Wait) -> dict[str, Any]:
+    """What trace events and the audit history say about a wait."""
+    if isinstance(wait, EventWait):
+        fields: dict[str, Any] = {"event_name": wait.name}
+        if wait.deadline is not None:
+            fields["deadline"] = wait.deadline.isoformat()
+        return fields
+    wake_at = wait_wake_at(wait)
+    return {"wait": wait.kind, **({"wake_at": wake_at.isoformat()} if wake_at else {})}
+
+
+def suspension(instance_id: str, wait: Any) -> Suspended:
+    """What the caller sees when an instance stops on `wait`."""
+    wake_at = wait_wake_at(wait)
+    if isinstance(wait, EventWait):
+        return PauseForEventException(wait.name, instance_id=instance_id, wake_at=wake_at)
+    what = f"{wait.kind} until {wake_at.isoformat()}" if wake_at else wait.kind
+    return Suspended(
+        f"instance {instance_id!r} waits ({what})", instance_id=instance_id, wake_at=wake_at
+    )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar, cast
 
 from .._model._codec import allow_class_reference
-from .._transform import CompiledFunction, compile_durable
+from .._transform import CompiledFunction, PointInfo, compile_durable
 from ._backend import OrchestrationBackend
 from ._engine import DurableRuntime, current_run
 from ._registry import ProgramBase, registry
@@ -61,6 +61,16 @@ class DurableProgram(ProgramBase, Generic[P, R]):
     @property
     def fingerprint(self) -> str:
         return self._compiled.fingerprint
+
+    @property
+    def points(self) -> tuple[PointInfo, ...]:
+        """The resume points of the code after the start, as the transformer found them."""
+        return self._compiled.points
+
+    @property
+    def start_live(self) -> tuple[str, ...]:
+        """The parameters the code reads: what the start saves."""
+        return self._compiled.start_live
 
     @property
     def code_blocks(self) -> list[CodeBlock]:

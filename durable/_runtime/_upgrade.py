@@ -27,16 +27,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
-import pydantic
-
+from .._model import FunctionCall, Snapshot
 from .._model._codec import DecodeError, Decoder
-from .._model._snapshot import FORMAT_VERSION, FunctionCall, Snapshot, upgrade
+from .._transform import PointInfo
 from ..errors import IncompatibleSnapshotError, SnapshotValidationError
-
-if TYPE_CHECKING:
-    from ._engine import DurableProgram
 
 __all__ = [
     "CheckReport",
@@ -45,11 +41,30 @@ __all__ = [
     "SavedFrame",
     "corrupt",
     "plan_stack",
+    "ResumableCode",
     "report",
-    "validate",
 ]
 
 START = "start"  # the name of resume point 0, a function's first line
+
+
+class ResumableCode(Protocol):
+    """What planning needs to know of a durable program: its identity and resume points."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str | None: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def points(self) -> tuple[PointInfo, ...]: ...
+    @property
+    def start_live(self) -> tuple[str, ...]: ...
+
+    def migration_chain(
+        self, saved_version: str | None
+    ) -> list[tuple[str | None, str | None, Migration]] | None: ...
 
 
 @dataclass
@@ -71,9 +86,12 @@ class SavedFrame:
 Migration = Callable[[SavedFrame], SavedFrame]
 
 
+C = TypeVar("C", bound=ResumableCode)
+
+
 @dataclass(frozen=True)
-class PlannedFrame:
-    program: DurableProgram[Any, Any]
+class PlannedFrame(Generic[C]):
+    program: C
     saved: FunctionCall
     point: int  # in the current code
     values: dict[str, Any]
@@ -93,37 +111,9 @@ class CheckReport:
     details: tuple[str, ...] = field(default=())
 
 
-def validate(instance_id: str, state: dict[str, Any]) -> Snapshot:
-    """Parse saved state of any known format into the current `Snapshot` model."""
-    version = state.get("format_version")
-    try:
-        state = upgrade(state)
-    except KeyError:
-        raise IncompatibleSnapshotError(
-            f"instance {instance_id!r}: saved with snapshot format {version!r}, but this version "
-            f"of durable reads formats up to {FORMAT_VERSION}; upgrade durable to resume it. "
-            "The saved state was left unchanged"
-        ) from None
-    try:
-        snap = Snapshot.model_validate(state)
-    except pydantic.ValidationError as e:
-        err = e.errors()[0]
-        first = f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
-        raise SnapshotValidationError(
-            f"instance {instance_id!r}: the saved state is invalid ({e.error_count()} errors, "
-            f"first: {first}); it was left as it is: restore it from a backup or delete the "
-            "instance"
-        ) from None
-    if snap.instance_id != instance_id:
-        raise SnapshotValidationError(
-            f"instance {instance_id!r}: the saved state belongs to instance {snap.instance_id!r}"
-        )
-    return snap
-
-
 def plan_stack(
-    instance_id: str, snap: Snapshot, registry: Mapping[str, DurableProgram[Any, Any]]
-) -> list[PlannedFrame]:
+    instance_id: str, snap: Snapshot, registry: Mapping[str, C]
+) -> list[PlannedFrame[C]]:
     """Decide how every saved frame resumes under the current code (module docstring)."""
     frames = snap.call_stack.frames
     if not frames or frames[0].outcome != "running":
@@ -174,12 +164,12 @@ def report(instance_id: str, snap: Snapshot, registry: Mapping[str, Any]) -> Che
 
 def _plan_frame(
     instance_id: str,
-    program: DurableProgram[Any, Any],
+    program: C,
     saved: FunctionCall,
     values: dict[str, Any],
     value: Any,
     nested_follows: bool,
-) -> PlannedFrame:
+) -> PlannedFrame[C]:
     if saved.fingerprint == program.fingerprint:
         point = _point_by_id(instance_id, program, saved)
         _fit(instance_id, program, saved, point, saved.point_name, set(values), nested_follows)
@@ -197,7 +187,7 @@ def _plan_frame(
             f"the resume point {frame.point!r} no longer exists (points now: "
             f"{', '.join(repr(n) for n in _names(program))})",
         )
-    peers = next((p.peers for p in program._compiled.points if p.id == found), 1)
+    peers = next((p.peers for p in program.points if p.id == found), 1)
     if not steps and peers != saved.point_peers:
         raise _refusal(
             instance_id,
@@ -213,7 +203,7 @@ def _plan_frame(
 
 
 def _migrate(
-    instance_id: str, program: DurableProgram[Any, Any], saved: FunctionCall, frame: SavedFrame
+    instance_id: str, program: ResumableCode, saved: FunctionCall, frame: SavedFrame
 ) -> tuple[SavedFrame, tuple[str, ...]]:
     chain = program.migration_chain(saved.version)
     if chain is None:
@@ -246,7 +236,7 @@ def _migrate(
 
 def _fit(
     instance_id: str,
-    program: DurableProgram[Any, Any],
+    program: ResumableCode,
     saved: FunctionCall,
     point: int,
     name: str,
@@ -254,14 +244,13 @@ def _fit(
     nested_follows: bool,
 ) -> None:
     """The frame's variables are exactly those the code needs at `point`, and its kind fits."""
-    compiled = program._compiled
-    info = next((p for p in compiled.points if p.id == point), None)
+    info = next((p for p in program.points if p.id == point), None)
     if nested_follows != (info is not None and info.kind == "call"):
         raise SnapshotValidationError(
             f"instance {instance_id!r}: the saved frame of {saved.function} at {name!r} does not "
             "match the frames saved after it"
         )
-    needed = set(compiled.start_live) if info is None else set(info.live)
+    needed = set(program.start_live) if info is None else set(info.live)
     allowed = needed if info is None else needed | set(info.maybe)
     if needed <= have <= allowed:
         return
@@ -280,7 +269,7 @@ def _fit(
 
 
 def _refusal(
-    instance_id: str, program: DurableProgram[Any, Any], saved: FunctionCall, problem: str
+    instance_id: str, program: ResumableCode, saved: FunctionCall, problem: str
 ) -> IncompatibleSnapshotError:
     return IncompatibleSnapshotError(
         f"instance {instance_id!r} cannot resume under the current code of {saved.function}: "
@@ -295,9 +284,7 @@ def _refusal(
 # -- lookups ---------------------------------------------------------------------------------
 
 
-def _program(
-    instance_id: str, saved: FunctionCall, registry: Mapping[str, DurableProgram[Any, Any]]
-) -> DurableProgram[Any, Any]:
+def _program(instance_id: str, saved: FunctionCall, registry: Mapping[str, C]) -> C:
     program = registry.get(saved.function)
     if program is None:
         raise IncompatibleSnapshotError(
@@ -307,8 +294,8 @@ def _program(
     return program
 
 
-def _point_by_id(instance_id: str, program: DurableProgram[Any, Any], saved: FunctionCall) -> int:
-    if saved.resume_point == 0 or any(p.id == saved.resume_point for p in program._compiled.points):
+def _point_by_id(instance_id: str, program: ResumableCode, saved: FunctionCall) -> int:
+    if saved.resume_point == 0 or any(p.id == saved.resume_point for p in program.points):
         return saved.resume_point
     raise SnapshotValidationError(
         f"instance {instance_id!r}: the saved frame of {saved.function} resumes at point "
@@ -316,18 +303,18 @@ def _point_by_id(instance_id: str, program: DurableProgram[Any, Any], saved: Fun
     )
 
 
-def _point_by_name(program: DurableProgram[Any, Any], name: str) -> int | None:
+def _point_by_name(program: ResumableCode, name: str) -> int | None:
     if name == START:
         return 0
-    return next((p.id for p in program._compiled.points if p.name == name), None)
+    return next((p.id for p in program.points if p.name == name), None)
 
 
-def _names(program: DurableProgram[Any, Any]) -> list[str]:
-    return [START, *(p.name for p in program._compiled.points)]
+def _names(program: ResumableCode) -> list[str]:
+    return [START, *(p.name for p in program.points)]
 
 
 def _decode_locals(
-    instance_id: str, saved: FunctionCall, program: DurableProgram[Any, Any], decoder: Decoder
+    instance_id: str, saved: FunctionCall, program: ResumableCode, decoder: Decoder
 ) -> dict[str, Any]:
     changed = saved.fingerprint != program.fingerprint
     values = {}

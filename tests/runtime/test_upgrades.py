@@ -467,6 +467,23 @@ async def test_deploy_without_migration_refuses_and_old_code_finishes(
     assert all(store.list_events(iid(c)) == [] for c in ids)
 
 
+async def test_incompatible_code_is_refused_before_the_event_arrives(
+    deploy: Deployer, store: StateStore
+) -> None:
+    """Code that can no longer resume a paused instance is refused at the first call, while
+    the instance still waits: not "still paused" until the event comes weeks later."""
+    ids = range(1, 3)
+    await start_paused(deploy("v1", V1), store, ids)
+    before = stored(store, ids)
+    v2 = deploy("v2", flows_v2(version="2", migration=""))
+    for claim_id in ids:
+        with pytest.raises(IncompatibleSnapshotError) as info:
+            await resume(v2, store, claim_id)
+        assert f"instance {iid(claim_id)!r}" in str(info.value)
+        assert "no migration leads from version '1' to '2'" in str(info.value)
+    assert stored(store, ids) == before
+
+
 # -- 3. cosmetic edits --------------------------------------------------------------------------
 
 
