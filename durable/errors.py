@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 
-class Suspended(Exception):  # noqa: N818 - a state the caller handles, not an error
+class Suspended(Exception):
     """Raised to the caller of a durable program when its instance stops to wait.
 
     ``instance_id`` names the instance, ``event`` the awaited event name (or None) and

@@ -60,7 +60,7 @@ def test_every_wait_round_trips_through_a_snapshot(wait: Any) -> None:
 
 def test_waits_refuse_naive_datetimes_and_unknown_kinds() -> None:
     with pytest.raises(pydantic.ValidationError):
-        TimerWait(wake_at=datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
+        TimerWait(wake_at=datetime(2026, 1, 1))
     with pytest.raises(SnapshotValidationError, match="instance 'i-1'"):
         read_snapshot("i-1", snapshot_dict(wait={"kind": "telepathy"}))
 
