@@ -139,8 +139,8 @@ class _Suspend(BaseException):
 
     A BaseException so that user ``except Exception:`` cannot swallow it; generated code
     re-raises it from bare ``except:`` and skips ``finally`` bodies while it passes. The
-    runtime turns it into `Suspended` (`PauseForEventException` for an event) at the API boundary. Never construct it
-    outside the runtime.
+    runtime turns it into `Suspended` (`PauseForEventException` for an event) at the API
+    boundary. Never construct it outside the runtime.
     """
 
     def __init__(self, wait: object) -> None:
