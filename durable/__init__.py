@@ -30,6 +30,7 @@ from .errors import (
     PauseForEventException,
     SnapshotValidationError,
     StoreError,
+    Suspended,
     UnserializableStateError,
     UnsupportedSyntaxError,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "DurableProgram",
     "DurableRuntime",
     "PauseForEventException",
+    "Suspended",
     # state
     "CallStack",
     "FunctionCall",

@@ -24,6 +24,7 @@ SEED = {
 
 PUBLIC = SEED | {
     "Snapshot",
+    "Suspended",
     "SavedFrame",
     "check",
     "CheckReport",
@@ -62,3 +63,10 @@ def test_errors_share_one_root() -> None:
 def test_testing_helpers() -> None:
     assert callable(durable.testing.capture_events)
     assert durable.testing.InMemoryStateStore is durable.InMemoryStateStore
+
+
+def test_a_pause_is_a_suspension_not_an_error() -> None:
+    assert issubclass(durable.PauseForEventException, durable.Suspended)
+    assert not issubclass(durable.Suspended, durable.DurableError)
+    e = durable.PauseForEventException("approve")
+    assert (e.event, e.instance_id, e.wake_at) == ("approve", None, None)
