@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -172,12 +173,17 @@ print(json.dumps([e["event"] for e in events]), file=sys.stderr)
 """
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 def _run_app(tmp_path: Path, setup: str) -> tuple[list[str], list[str]]:
     """Run the app after `setup`; return its stdout lines and the captured event names."""
     app = tmp_path / "app.py"  # durable reads the source of its functions from a file
     app.write_text(_APP.format(setup=textwrap.dedent(setup)), encoding="utf-8")
+    path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     done = subprocess.run(
         [sys.executable, str(app)],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(path)},
         capture_output=True,
         text=True,
         timeout=120,
