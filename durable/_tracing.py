@@ -21,8 +21,9 @@ factory, and so does an open ``capture_logs()`` block. What does not count is th
 processors by calling ``configure()``, which sets ``is_configured()`` without changing any
 setting. A bare ``structlog.configure()`` with no arguments leaves the very same state and
 is therefore treated the same way (structlog itself behaves identically in both states:
-there is nothing to tell them apart by). If structlog ever stops exposing its built-in
-defaults, the rule falls back to ``structlog.is_configured()`` alone.
+there is nothing to tell them apart by). The built-in defaults are structlog's private
+``structlog._config._BUILTIN_*`` objects; should a structlog release drop them, the rule
+falls back to ``structlog.is_configured()`` alone.
 
 Rejected design: a bare ``structlog.get_logger()`` by default. With structlog unconfigured it
 prints to stdout, which a library must never do.
