@@ -6,12 +6,24 @@ measures something, ``duration_ms``.
 
 Where events go, without the library ever configuring logging globally:
 
-* if the application configured structlog (see `_structlog_configured`), through
-  ``structlog.get_logger("durable")``, so its processors see them and
-  ``structlog.testing.capture_logs()`` captures them;
+* through ``structlog.get_logger("durable")`` if the application configured structlog, so its
+  processors see them and ``structlog.testing.capture_logs()`` captures them;
 * otherwise through the stdlib logger ``durable`` (silent unless the application enables it),
   with the fields as ``extra`` on the record;
 * and to every `durable.testing.capture_events` block that is open.
+
+The rule for "configured" (`_structlog_configured`): ``structlog.is_configured()`` is true
+and the configuration is not exactly structlog's built-in defaults, compared by identity
+(its default processors, wrapper class, context class, ``PrintLoggerFactory`` and caching).
+So ``structlog.configure(processors=[...])`` counts, also with the default stdout logger
+factory, and so does an open ``capture_logs()`` block. What does not count is the state
+``capture_logs()`` leaves behind when structlog was unconfigured before it: it restores the
+processors by calling ``configure()``, which sets ``is_configured()`` without changing any
+setting. A bare ``structlog.configure()`` with no arguments leaves the very same state and
+is therefore treated the same way (structlog itself behaves identically in both states:
+there is nothing to tell them apart by). The built-in defaults are structlog's private
+``structlog._config._BUILTIN_*`` objects; should a structlog release drop them, the rule
+falls back to ``structlog.is_configured()`` alone.
 
 Rejected design: a bare ``structlog.get_logger()`` by default. With structlog unconfigured it
 prints to stdout, which a library must never do.
@@ -55,19 +67,47 @@ _fallback = structlog.wrap_logger(
 captures: list[list[dict[str, Any]]] = []
 
 
-def _structlog_configured() -> bool:
-    """Has the application configured structlog to go somewhere?
+def _builtin_defaults() -> tuple[object, ...] | None:
+    """structlog's built-in configuration, as `_settings` shows it; None if not exposed."""
+    from structlog import _config
 
-    ``structlog.is_configured()`` alone is not enough: ``structlog.testing.capture_logs()``
-    leaves it true after it ends, with the default stdout logger factory, and a library must
-    not start printing then. So: configured with another logger factory, or capturing now.
-    """
+    names = (
+        "_BUILTIN_DEFAULT_PROCESSORS",
+        "_BUILTIN_DEFAULT_WRAPPER_CLASS",
+        "_BUILTIN_DEFAULT_CONTEXT_CLASS",
+        "_BUILTIN_DEFAULT_LOGGER_FACTORY",
+        "_BUILTIN_CACHE_LOGGER_ON_FIRST_USE",
+    )
+    if not all(hasattr(_config, name) for name in names):
+        return None
+    processors, *rest = (getattr(_config, name) for name in names)
+    return (*processors, *rest)
+
+
+def _settings() -> tuple[object, ...]:
+    config = structlog.get_config()
+    return (
+        *config["processors"],
+        config["wrapper_class"],
+        config["context_class"],
+        config["logger_factory"],
+        config["cache_logger_on_first_use"],
+    )
+
+
+_BUILTIN = _builtin_defaults()
+
+
+def _structlog_configured() -> bool:
+    """Has the application configured structlog? (The rule is in the module docstring.)"""
     if not structlog.is_configured():
         return False
-    config = structlog.get_config()
-    if not isinstance(config["logger_factory"], structlog.PrintLoggerFactory):
+    if _BUILTIN is None:
         return True
-    return any(isinstance(p, structlog.testing.LogCapture) for p in config["processors"])
+    current = _settings()
+    if len(current) != len(_BUILTIN):
+        return True
+    return any(a is not b for a, b in zip(current, _BUILTIN, strict=True))
 
 
 def emit(event: str, *, level: str = "info", **fields: Any) -> None:
