@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Sequence
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_contract import HOSTILE_IDS, header
+from test_contract import HOSTILE_IDS, T0, header
 
 import durable
 import durable.stores._disk._store as store_module
@@ -466,3 +466,334 @@ def test_hostile_ids_stay_inside_the_folder(tmp_path: pathlib.Path) -> None:
     assert len(names) == len(HOSTILE_IDS)
     assert len({name.lower() for name in names}) == len(names)
     assert all(len(name.encode()) <= 200 for name in os.listdir(root))
+
+
+# ------------------------------------------------------------------------------------------
+# Damage: only a torn last append is forgiven; everything else is a named error
+# ------------------------------------------------------------------------------------------
+
+
+def _small_journal(folder: pathlib.Path) -> tuple[bytes, list[int], list[StoredInstance]]:
+    """A journal (head, checkpoints, events) built one append at a time: its bytes, its size
+    and the store's answer after each append."""
+    disk = DiskStateStore(folder)
+    sizes: list[int] = []
+    states: list[StoredInstance] = []
+    path = folder / "i_i.log"
+
+    def step(ok: object = True) -> None:
+        assert ok
+        sizes.append(path.stat().st_size)
+        states.append(disk.read("i"))
+
+    step(disk.commit("i", 0, header(1), b'{"n": 1}'))  # creates the journal: head and C
+    step(disk.publish("i", "e1", "go", b"one") or True)
+    step(disk.publish("i", "e2", "go", b"two", [b'"published"']) or True)
+    step(disk.commit("i", 1, header(2, events=("go",)), b'{"n": 2}', ["e1"], [b'"c2"']))
+    step(disk.publish("i", "e3", "stop", b"three") or True)
+    step(disk.commit("i", 2, header(3), b'{"n": 3}', ["e2", "e3"]))
+    step(disk.publish("i", "e4", "go", b"four") or True)
+    return path.read_bytes(), sizes, states
+
+
+def _outcome(folder: pathlib.Path, raw: bytes) -> StoredInstance | StoreError:
+    (folder / "i_i.log").write_bytes(raw)
+    try:
+        return DiskStateStore(folder).read("i")
+    except StoreError as e:
+        assert "'i'" in str(e) and "i_i.log" in str(e) and "damaged" in str(e), e
+        return e
+
+
+def test_every_truncation_resumes_from_a_whole_prefix_or_is_refused(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Cut the journal at every offset: a cut inside the head or the first checkpoint (which
+    a journal is created with, atomically) is refused; any other cut reads exactly as the
+    whole records before it (at most the one append in flight lost), and the next write
+    cuts the torn bytes off."""
+    raw, sizes, states = _small_journal(tmp_path / "build")
+    folder = tmp_path / "cut"
+    folder.mkdir()
+    forgiven = 0
+    for cut in range(len(raw)):
+        result = _outcome(folder, raw[:cut])
+        whole = [k for k, size in enumerate(sizes) if size <= cut]
+        if not whole:
+            assert isinstance(result, StoreError), cut  # never a silent restart
+            assert (folder / "i_i.log").read_bytes() == raw[:cut]
+            continue
+        k = whole[-1]
+        if cut == sizes[k]:
+            assert result == states[k], cut
+            continue
+        assert result == states[k] or isinstance(result, StoreError), cut
+        forgiven += result == states[k]
+        if cut % 7 == 0 and result == states[k]:
+            DiskStateStore(folder).publish("i", "late", "go", b"x")
+            after = DiskStateStore(folder).read("i")
+            assert after.inbox == (*states[k].inbox, InboxEvent("late", "go", b"x")), cut
+    assert forgiven > len(raw) // 2  # the torn appends a crash can leave do read back
+
+
+def _damaged(raw: bytes, pos: int, change: Callable[[int], int]) -> bytes | None:
+    byte = change(raw[pos])
+    return None if byte == raw[pos] else raw[:pos] + bytes((byte,)) + raw[pos + 1 :]
+
+
+_CHANGES: dict[str, Callable[[int], int]] = {
+    "xor ff": lambda b: b ^ 0xFF,
+    "xor 01": lambda b: b ^ 0x01,
+    "digit 0": lambda b: ord("0"),
+    "digit 9": lambda b: ord("9"),
+    "newline": lambda b: ord("\n"),
+    "letter": lambda b: ord("C"),
+}
+
+
+@pytest.mark.parametrize("change", list(_CHANGES))
+def test_every_single_byte_damage_is_refused_or_loses_only_the_last_append(
+    tmp_path: pathlib.Path, change: str
+) -> None:
+    """Change each byte of the journal: a read raises StoreError naming the instance and the
+    file, or (for a byte of the last record only: a torn last append) reads as the state
+    before that append. Never a restart, never an older checkpoint, never a wrong state."""
+    raw, sizes, states = _small_journal(tmp_path / "build")
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    refused = 0
+    for pos in range(len(raw)):
+        damaged = _damaged(raw, pos, _CHANGES[change])
+        if damaged is None:
+            continue
+        result = _outcome(folder, damaged)
+        if isinstance(result, StoreError):
+            refused += 1
+            assert (folder / "i_i.log").read_bytes() == damaged
+            continue
+        assert pos >= sizes[-2] and result == states[-2], pos
+
+
+def test_writers_refuse_a_damaged_journal_and_leave_it_alone(tmp_path: pathlib.Path) -> None:
+    """Publishing, committing and deleting events on a damaged journal raise before writing."""
+    raw, sizes, _ = _small_journal(tmp_path / "build")
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    for pos in range(0, sizes[-2], 3):  # every record but the last
+        damaged = _damaged(raw, pos, _CHANGES["xor ff"])
+        assert damaged is not None
+        (folder / "i_i.log").write_bytes(damaged)
+        disk = DiskStateStore(folder)
+        writes: list[tuple[Callable[..., object], tuple[object, ...]]] = [
+            (disk.publish, ("i", "e9", "go", b"x")),
+            (disk.commit, ("i", 3, header(4), b"{}")),
+            (disk.save, ("i", b"{}")),
+            (disk.delete_events, ("i", ["e4"])),
+        ]
+        for write, args in writes:
+            with pytest.raises(StoreError, match="damaged"):
+                write(*args)
+            assert (folder / "i_i.log").read_bytes() == damaged, pos
+
+
+@pytest.mark.parametrize("contents", [b"", b"garbage", b"\x00" * 4096, b"H 00"])
+def test_an_emptied_or_garbage_journal_is_refused_not_restarted(
+    disk_store: DiskStateStore, contents: bytes
+) -> None:
+    """A journal is created whole (head and first record, by rename), so an empty file or one
+    without a head is damage: reads and writes raise instead of starting the instance anew."""
+    assert disk_store.commit("i", 0, header(1), b"state")
+    path = disk_store.path / "i_i.log"
+    path.write_bytes(contents)
+    fresh = DiskStateStore(disk_store.path)
+    for operation in (
+        lambda: fresh.read("i"),
+        lambda: fresh.commit("i", 0, header(1), b"again"),
+        lambda: fresh.publish("i", "e", "go", b""),
+    ):
+        with pytest.raises(StoreError, match="damaged"):
+            operation()
+    assert path.read_bytes() == contents
+
+
+def test_a_new_journal_is_created_whole(
+    disk_store: DiskStateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first write of an instance goes through a temp file renamed into place: a crash
+    before the rename leaves no journal at all, never an empty or headless one."""
+
+    def crash(*args: object) -> None:
+        raise OSError("simulated crash before the rename")
+
+    monkeypatch.setattr(store_module.os, "replace", crash)
+    with pytest.raises(StoreError):
+        disk_store.publish("new", "e", "go", b"")
+    assert not (disk_store.path / "i_new.log").exists()
+    assert disk_store.read("new") == StoredInstance(None, None, ())
+
+
+def test_a_publish_after_a_torn_last_record_cuts_it_first(disk_store: DiskStateStore) -> None:
+    """A last record whose frame is whole but whose payload fails its CRC is a torn append:
+    a publisher cuts it off before appending (else it would no longer be last, and every
+    later read would fail)."""
+    assert disk_store.commit("i", 0, header(1), b"one")
+    disk_store.publish("i", "e1", "go", b"first")
+    before = disk_store.read("i")
+    assert disk_store.commit("i", 1, header(2), b"two-two-two", ["e1"])
+    path = disk_store.path / "i_i.log"
+    raw = bytearray(path.read_bytes())
+    raw[-24] ^= 0xFF  # the last byte of the last checkpoint's payload
+    path.write_bytes(bytes(raw))
+    publisher = DiskStateStore(disk_store.path)  # another process: no cache
+    publisher.publish("i", "e2", "go", b"second")
+    publisher.publish("i", "e3", "go", b"third")
+    reread = DiskStateStore(disk_store.path).read("i")
+    assert reread.data == before.data == b"one"
+    assert [e.id for e in reread.inbox] == ["e1", "e2", "e3"]
+    assert disk_store.read("i") == reread  # the writer's own cache notices the rewrite too
+
+
+def test_deleting_events_after_a_torn_last_record_cuts_it_first(
+    disk_store: DiskStateStore,
+) -> None:
+    disk_store.publish("i", "e1", "go", b"first")
+    disk_store.publish("i", "e2", "go", b"second")
+    path = disk_store.path / "i_i.log"
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-5])  # the last publish torn inside its closing mark
+    fresh = DiskStateStore(disk_store.path)
+    fresh.delete_events("i", ["e1"])
+    assert DiskStateStore(disk_store.path).list_events("i") == []
+
+
+# ------------------------------------------------------------------------------------------
+# Listing damaged journals
+# ------------------------------------------------------------------------------------------
+
+
+def test_damaged_journals_are_listed_and_reported(disk_store: DiskStateStore) -> None:
+    """One damaged journal neither hides nor breaks the others: `list_instances` lists every
+    instance with a snapshot or a damaged journal (reading it raises), `damaged` says what is
+    wrong, and a hashed journal whose head is unreadable (its id unknowable) is in `damaged`
+    only."""
+    long_ok, long_bad, long_headless = "L" * 100, "M" * 100, "N" * 100
+    for instance_id in ["good", "garbage", "emptied", "copied", long_ok, long_bad, long_headless]:
+        assert disk_store.commit(instance_id, 0, header(1), b"state")
+        disk_store.publish(instance_id, "e", "go", b"event")
+    disk_store.publish("inbox-only", "e", "go", b"")
+    files = {p.name: p for p in disk_store.path.glob("*.log")}
+
+    def hashed(instance_id: str) -> pathlib.Path:
+        return disk_store.path / (store_module.stem(instance_id) + ".log")
+
+    (disk_store.path / "i_garbage.log").write_bytes(b"pure garbage")
+    (disk_store.path / "i_emptied.log").write_bytes(b"")
+    (disk_store.path / "i_copied.log").write_bytes(files["i_good.log"].read_bytes())
+    raw = bytearray(hashed(long_bad).read_bytes())
+    raw[-60] ^= 0xFF  # inside the checkpoint: the head still names the id
+    hashed(long_bad).write_bytes(bytes(raw))
+    hashed(long_headless).write_bytes(b"not a journal")
+
+    fresh = DiskStateStore(disk_store.path)
+    assert fresh.list_instances() == sorted(
+        ["good", "garbage", "emptied", "copied", long_ok, long_bad]
+    )
+    for instance_id in ["garbage", "emptied", "copied", long_bad]:
+        with pytest.raises(StoreError, match="damaged"):
+            fresh.read(instance_id)
+    problems = dict(fresh.damaged())
+    assert set(problems) == {
+        str(disk_store.path / name) for name in ["i_garbage.log", "i_emptied.log", "i_copied.log"]
+    } | {str(hashed(long_bad)), str(hashed(long_headless))}
+    assert "names instance" in problems[str(disk_store.path / "i_copied.log")]
+    assert fresh.read("good").data == b"state"
+    assert fresh.ready(T0) == []  # damaged journals are skipped, not fatal
+
+
+# ------------------------------------------------------------------------------------------
+# The journal format: headers and names beside the data, legacy records
+# ------------------------------------------------------------------------------------------
+
+
+def test_checkpoints_carry_the_header_and_events_their_name(disk_store: DiskStateStore) -> None:
+    """`ready` needs no snapshot parsed: the header is in the checkpoint record and the name
+    in the event record (snapshots and event data here are not even JSON)."""
+    assert disk_store.commit("i", 0, header(1, events=("go",)), b"\x00not json")
+    disk_store.publish("i", "e1", "go", b"\xffnot json either")
+    raw = (disk_store.path / "i_i.log").read_bytes()
+    assert b"\nC 0" in raw and b"\nN 0" in raw and b"\ne1 go 0\n" in raw
+    assert b'"status":"paused"' in raw
+    assert DiskStateStore(disk_store.path).ready(T0) == ["i"]
+
+
+def _legacy_journal(instance_id: str) -> bytes:
+    """A journal as the previous version wrote it: H, S (no header), E (name in the data), D."""
+    from durable.stores._disk._journal import frame
+
+    def history(*entries: bytes) -> bytes:
+        block = b"".join(e + b"\n" for e in entries)
+        return b"%d\n" % len(block) + block
+
+    return b"".join(
+        [
+            frame(b"H", b"0" * 32 + b" " + instance_id.encode()),
+            frame(b"S", b"\n" + history(b'"s1"') + b'{"seq": 1, "v": "one"}'),
+            frame(b"E", b"e1 " + history() + b'{"name": "go", "x": 1}'),
+            frame(b"E", b"e2 " + history(b'"p2"') + b'{"name": "stop"}'),
+            frame(b"E", b"e3 " + history() + b'{"name": "gone"}'),
+            frame(b"D", b"e3,"),
+            frame(b"S", b"e1,\n" + history() + b'{"seq": 2, "v": "two"}'),
+        ]
+    )
+
+
+def test_journals_of_the_previous_version_still_load(disk_store: DiskStateStore) -> None:
+    (disk_store.path / "i_old.log").write_bytes(_legacy_journal("old"))
+    stored = disk_store.read("old")
+    assert stored.header is None and stored.seq is None
+    assert stored.data == b'{"seq": 2, "v": "two"}'
+    assert stored.inbox == (InboxEvent("e2", "stop", b'{"name": "stop"}'),)
+    assert disk_store.read_history("old") == [b'"s1"', b'"p2"']
+    assert disk_store.list_instances() == ["old"]
+    assert disk_store.ready(T0) == []  # no header: not decided without parsing the snapshot
+    # The compare-and-set falls back to the seq inside the legacy snapshot.
+    assert not disk_store.commit("old", 1, header(3), b"{}")
+    assert disk_store.commit("old", 2, header(3, events=("stop",)), b'{"seq": 3}', ["e2"])
+    assert disk_store.read("old").seq == 3
+    disk_store.publish("old", "e4", "stop", b"")
+    assert DiskStateStore(disk_store.path).ready(T0) == ["old"]
+
+
+def test_legacy_events_keep_their_kind_through_a_rewrite(disk_store: DiskStateStore) -> None:
+    (disk_store.path / "i_old.log").write_bytes(_legacy_journal("old"))
+    for n in range(3, 80):
+        assert disk_store.commit("old", n - 1, header(n), b"x" * 1000)
+    raw = (disk_store.path / "i_old.log").read_bytes()
+    assert b"0" * 32 not in raw[:60]  # rewritten under a new head
+    assert raw.count(b"\nE 0") == 1 and b"\nN 0" not in raw  # e2 kept as it was
+    assert DiskStateStore(disk_store.path).read("old").inbox == (
+        InboxEvent("e2", "stop", b'{"name": "stop"}'),
+    )
+
+
+def test_save_writes_a_checkpoint_without_a_header(disk_store: DiskStateStore) -> None:
+    """The seed method `save` replaces the snapshot alone; the header goes, as in memory."""
+    assert disk_store.commit("i", 0, header(1), b'{"seq": 1}')
+    disk_store.save("i", b'{"seq": 7}')
+    assert disk_store.read_header("i") is None
+    assert disk_store.commit("i", 7, header(8), b"{}")
+
+
+@pytest.mark.parametrize("fill", [b"\x00", b"x", b"S"])
+def test_damage_from_a_record_to_the_end_is_refused_not_rolled_back(
+    tmp_path: pathlib.Path, fill: bytes
+) -> None:
+    """Bytes overwritten from some record to the end of the file are no torn append (that
+    is at most one partial record): refused, instead of reading as an older checkpoint."""
+    raw, sizes, _ = _small_journal(tmp_path / "build")
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    for start in sizes[:-1]:
+        for end in (len(raw), len(raw) - 3):
+            result = _outcome(folder, raw[:start] + fill * (end - start))
+            assert isinstance(result, StoreError), (start, end)

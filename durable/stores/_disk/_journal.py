@@ -254,17 +254,19 @@ def parse_journal(raw: bytes, base: Journal | None = None) -> Journal:
     journal = base.copy() if base is not None else Journal()
     offset = journal.end
     pos = 0
-    while (record := record_at(raw, pos)) is not None:
+    torn = False  # the last record is whole but fails its checksum
+    while not torn and (record := record_at(raw, pos)) is not None:
         kind, start, stop, crc = record
         if (kind == HEAD) != (offset + pos == 0):
             raise Corrupt(f"byte {offset + pos} holds a {kind.decode()} record out of place")
-        if zlib.crc32(raw[start:stop]) != crc:
-            if stop + MARK == len(raw) and journal.body:
-                break  # the last record, torn by a crash during its write
+        if zlib.crc32(raw[start:stop]) == crc:
+            _apply(journal, kind, raw[pos : stop + MARK], raw[start:stop])
+            pos = stop + MARK
+        elif stop + MARK == len(raw) and journal.body:
+            torn = True  # the last record, torn by a crash during its write
+        else:
             raise Corrupt(f"the record at byte {offset + pos} fails its checksum")
-        _apply(journal, kind, raw[pos : stop + MARK], raw[start:stop])
-        pos = stop + MARK
-    if pos < len(raw):
+    if pos < len(raw) and not torn:
         _check_torn(raw, pos, offset, journal.body)
     if not journal.body:
         what = "is empty" if offset + len(raw) == 0 else "has no whole record after its head"

@@ -40,7 +40,6 @@ from ._files import (
 )
 from ._journal import (
     COMPACT_BYTES,
-    MARK,
     Corrupt,
     Journal,
     checkpoint_record,
@@ -49,11 +48,9 @@ from ._journal import (
     head,
     head_key,
     history_line,
-    last_record_start,
     overlap,
     parse_history,
     parse_journal,
-    whole_and_sound,
 )
 from ._names import (
     HISTORY_SUFFIX,
@@ -168,7 +165,10 @@ class _OpenJournal:
             os.close(self.fd)
 
     def read(self) -> Journal:
-        """The journal, parsed; a torn tail (a crashed writer) is cut off."""
+        """The journal, parsed; a torn tail (a crashed writer) is cut off, and damage raises
+        `Corrupt` before anything is written. Every writer calls it before appending: through
+        the cache it costs a read of the head and of the bytes appended since the last read
+        by this store object."""
         if self.fd is None:
             return Journal()
         journal = self.cache.read(self.path, self.fd, self.size)
@@ -177,23 +177,6 @@ class _OpenJournal:
             os.ftruncate(self.fd, journal.end)
             self.size = journal.end
         return journal
-
-    def check_tail(self) -> None:
-        """Cut off a torn tail (a partial last record, or one failing its CRC), reading only
-        the last record when the cache does not already vouch for the file's end."""
-        if self.fd is None:
-            return
-        cached = self.cache.get(self.path)
-        if (
-            cached is not None
-            and cached.end == self.size
-            and _still_head(cached, self.fd, self.size)
-        ):
-            return
-        tail = os.pread(self.fd, MARK, max(0, self.size - MARK))
-        start = last_record_start(tail, self.size)
-        if start is None or start == 0 or not whole_and_sound(read_fd(self.fd, start, self.size)):
-            self.read()  # parses it all: cuts a torn tail, or raises for damage
 
     def append(self, records: bytes) -> None:
         """Append ``records`` and fsync; a new journal is written whole with its head (temp
@@ -439,7 +422,7 @@ class DiskStateStore(StateStore):
         entries = [_check_history_entry(entry) for entry in history]
         record = event_record(event_id, name, _as_bytes(data, "event data"), entries)
         with self._writing(instance_id, "add an event") as journal_file:
-            journal_file.check_tail()
+            journal_file.read()  # cuts a torn tail; refuses a damaged journal
             journal_file.append(record)
 
     def ready(self, now: datetime, limit: int = 100) -> list[str]:
@@ -541,7 +524,7 @@ class DiskStateStore(StateStore):
         if not gone:
             return  # nothing to write: deleting is idempotent and usually already done
         with self._writing(instance_id, "delete events") as journal_file:
-            journal_file.check_tail()
+            journal_file.read()  # cuts a torn tail; refuses a damaged journal
             journal_file.append(delete_record(gone))
 
     # -- history --------------------------------------------------------------------------
