@@ -101,7 +101,7 @@ class _JournalCache:
             journal = parse_journal(read_fd(fd, cached.end, size), cached)
         else:
             journal = parse_journal(read_fd(fd, 0, size))
-        self._put(path, journal)
+        self.put(path, journal)
         return journal
 
     def read_nowait(self, path: pathlib.Path) -> Journal | None:
@@ -130,10 +130,10 @@ class _JournalCache:
             return None  # the blocking path reads it again and reports what is wrong
         finally:
             os.close(fd)
-        self._put(path, journal)
+        self.put(path, journal)
         return journal
 
-    def _put(self, path: pathlib.Path, journal: Journal) -> None:
+    def put(self, path: pathlib.Path, journal: Journal) -> None:
         with self._lock:
             old = self._entries.pop(path, None)
             if old is not None:
@@ -159,6 +159,7 @@ class _OpenJournal:
         except FileNotFoundError:
             self.fd = None  # created whole by the first append
         self.size = 0 if self.fd is None else os.fstat(self.fd).st_size
+        self.journal: Journal | None = None  # what `read` found
 
     def close(self) -> None:
         if self.fd is not None:
@@ -170,23 +171,29 @@ class _OpenJournal:
         the cache it costs a read of the head and of the bytes appended since the last read
         by this store object."""
         if self.fd is None:
-            return Journal()
+            self.journal = Journal()
+            return self.journal
         journal = self.cache.read(self.path, self.fd, self.size)
         _check_key(self.instance_id, journal)
         if journal.end < self.size:
             os.ftruncate(self.fd, journal.end)
             self.size = journal.end
+        self.journal = journal
         return journal
 
     def append(self, records: bytes) -> None:
         """Append ``records`` and fsync; a new journal is written whole with its head (temp
         file, fsync, rename, fsync the folder), so no crash leaves it empty or headless."""
         if self.fd is None:
-            write_atomic(self.path.parent, self.path.name, head(self.instance_id) + records)
+            contents = head(self.instance_id) + records
+            write_atomic(self.path.parent, self.path.name, contents)
+            self._remember(contents, None)
             return
         write_all(self.fd, records)
         os.fsync(self.fd)
         self.size += len(records)
+        if self.journal is not None:
+            self._remember(records, self.journal)
 
     def rewrite(
         self, moved: list[bytes], journal: Journal, last: bytes, history: pathlib.Path
@@ -200,9 +207,17 @@ class _OpenJournal:
         if moved:
             flush_history(history, moved)
         kept = (event_record(e, name, data) for e, (name, data) in journal.events.items())
-        write_atomic(
-            self.path.parent, self.path.name, head(self.instance_id) + b"".join(kept) + last
-        )
+        contents = head(self.instance_id) + b"".join(kept) + last
+        write_atomic(self.path.parent, self.path.name, contents)
+        self._remember(contents, None)
+
+    def _remember(self, written: bytes, base: Journal | None) -> None:
+        """Cache the journal as just written, parsed from memory: the next read of it by this
+        store object reads back none of these bytes."""
+        if base is not None and base.end + len(written) != self.size:
+            return  # not what `read` found plus these bytes: leave it to the next read
+        with contextlib.suppress(Corrupt):  # cannot happen; the write is done either way
+            self.cache.put(self.path, parse_journal(written, base))
 
 
 def _check_key(instance_id: str, journal: Journal) -> None:
