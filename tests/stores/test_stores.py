@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_contract import HOSTILE_IDS, header
+from test_contract import HOSTILE_IDS, LoadSaveStore, header
 
 import durable.stores._contract as contract_module
 from durable.errors import InvalidInstanceIdError
@@ -258,15 +258,10 @@ def test_history_entries_must_be_single_lines(store: StateStore) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-class LoadSaveOnlyStore(StateStore):
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
+class LoadSaveOnlyStore(LoadSaveStore):
+    """Not even `list_instances`: the default, which cannot list."""
 
-    def load(self, instance_id: str) -> bytes | None:
-        return self.data.get(instance_id)
-
-    def save(self, instance_id: str, data: bytes) -> None:
-        self.data[instance_id] = bytes(data)
+    list_instances = StateStore.list_instances
 
 
 def test_default_inbox_and_history_use_derived_keys() -> None:
