@@ -297,6 +297,8 @@ def _check_torn(raw: bytes, pos: int, offset: int, body: bool) -> None:
     if closing and not rest.startswith(closing):
         raise Corrupt(f"the record at {where} is damaged (its closing mark)")
     last = last_record_start(raw[-MARK:], len(raw))
+    if last == pos:  # framed whole by the mark that ends the file: its opening mark is bad
+        raise Corrupt(f"the record at {where} is damaged (its opening mark)")
     if last is not None and last > pos and whole_and_sound(raw[last:]):
         raise Corrupt(f"unreadable bytes at {where} before a later whole record")
 
