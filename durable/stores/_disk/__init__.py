@@ -46,8 +46,10 @@ Atomicity and crash guarantees
   fsync-ed, renamed into place and the folder fsync-ed. So no crash can leave an empty or
   headless journal, and one that is has been damaged.
 * Every writer holds an exclusive ``flock`` on ``<stem>.lock`` (between processes and between
-  threads), first cuts off a torn tail (a partial last record or one failing its CRC), then
-  appends. A checkpoint appends one ``C`` record and fsyncs; publishing appends one ``N`` and
+  threads) and parses the journal first (through the cache: only the bytes appended since
+  its store object last looked), so it cuts off a torn tail (a partial last record or one
+  failing its CRC) and refuses a damaged journal before it appends. It then caches what it
+  wrote, parsed from memory, so its next read reads none of it back. A checkpoint appends one ``C`` record and fsyncs; publishing appends one ``N`` and
   fsyncs; so an event is durable when `publish` returns, and a checkpoint's snapshot, header,
   consumption and audit entries land together or not at all.
 * A crash mid-append leaves a *torn tail*, and only there: at most one partial record after
