@@ -129,7 +129,7 @@ from typing import Any, Final, Literal, TypeAlias, TypeGuard, cast
 
 from pydantic import BaseModel
 
-from .._iterators import (
+from ..._iterators import (
     CONTAINER_ITERATORS,
     RaisingIterator,
     SetResume,
