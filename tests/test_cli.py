@@ -132,7 +132,8 @@ def test_list_is_an_aligned_table(store_dir: pathlib.Path) -> None:
     assert lines[0].split() == ["ID", "STATUS", "PROGRAM", "WAITING", "FOR", "SEQ", "UPDATED"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == {"paused-1", "done-1", "failed-1"}
-    assert rows["paused-1"].split()[1:4] == ["paused", f"{__name__}:_checkout", "approve"]
+    program = f"{__name__}:_checkout"
+    assert rows["paused-1"].split()[1:5] == ["paused", program, "event", "'approve'"]
     assert rows["done-1"].split()[1] == "completed"
     assert rows["failed-1"].split()[1] == "failed"
     for column in ("STATUS", "PROGRAM", "SEQ", "UPDATED"):
@@ -148,7 +149,9 @@ def test_list_json_and_status_filter(store_dir: pathlib.Path) -> None:
         "failed-1": "failed",
     }
     paused = json.loads(ok("--json", "--store", store_dir, "list", "--status", "paused"))
-    assert [(e["instance_id"], e["waiting_for"]) for e in paused] == [("paused-1", "approve")]
+    assert [(e["instance_id"], e["wait"]) for e in paused] == [
+        ("paused-1", {"kind": "event", "name": "approve", "deadline": None})
+    ]
     assert paused[0]["program"] == f"{__name__}:_checkout"
     table = ok("--store", store_dir, "list", "--status", "failed").splitlines()
     assert [line.split()[0] for line in table] == ["ID", "failed-1"]
@@ -213,7 +216,7 @@ def test_show_completed_and_failed(store_dir: pathlib.Path) -> None:
 def test_show_json(store_dir: pathlib.Path) -> None:
     data = json.loads(ok("--store", store_dir, "show", "paused-1", "--json"))
     assert data["status"] == "paused"
-    assert data["waiting_for"] == "approve"
+    assert data["wait"] == {"kind": "event", "name": "approve", "deadline": None}
     assert data["inbox"] == []
     frames = data["call_stack"]["frames"]
     assert [f["function"].rsplit(":", 1)[1] for f in frames] == ["_checkout", "_reserve"]
@@ -320,7 +323,7 @@ def test_unknown_instance(store_dir: pathlib.Path, command: str) -> None:
 
 @pytest.mark.parametrize(
     ("instance_id", "problem"),
-    [("bad-json", "is not valid JSON"), ("bad-model", "is invalid")],
+    [("bad-json", "is not valid JSON"), ("bad-model", "is invalid")],  # from the one reader
 )
 @pytest.mark.parametrize("command", ["show", "send"])
 def test_corrupt_snapshot(
@@ -328,7 +331,7 @@ def test_corrupt_snapshot(
 ) -> None:
     args = [instance_id, "go"] if command == "send" else [instance_id]
     message = failure("--store", corrupt_store, command, *args)
-    assert f"instance '{instance_id}': the saved snapshot {problem}" in message
+    assert f"instance '{instance_id}': the saved state {problem}" in message
 
 
 def test_list_reports_corrupt_snapshots(corrupt_store: pathlib.Path) -> None:

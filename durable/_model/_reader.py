@@ -30,6 +30,11 @@ def read_snapshot(instance_id: str, data: bytes | str | Mapping[str, Any]) -> Sn
     """The `Snapshot` saved for `instance_id`, from its bytes or its decoded JSON object."""
     state = _parse(instance_id, data) if isinstance(data, bytes | str) else dict(data)
     version = state.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise SnapshotValidationError(
+            f"instance {instance_id!r}: the saved state is invalid (format_version: "
+            f"{version!r} is not a snapshot format); {_LEFT}"
+        )
     try:
         state = upgrade(state)
     except KeyError:

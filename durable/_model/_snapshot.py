@@ -1,7 +1,7 @@
 """The on-disk contract: a versioned, validated snapshot of one durable instance.
 
 Every snapshot is a `Snapshot` envelope serialised to JSON. Live values (locals, results,
-exceptions) are stored in the codec's tagged JSON (`durable._codec`); the envelope itself is
+exceptions) are stored in the codec's tagged JSON (`durable._model._codec`); the envelope itself is
 plain Pydantic. One codec object table spans the whole snapshot, in a fixed order (frames from
 the root outwards, each frame's locals in order, then its value; then the instance result and
 error), so a list shared by two frames is still one list after loading.

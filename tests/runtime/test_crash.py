@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from durable import DiskStateStore, DurableBackend
-from durable._model import Snapshot
+from durable._model import read_snapshot
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 WORKER = REPO / "tests" / "programs" / "crash_worker.py"
@@ -44,12 +44,13 @@ def check_log(lines: list[str], n: int, kill_points: list[int]) -> None:
 
 
 def check_store(store: pathlib.Path, instance_id: str) -> None:
-    """The snapshot (if any) parses and validates; every event file parses."""
-    snapshot, events = DiskStateStore(store).load_with_events(instance_id)
-    if snapshot is not None:
-        Snapshot.model_validate(json.loads(snapshot))
-    for _, event in events:
-        assert isinstance(json.loads(event)["name"], str)
+    """The snapshot (if any) reads and agrees with its header; every event parses."""
+    stored = DiskStateStore(store).read(instance_id)
+    if stored.data is not None:
+        snapshot = read_snapshot(instance_id, stored.data)
+        assert stored.header is not None and stored.header.seq == snapshot.seq
+    for event in stored.inbox:
+        assert json.loads(event.data)["name"] == event.name
 
 
 def run_with_kills(

@@ -26,6 +26,7 @@ from durable import (
     NoSourceError,
     PauseForEventException,
     SnapshotValidationError,
+    StoreError,
     UnserializableStateError,
     UnsupportedSyntaxError,
     make_durable,
@@ -327,21 +328,21 @@ async def test_snapshot_inconsistent_with_the_code_is_refused(
     assert (path.file_bytes(), EFFECTS) == (before, ["abc 1"])
 
 
-async def test_corrupt_event_file_is_refused_and_left_alone(
+async def test_an_event_without_a_readable_name_is_refused_and_stores_nothing(
     disk: DurableBackend, store_dir: pathlib.Path
 ) -> None:
-    """A garbled event in the inbox raises SnapshotValidationError naming the instance, runs no
-    code and leaves the inbox and the snapshot unchanged."""
+    """Event data added through the seed's ``add_event`` must name its event; garbled data is
+    refused with StoreError naming the instance, and the inbox and snapshot stay as they were:
+    the instance still takes its next real event."""
     await pause_of(durable_steps("e", orchestration_backend=disk, instance_id="evt-owner-7"))
-    garbled = "00000000000000000000-garbled"  # sorts before the published event
-    DiskStateStore(store_dir).add_event("evt-owner-7", garbled, b"\x00not json")
-    disk.publish_event("evt-owner-7", "go")
     before = snapshot_file(store_dir).file_bytes()
-    with pytest.raises(SnapshotValidationError, match="evt-owner-7"):
-        await durable_steps("e", orchestration_backend=disk, instance_id="evt-owner-7")
+    with pytest.raises(StoreError, match="evt-owner-7"):
+        DiskStateStore(store_dir).add_event("evt-owner-7", "garbled", b"\x00not json")
     assert snapshot_file(store_dir).file_bytes() == before
-    assert (garbled, b"\x00not json") in DiskStateStore(store_dir).list_events("evt-owner-7")
-    assert EFFECTS == ["e 1"]
+    assert DiskStateStore(store_dir).read("evt-owner-7").inbox == ()
+    disk.publish_event("evt-owner-7", "go")
+    assert await durable_steps("e", orchestration_backend=disk, instance_id="evt-owner-7") == "e:1"
+    assert EFFECTS == ["e 1", "e 2"]
 
 
 # -- instance ids -----------------------------------------------------------------------------

@@ -49,9 +49,10 @@ Atomicity and crash guarantees
   threads) and parses the journal first (through the cache: only the bytes appended since
   its store object last looked), so it cuts off a torn tail (a partial last record or one
   failing its CRC) and refuses a damaged journal before it appends. It then caches what it
-  wrote, parsed from memory, so its next read reads none of it back. A checkpoint appends one ``C`` record and fsyncs; publishing appends one ``N`` and
-  fsyncs; so an event is durable when `publish` returns, and a checkpoint's snapshot, header,
-  consumption and audit entries land together or not at all.
+  wrote, parsed from memory, so its next read reads none of it back. A checkpoint appends
+  one ``C`` record and fsyncs; publishing appends one ``N`` and fsyncs; so an event is
+  durable when `publish` returns, and a checkpoint's snapshot, header, consumption and audit
+  entries land together or not at all.
 * A crash mid-append leaves a *torn tail*, and only there: at most one partial record after
   the last whole one (bytes that begin one well-formed record), or a last whole-framed record
   failing its CRC. Readers ignore it (that append never returned) and the next writer cuts it
