@@ -370,3 +370,23 @@ def test_list_reports_corrupt_snapshots(corrupt_store: pathlib.Path) -> None:
 )
 def test_bad_arguments(store_dir: pathlib.Path, args: list[str]) -> None:
     failure("--store", store_dir, *args)
+
+
+def test_list_shows_a_damaged_journal_among_good_ones(store_dir: pathlib.Path) -> None:
+    """One journal replaced by garbage: `list` still lists every instance, shows that one as
+    corrupt (also under ``--status corrupt``) and leaves the file as it was."""
+    journal = next(p for p in store_dir.glob("i_*.log") if p.name.startswith("i_done-1"))
+    garbage = b"this is not a journal\n" * 3
+    original = journal.read_bytes()
+    journal.write_bytes(garbage)
+    try:
+        done = cli("--store", store_dir, "list", "--json")
+        assert done.returncode == 0, done.stderr
+        statuses = {e["instance_id"]: e["status"] for e in json.loads(done.stdout)}
+        assert statuses == {"paused-1": "paused", "done-1": "corrupt", "failed-1": "failed"}
+        only = json.loads(ok("--json", "--store", store_dir, "list", "--status", "corrupt"))
+        assert [e["instance_id"] for e in only] == ["done-1"]
+        assert "done-1" in only[0]["error"]
+        assert journal.read_bytes() == garbage
+    finally:
+        journal.write_bytes(original)

@@ -29,6 +29,7 @@ from durable import (
     StoreError,
     UnserializableStateError,
     UnsupportedSyntaxError,
+    check,
     make_durable,
 )
 
@@ -343,6 +344,24 @@ async def test_an_event_without_a_readable_name_is_refused_and_stores_nothing(
     disk.publish_event("evt-owner-7", "go")
     assert await durable_steps("e", orchestration_backend=disk, instance_id="evt-owner-7") == "e:1"
     assert EFFECTS == ["e 1", "e 2"]
+
+
+async def test_one_damaged_journal_does_not_hide_the_others_from_check(
+    disk: DurableBackend, store_dir: pathlib.Path
+) -> None:
+    """`check` reports a damaged journal as refused (naming it) and the others as usual; the
+    damaged file is left as it is and resuming it raises StoreError, not a fresh start."""
+    for iid in ("good-1", "bad-1"):
+        await pause_of(durable_steps("c", orchestration_backend=disk, instance_id=iid))
+    bad = next(store_dir.glob("i_bad-1.log"))
+    bad.write_bytes(b"\x00" * 64)
+    reports = {r.instance_id: r for r in await check(disk)}
+    assert reports["good-1"].action == "resume"
+    assert reports["bad-1"].action == "refuse" and "bad-1" in reports["bad-1"].reason
+    with pytest.raises(StoreError, match="bad-1"):
+        await durable_steps("c", orchestration_backend=disk, instance_id="bad-1")
+    assert bad.read_bytes() == b"\x00" * 64
+    assert EFFECTS == ["c 1", "c 1"]
 
 
 # -- instance ids -----------------------------------------------------------------------------
