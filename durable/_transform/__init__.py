@@ -16,7 +16,7 @@ from typing import Any
 
 from .._iterators import durable_iter, rewind
 from ..errors import NoSourceError, UnsupportedSyntaxError
-from ._rewrite import (
+from ._normalise import (
     FACTORY,
     DurableAstTransformer,
     PointInfo,
