@@ -7,7 +7,7 @@ object with these members) satisfies it structurally; `CompiledFunction.impl` ta
 How generated code uses them: its prologue reads `ip` and `locals` once; each point passes
 its number (1, 2, ... in source order), then a fresh dict of the locals live there (names
 to values), which the frame may keep: the generated code never touches it again. While a
-pause unwinds the stack, ``finally`` blocks and broad handlers consult `suspending`.
+pause unwinds the stack, the ``try`` statements that hold points consult `suspending`.
 """
 
 from __future__ import annotations
@@ -47,9 +47,10 @@ class FrameProtocol(Protocol):
     def suspending(self) -> bool:
         """Whether a pause is unwinding the stack (the internal pause signal is propagating).
 
-        Read by every ``finally`` block (skipped while true), by every handler that could
-        catch the signal, a ``BaseException`` (it re-raises while true), and before a
-        handler's computed exception type (``()`` is used instead while true).
+        Read only in a ``try`` statement that holds points: by its ``finally`` block
+        (skipped while true), by each of its handlers that could catch the signal, a
+        ``BaseException`` (re-raised while true), and before each of its handler types that
+        is not a global name (``()`` is used instead while true).
         """
 
     async def pause(self, point: int, event: str, live: dict[str, Any], /) -> None:
@@ -74,7 +75,8 @@ class FrameProtocol(Protocol):
 
         `func`, `args` and `kwargs` are the user's callee and arguments, already evaluated;
         `live` the locals to save should the call pause. Returns the call's result or raises
-        its exception; a nested durable function runs as a child frame, others are awaited.
+        its exception. A durable callee may run as a nested frame and pause: the frame then
+        raises the internal pause signal, as `pause` does.
         """
 
     async def resume(self, point: int, live: dict[str, Any], /) -> Any:
