@@ -3,33 +3,46 @@
 `compile_durable` finds the function's source, runs `DurableAstTransformer` and compiles the
 result against the function's own module globals (live, never copied), with the user's file
 name and line numbers so that tracebacks point at the user's code.
+
+The rooms, in the order a function passes through them:
+
+* `_source`: finding the function's ``async def`` in its file; its `fingerprint`.
+* `_rewrite`: `DurableAstTransformer`, which runs the passes below; the design of the
+  generated code.
+* `_normalise`: pass 1, the rewriter's core: awaits into points, loops and the like lowered.
+* `_liveness`: pass 2, which locals to save at each point.
+* `_points`: what each point is (`PointInfo`): number, stable name, locals to save.
+* `_emit`: pass 3, the guards and point code of the resumable function.
+* `_scopes`: which nodes and names belong to the function's own scope.
+* `_syntax`: the names generated code reserves (``_dur_*``) and node builders.
+* `_protocol`: `FrameProtocol`, what generated code may do with its frame.
 """
 
 from __future__ import annotations
 
-import ast
-import hashlib
-import linecache
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from .._iterators import durable_iter, rewind
-from ..errors import NoSourceError, UnsupportedSyntaxError
-from ._rewrite import (
-    FACTORY,
-    DurableAstTransformer,
-    PointInfo,
-    TransformResult,
-    awaits_where_version_1_ran_inline,
-    strip_docstring,
-)
+from ..errors import UnsupportedSyntaxError
+from ._points import PointInfo, TransformResult
+from ._protocol import FrameProtocol
+from ._rewrite import DurableAstTransformer
+from ._source import TRANSFORM_VERSION as TRANSFORM_VERSION
+from ._source import _function_node, awaits_where_version_1_ran_inline, fingerprint
+from ._source import strip_docstring as strip_docstring
+from ._syntax import FACTORY
 
-__all__ = ["CompiledFunction", "DurableAstTransformer", "PointInfo", "compile_durable"]
+__all__ = [
+    "CompiledFunction",
+    "DurableAstTransformer",
+    "FrameProtocol",
+    "PointInfo",
+    "compile_durable",
+]
 
-TRANSFORM_VERSION = "1"
-
-Impl = Callable[[Any], Coroutine[Any, Any, Any]]
+Impl = Callable[[FrameProtocol], Coroutine[Any, Any, Any]]
 
 
 @dataclass(frozen=True)
@@ -70,59 +83,4 @@ def compile_durable(fn: Callable[..., Any]) -> CompiledFunction:
         fingerprint=fingerprint(node, renumbered=result.lowered_comprehensions or renumbered),
         filename=filename,
         lineno=node.lineno,
-    )
-
-
-def fingerprint(node: ast.AsyncFunctionDef, *, renumbered: bool = False) -> str:
-    """A hash of the function's normalised AST: blind to comments, layout, docstring, position.
-
-    Invariant: equal fingerprints number the points alike. A function whose points are
-    numbered differently than transform version 1 numbered them (`renumbered`: it awaits a
-    call where version 1 made no point, see `awaits_where_version_1_ran_inline`, or in a
-    comprehension now lowered into loops) hashes apart from the same source under version 1,
-    so its old snapshots resume by point name (a safe upgrade or a clear refusal), never at a
-    shifted number. Every other function keeps its fingerprint.
-    """
-    clean = ast.AsyncFunctionDef(
-        name=node.name,
-        args=node.args,
-        body=strip_docstring(node.body),
-        decorator_list=[],
-        returns=node.returns,
-    )
-    text = ast.dump(clean, annotate_fields=False, include_attributes=False)
-    version = f"{TRANSFORM_VERSION}+renumbered" if renumbered else TRANSFORM_VERSION
-    return hashlib.sha256(f"{version}\n{text}".encode()).hexdigest()[:32]
-
-
-def _function_node(fn: Callable[..., Any]) -> tuple[ast.AsyncFunctionDef, str]:
-    """The ``async def`` node whose code object `fn` runs.
-
-    Matching the code's name and first line means `fn` is the function written there, not a
-    wrapper made by a decorator (a wrapper's code is its own ``def``, usually a closure,
-    which is refused), so decorators that registered or returned the function are harmless.
-    """
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        raise NoSourceError(f"{fn!r} is not a Python function")
-    filename = code.co_filename
-    lines = linecache.getlines(filename, fn.__globals__)
-    if not lines:
-        raise NoSourceError(
-            f"the source of {fn.__qualname__} is not available (defined in a REPL, by exec, "
-            "or from a .pyc only); durable functions must live in a .py file",
-            filename=filename,
-            lineno=code.co_firstlineno,
-        )
-    tree = ast.parse("".join(lines), filename)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.AsyncFunctionDef) and node.name == code.co_name:
-            first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
-            if code.co_firstlineno in (first, node.lineno):
-                return node, filename
-    raise NoSourceError(
-        f"cannot find `async def {code.co_name}` at line {code.co_firstlineno} of {filename}; "
-        "was the file edited after it was imported?",
-        filename=filename,
-        lineno=code.co_firstlineno,
     )
