@@ -30,7 +30,7 @@ def read_snapshot(instance_id: str, data: bytes | str | Mapping[str, Any]) -> Sn
     """The `Snapshot` saved for `instance_id`, from its bytes or its decoded JSON object."""
     state = _parse(instance_id, data) if isinstance(data, bytes | str) else dict(data)
     version = state.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool):
         raise SnapshotValidationError(
             f"instance {instance_id!r}: the saved state is invalid (format_version: "
             f"{version!r} is not a snapshot format); {_LEFT}"
@@ -38,10 +38,15 @@ def read_snapshot(instance_id: str, data: bytes | str | Mapping[str, Any]) -> Sn
     try:
         state = upgrade(state)
     except KeyError:
+        advice = (
+            "upgrade durable to resume it"
+            if version > FORMAT_VERSION
+            else "no release of durable wrote that format"
+        )
         raise IncompatibleSnapshotError(
             f"instance {instance_id!r}: saved with snapshot format {version!r}, but this version "
-            f"of durable reads formats up to {FORMAT_VERSION}; upgrade durable to resume it. "
-            "The saved state was left unchanged"
+            f"of durable reads formats 1 to {FORMAT_VERSION}; {advice}. The saved state was left "
+            "unchanged"
         ) from None
     try:
         snap = Snapshot.model_validate(state)
