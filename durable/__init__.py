@@ -10,24 +10,37 @@ from __future__ import annotations
 from ._model import CallStack, FunctionCall, Snapshot
 from ._runtime import (
     CheckReport,
+    Clock,
     CodeBlock,
     DurableBackend,
     DurableProgram,
     DurableRuntime,
     OrchestrationBackend,
+    RetryPolicy,
     SavedFrame,
+    StepInfo,
+    SystemClock,
     check,
+    current_step,
     make_durable,
+    sleep,
+    sleep_until,
+    step,
+    wait_for_event,
 )
 from ._tracing import EVENTS
 from ._transform import DurableAstTransformer
 from .errors import (
     ConcurrentResumeError,
     DurableError,
+    EventTimeoutError,
     IncompatibleSnapshotError,
+    InstanceCancelledError,
     InvalidInstanceIdError,
+    InvalidWaitError,
     NoSourceError,
     PauseForEventException,
+    RaisedAtWait,
     SnapshotValidationError,
     StoreError,
     Suspended,
@@ -45,6 +58,17 @@ __all__ = [
     "DurableRuntime",
     "PauseForEventException",
     "Suspended",
+    # primitives inside durable functions
+    "wait_for_event",
+    "sleep",
+    "sleep_until",
+    "step",
+    "RetryPolicy",
+    "current_step",
+    "StepInfo",
+    # time
+    "Clock",
+    "SystemClock",
     # state
     "CallStack",
     "FunctionCall",
@@ -74,6 +98,10 @@ __all__ = [
     "InvalidInstanceIdError",
     "StoreError",
     "ConcurrentResumeError",
+    "InvalidWaitError",
+    "RaisedAtWait",
+    "EventTimeoutError",
+    "InstanceCancelledError",
 ]
 
 for _name in __all__:

@@ -13,7 +13,11 @@
           ├── IncompatibleSnapshotError saved state belongs to other code (instance, versions)
           ├── InvalidInstanceIdError   an instance id that is not a string
           ├── StoreError               a store failed to read or write (also an OSError)
-          └── ConcurrentResumeError    another runtime committed the same instance first
+          ├── ConcurrentResumeError    another runtime committed the same instance first
+          ├── InvalidWaitError         a bad argument to a primitive (also a ValueError)
+          └── RaisedAtWait             raised inside a durable function, at a wait:
+               ├── EventTimeoutError        the event did not come in time (also TimeoutError)
+               └── InstanceCancelledError   the instance was cancelled
 
     BaseException
      ├── _Suspend                      internal: unwinds a paused run (never user-visible)
@@ -29,6 +33,10 @@ from datetime import datetime
 from typing import final
 
 __all__ = [
+    "EventTimeoutError",
+    "InstanceCancelledError",
+    "InvalidWaitError",
+    "RaisedAtWait",
     "Suspended",
     "ConcurrentResumeError",
     "DurableError",
@@ -131,6 +139,34 @@ class StoreError(DurableError, OSError):
 
 class ConcurrentResumeError(DurableError):
     """Raised when another runtime saved the same instance since it was loaded here."""
+
+
+class InvalidWaitError(DurableError, ValueError):
+    """A primitive was given an argument it cannot wait on (a timeout <= 0, a naive datetime,
+    something `gather` cannot run); raised where it is called, like any bad argument."""
+
+
+class RaisedAtWait(DurableError):
+    """Base of the errors durable raises *inside* a durable function, at the wait that was
+    resolved by them. They behave like exceptions of your own code: ``except`` can handle
+    them, and one that escapes the function is saved as the instance's outcome."""
+
+
+class EventTimeoutError(RaisedAtWait, TimeoutError):
+    """The awaited event did not arrive before the wait's timeout (``.event``, ``.deadline``)."""
+
+    def __init__(self, message: str, *, event: str = "", deadline: datetime | None = None):
+        super().__init__(message)
+        self.event = event
+        self.deadline = deadline
+
+
+class InstanceCancelledError(RaisedAtWait):
+    """The instance was cancelled (``backend.cancel``); raised at its current or next wait.
+
+    Your ``except``/``finally`` run and may still take durable steps; if it escapes, the
+    instance ends with status ``cancelled``.
+    """
 
 
 @final

@@ -6,9 +6,19 @@ from __future__ import annotations
 from ._header import FINISHED, STATUSES, InstanceHeader, is_ready
 from ._reader import header_of, read_snapshot
 from ._snapshot import FORMAT_VERSION, CallStack, FunctionCall, ProgramIdentity, Snapshot, Status
-from ._wait import ChildrenWait, EventWait, RetryWait, TimerWait, Wait, wait_events, wait_wake_at
+from ._wait import (
+    CANCEL_EVENT,
+    ChildrenWait,
+    EventWait,
+    RetryWait,
+    TimerWait,
+    Wait,
+    wait_events,
+    wait_wake_at,
+)
 
 __all__ = [
+    "CANCEL_EVENT",
     "FINISHED",
     "FORMAT_VERSION",
     "STATUSES",

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
+from ._wait import CANCEL_EVENT
+
 __all__ = ["FINISHED", "STATUSES", "InstanceHeader", "Status", "is_ready"]
 
 Status: TypeAlias = Literal["running", "paused", "completed", "failed", "cancelled"]
@@ -112,6 +114,8 @@ def is_ready(
     """
     if header.status != "paused":
         return False
+    if CANCEL_EVENT in inbox_names:
+        return True
     if header.wake_at is not None and header.wake_at <= now:
         return True
     if header.events and any(name in inbox_names for name in header.events):

@@ -11,12 +11,17 @@ as a pause: the runtime resolves it and goes on.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeAlias
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+# Aware, and in UTC with the standard library's `UTC` (pydantic's parser would give its own
+# tzinfo type, which the value codec rightly refuses to save).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
 
 __all__ = [
+    "CANCEL_EVENT",
     "ChildrenWait",
     "EventWait",
     "RetryWait",
@@ -25,6 +30,11 @@ __all__ = [
     "wait_events",
     "wait_wake_at",
 ]
+
+
+# The inbox event `backend.cancel` publishes: it resolves any wait (as a cancellation), so
+# every store's `ready()` treats an instance with one in its inbox as ready. Reserved.
+CANCEL_EVENT = "durable:cancel"
 
 
 class _WaitModel(BaseModel):
@@ -36,14 +46,14 @@ class EventWait(_WaitModel):
 
     kind: Literal["event"] = "event"
     name: str
-    deadline: AwareDatetime | None = None
+    deadline: UtcDatetime | None = None
 
 
 class TimerWait(_WaitModel):
     """Waits until `wake_at` (a durable sleep)."""
 
     kind: Literal["timer"] = "timer"
-    wake_at: AwareDatetime
+    wake_at: UtcDatetime
 
 
 class RetryWait(_WaitModel):
@@ -52,7 +62,8 @@ class RetryWait(_WaitModel):
     kind: Literal["retry"] = "retry"
     step: str
     attempt: int = Field(ge=1)
-    next_attempt_at: AwareDatetime
+    next_attempt_at: UtcDatetime
+    key: str = ""  # the step's idempotency key, the same for every attempt
 
 
 class ChildrenWait(_WaitModel):

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from ._backend import DurableBackend, OrchestrationBackend
 from ._check import check
+from ._clock import Clock, SystemClock
 from ._engine import DurableRuntime
+from ._primitives import sleep, sleep_until, wait_for_event
 from ._program import CodeBlock, DurableProgram, make_durable
+from ._steps import RetryPolicy, Step, StepInfo, current_step, step
 from ._upgrade import CheckReport, SavedFrame
 
 __all__ = [
     "CheckReport",
+    "Clock",
+    "RetryPolicy",
+    "Step",
+    "StepInfo",
+    "SystemClock",
+    "current_step",
+    "sleep",
+    "sleep_until",
+    "step",
+    "wait_for_event",
     "CodeBlock",
     "DurableBackend",
     "DurableProgram",

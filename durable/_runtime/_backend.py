@@ -33,9 +33,15 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from .._model import InstanceHeader, Snapshot, Wait, header_of, read_snapshot
+from .._model import CANCEL_EVENT, InstanceHeader, Snapshot, Wait, header_of, read_snapshot
+from .._model._codec import Encoder, UnencodableValue
 from .._tracing import emit
-from ..errors import ConcurrentResumeError, InvalidInstanceIdError
+from ..errors import (
+    ConcurrentResumeError,
+    InvalidInstanceIdError,
+    InvalidWaitError,
+    UnserializableStateError,
+)
 from ..stores import InboxEvent, InMemoryStateStore, StateStore, StoredInstance, new_event_id
 from ._clock import SYSTEM_CLOCK, Clock
 from ._resolve import Resolved, resolve
@@ -228,26 +234,67 @@ class DurableBackend(OrchestrationBackend):
     async def wait_for_event(self, instance_id: str, event_name: str) -> None:
         """Nothing to do: the saved snapshot records the wait."""
 
-    def publish_event(self, instance_id: str, event_name: str) -> None:
-        """Store `event_name` in the inbox of `instance_id`; durable once this returns.
+    def publish_event(self, instance_id: str, event_name: str, payload: Any = None) -> None:
+        """Store event `event_name` with `payload` in the inbox of `instance_id`; durable once
+        this returns.
 
         Synchronous (as in the seed API): with a `DiskStateStore` it appends and fsyncs a
-        record. An event published before the instance reaches its wait is kept until then.
+        record; from async code prefer ``await backend.publish(...)``. The payload is saved
+        like a live variable (same types); one that cannot be saved raises
+        `UnserializableStateError` and nothing is stored. An event published before the
+        instance reaches its wait is kept until then; each is consumed once, by the first wait
+        for its name, in publishing order.
         """
-        if not isinstance(instance_id, str):
-            raise InvalidInstanceIdError(
-                f"instance ids are strings, not {type(instance_id).__name__}: {instance_id!r}"
+        _check_ids(instance_id, event_name)
+        if event_name == CANCEL_EVENT:
+            raise InvalidWaitError(
+                f"the event name {CANCEL_EVENT!r} is reserved: use backend.cancel(instance_id)"
             )
-        if not isinstance(event_name, str):
-            raise TypeError(f"event names are strings, not {type(event_name).__name__}")
+        self._publish(instance_id, event_name, payload)
+
+    async def publish(self, instance_id: str, event_name: str, payload: Any = None) -> None:
+        """`publish_event` for async code: the store's I/O runs off the event loop."""
+        _check_ids(instance_id, event_name)
+        if self.store.blocking:
+            await anyio.to_thread.run_sync(self.publish_event, instance_id, event_name, payload)
+        else:
+            self.publish_event(instance_id, event_name, payload)
+
+    def cancel(self, instance_id: str, reason: str | None = None) -> None:
+        """Record a cancellation of `instance_id`, durably: it is delivered as
+        `InstanceCancelledError` at the instance's current or next wait (see the README)."""
+        _check_ids(instance_id, CANCEL_EVENT)
+        self._publish(instance_id, CANCEL_EVENT, reason)
+        emit("instance.cancel_requested", instance_id=instance_id)
+
+    def _publish(self, instance_id: str, event_name: str, payload: Any) -> None:
         at = self.clock.now().isoformat()
-        record = {"name": event_name, "published_at": at}
-        data = json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        record: dict[str, Any] = {"name": event_name, "published_at": at}
+        if payload is not None:
+            try:
+                record["payload"] = Encoder().encode(payload, "payload")
+            except UnencodableValue as e:
+                raise UnserializableStateError(
+                    f"instance {instance_id!r}: cannot publish event {event_name!r}: its payload"
+                    f"{f' at `{e.path}`' if e.path != 'payload' else ''} of type {e.type_name} "
+                    f"cannot be saved: {e.reason}. Nothing was stored"
+                ) from None
+        data = json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         event_id = new_event_id()
         entry = {"at": at, "kind": "event.published", "event_name": event_name}
         audit = _json_line({**entry, "event_id": event_id})
-        self.store.publish(instance_id, event_id, event_name, data, [audit])
+        raw = data.encode("utf-8", "surrogatepass")
+        self.store.publish(instance_id, event_id, event_name, raw, [audit])
         emit("event.published", instance_id=instance_id, event_name=event_name, event_id=event_id)
+
+
+def _check_ids(instance_id: object, event_name: object) -> None:
+    if not isinstance(instance_id, str):
+        raise InvalidInstanceIdError(
+            f"instance ids are strings, not {type(instance_id).__name__}: {instance_id!r}"
+        )
+    if not isinstance(event_name, str):
+        raise TypeError(f"event names are strings, not {type(event_name).__name__}")
 
 
 def _commit_job(

@@ -50,8 +50,10 @@ from .._transform import CompiledFunction
 from ..errors import (
     DurableError,
     IncompatibleSnapshotError,
+    InstanceCancelledError,
     InvalidInstanceIdError,
     PauseForEventException,
+    RaisedAtWait,
     SnapshotValidationError,
     Suspended,
     UnserializableStateError,
@@ -69,6 +71,7 @@ from ._upgrade import (
     corrupt,
     plan_stack,
 )
+from ._waits import Primitive, cancellation, deliver
 
 __all__ = ["DurableRuntime", "current_run"]
 
@@ -105,7 +108,7 @@ class DurableRuntime:
         _check_identity(instance_id, program, snap)
         if snap.status == "completed":
             return _decode_outcome(instance_id, snap)
-        if snap.status == "failed":
+        if snap.status in ("failed", "cancelled"):
             raise _decode_outcome(instance_id, snap)
         return await self._resume(program, snap, loaded.inbox)
 
@@ -155,6 +158,9 @@ class DurableRuntime:
                 consumed.add(resolved.event.id)
             elif isinstance(snap.wait, EventWait) and inbox is None:
                 consumed.add(snap.wait.name)  # a backend without inbox: the call delivered it
+            delivery = (snap.wait, resolved)
+        else:
+            delivery = None
         run = _Run(
             self.backend,
             program,
@@ -164,12 +170,17 @@ class DurableRuntime:
             consumed=consumed,
         )
         run.stale = set(snap.consumed_events)
+        run.delivery = delivery
         root = run.restore(planned)
         last = snap.call_stack.frames[-1]
         innermost = registry.get(last.function, program)
         run.note("instance.resumed", innermost, last.resume_point, **fields)
         for event_id in sorted(consumed):
             run.note("event.consumed", innermost, last.resume_point, event_id=event_id, **fields)
+        if delivery is not None and delivery[1].how == "cancelled" and _at_statement(planned):
+            # A `raise PauseForEventException` pause is a statement: nothing there can raise
+            # the cancellation, so the instance ends as cancelled without running more code.
+            return await run.execute(root, cancel_first=True)
         return await run.execute(root)
 
 
@@ -198,6 +209,9 @@ class _Run:
         self.history: list[dict[str, Any]] = []  # entries the next save appends
         self.held: list[tuple[str, dict[str, Any]]] | None = None  # emits `note` holds back
         self.block_started = time.perf_counter()
+        # The wait the instance resumes from and how it resolved, for the innermost frame's
+        # `resume` (a primitive awaited at a call point takes its value from here).
+        self.delivery: tuple[Wait, Resolved] | None = None
 
     def note(self, kind: str, program: DurableProgram[Any, Any], point: int, **fields: Any) -> None:
         """Emit event `kind` and keep it for the instance's audit history.
@@ -216,14 +230,21 @@ class _Run:
 
     # -- running -----------------------------------------------------------------------------
 
-    async def execute(self, root: _Frame) -> Any:
+    async def execute(self, root: _Frame, *, cancel_first: bool = False) -> Any:
         token = current_run.set(self)
         try:
+            if cancel_first:
+                raise cancellation(self.instance_id)
             result = await root.program._compiled.impl(root)
         except _Suspend as s:
             raise suspension(self.instance_id, s.wait) from None
         except _Abort as a:
             raise a.error from a.error.__cause__
+        except RaisedAtWait as e:  # raised at a wait, as if by the user's code
+            await self.finish(
+                "cancelled" if isinstance(e, InstanceCancelledError) else "failed", error=e
+            )
+            raise
         except DurableError:
             raise  # our own failures never become the instance's outcome
         except PauseForEventException as e:
@@ -251,15 +272,26 @@ class _Run:
         except Exception as e:
             self.stack.pop()
             parent.done = ("raised", e)
-            if not isinstance(e, DurableError):
+            if not isinstance(e, DurableError) or isinstance(e, RaisedAtWait):
                 self.note("call.returned", child.program, child.point, outcome="raised")
-                await self.guarded(self._checkpoint_if_possible())
+                await self.guarded(self.checkpoint_if_possible())
             raise
         self.stack.pop()
         parent.done = ("returned", value)
         self.note("call.returned", child.program, child.point, outcome="returned")
         await self.guarded(self.checkpoint("running"))
         return value
+
+    async def shielded(self, work: Awaitable[T]) -> T:
+        """Await a primitive inside user code: its own failures (a DurableError that is not
+        raised at a wait on purpose) abort the run past the user's handlers (`_Abort`)."""
+        try:
+            return await work
+        except RaisedAtWait:
+            raise
+        except DurableError as e:
+            self.suspending = True
+            raise _Abort(e) from None
 
     async def guarded(self, step: Awaitable[T]) -> T:
         """Await a checkpoint taken inside user code; a failure aborts the run (`_Abort`)."""
@@ -306,7 +338,11 @@ class _Run:
         await self._save(status, self._encode_stack())
 
     async def pause_unless_resolved(
-        self, program: DurableProgram[Any, Any], point: int, wait: Wait
+        self,
+        program: DurableProgram[Any, Any],
+        point: int,
+        wait: Wait,
+        extra: FunctionCall | None = None,
     ) -> Resolved | None:
         """Save the pause at `point` on `wait`, unless the wait can be resolved now: then
         save nothing and return how (the run takes it and goes on).
@@ -319,7 +355,7 @@ class _Run:
         try:
             self.note("instance.paused", program, point, **_wait_fields(wait))
             self._note_block()
-            stack = self._encode_stack()
+            stack = self._encode_stack(extra)
         finally:
             held, self.held = self.held, None
         state, header = self._state("paused", stack, wait=wait)
@@ -340,15 +376,19 @@ class _Run:
         self._saved("paused", started)
         return None
 
-    def _encode_stack(self) -> CallStack:
+    def _encode_stack(self, extra: FunctionCall | None = None) -> CallStack:
+        """The saved call stack; `extra` is a frame below the innermost one (a step waiting
+        for its next attempt)."""
         encoder = Encoder()
         frames = [self._encode_frame(encoder, f) for f in self.stack]
         innermost = self.stack[-1]
         if innermost.done is not None:
             frames.append(self._encode_done(encoder, innermost))
+        if extra is not None:
+            frames.append(extra)
         return CallStack(frames=frames)
 
-    async def _checkpoint_if_possible(self) -> None:
+    async def checkpoint_if_possible(self) -> None:
         # The exception propagates anyway; if it cannot be saved, the last good snapshot stays.
         with contextlib.suppress(UnserializableStateError):
             await self.checkpoint("running")
@@ -357,7 +397,9 @@ class _Run:
         self, status: Status, *, result: Any = None, error: BaseException | None = None
     ) -> None:
         self._note_block()
-        kind = "instance.failed" if error is not None else "instance.completed"
+        kind = {"failed": "instance.failed", "cancelled": "instance.cancelled"}.get(
+            status, "instance.completed"
+        )
         detail = {"error": f"{type(error).__qualname__}: {error}"} if error is not None else {}
         self.note(kind, self.program, self.stack[0].point if self.stack else 0, **detail)
         encoder = Encoder()
@@ -466,7 +508,7 @@ class _Run:
     def _encode_done(self, encoder: Encoder, parent: _Frame) -> FunctionCall:
         assert parent.done is not None and parent.done_program is not None
         outcome, value = parent.done
-        compiled = parent.done_program._compiled
+        done = parent.done_program
         if outcome == "raised":
             assert isinstance(value, BaseException)
             encoded = _encode_exception(encoder, value)
@@ -474,16 +516,20 @@ class _Run:
             try:
                 encoded = encoder.encode(value, "return value")
             except UnencodableValue as e:
-                raise self._unserializable(
-                    e, parent.done_program, None, "its return value"
-                ) from None
+                if isinstance(done, Primitive):
+                    raise UnserializableStateError(
+                        f"instance {self.instance_id!r}: cannot save the result of {done.name} "
+                        f"(type {e.type_name}): {e.reason}. The last saved snapshot is kept; "
+                        "return a saveable value"
+                    ) from None
+                raise self._unserializable(e, done, None, "its return value") from None
         return FunctionCall(
-            function=parent.done_program.name,
-            fingerprint=compiled.fingerprint,
-            version=parent.done_program.version,
+            function=done.name,
+            fingerprint=done.fingerprint,
+            version=done.version,
             resume_point=0,
-            filename=compiled.filename,
-            lineno=compiled.lineno,
+            filename=done.filename,
+            lineno=done.lineno,
             locals={},
             outcome="returned" if outcome == "returned" else "raised",
             value=encoded,
@@ -542,49 +588,54 @@ class _Frame:
         self.inline = inline
         self.pending: list[PlannedFrame[DurableProgram[Any, Any]]] = []
         self.done: tuple[str, Any] | None = None  # a nested call that finished at `point`
-        self.done_program: DurableProgram[Any, Any] | None = None
+        self.done_program: DurableProgram[Any, Any] | Primitive | None = None
 
     @property
     def suspending(self) -> bool:
         return self.run.suspending
 
     async def pause(self, point: int, event: str, live: dict[str, Any]) -> None:
-        if self.inline:
-            line = _point_line(self.program._compiled, point)
-            self.run.suspending = True
-            raise _Abort(
-                UnsupportedSyntaxError(
-                    f"{self.program.name} paused for {event!r} where a pause cannot be saved: "
-                    "called inside `with`, `async for`, a comprehension, a later `with` item "
-                    "or a plain coroutine; await it directly from the durable function",
-                    filename=self.program._compiled.filename,
-                    lineno=line,
-                )
-            )
+        self.refuse_inline(point, f"paused for {event!r}")
         if not isinstance(event, str):
             raise TypeError(f"event names are strings, not {type(event).__name__}: {event!r}")
         self.point, self.live, self.done = point, live, None
-        wait = EventWait(name=event)
-        if await self.run.guarded(self._reach_wait(point, wait)):
-            return  # resolved at once: the event was already there
-        self.run.suspending = True
-        raise _Suspend(wait)
+        resolved = await self.wait(EventWait(name=event))
+        if resolved.how == "cancelled":
+            raise cancellation(self.run.instance_id)
+        await self.run.guarded(self.run.checkpoint("running"))
 
-    async def _reach_wait(self, point: int, wait: Wait) -> bool:
-        """Resolve `wait` now (take its value and go on: True) or save the pause (False)."""
+    async def wait(self, wait: Wait, extra: FunctionCall | None = None) -> Resolved:
+        """Resolve `wait` at this frame's current point, or save the pause there and unwind
+        (`_Suspend`): the one way every wait is reached. `extra`: see `_encode_stack`."""
         run = self.run
-        resolved = await run.pause_unless_resolved(self.program, point, wait)
-        if resolved is not None:
-            if resolved.event is not None:
-                event_id = resolved.event.id
-                run.consumed.add(event_id)
-                fields = {**_wait_fields(wait), "event_id": event_id}
-                run.note("event.consumed", self.program, point, **fields)
-            await run.checkpoint("running")
-            return True
-        if isinstance(wait, EventWait):
-            await run.backend.wait_for_event(run.instance_id, wait.name)
-        return False
+        resolved = await run.guarded(
+            run.pause_unless_resolved(self.program, self.point, wait, extra)
+        )
+        if resolved is None:
+            if isinstance(wait, EventWait):
+                await run.guarded(run.backend.wait_for_event(run.instance_id, wait.name))
+            run.suspending = True
+            raise _Suspend(wait)
+        if resolved.event is not None:
+            run.consumed.add(resolved.event.id)
+            fields = {**_wait_fields(wait), "event_id": resolved.event.id}
+            run.note("event.consumed", self.program, self.point, **fields)
+        return resolved
+
+    def refuse_inline(self, point: int, what: str) -> None:
+        """Where no pause can be saved (inside `with`, a comprehension...), refuse `what`."""
+        if not self.inline:
+            return
+        self.run.suspending = True
+        raise _Abort(
+            UnsupportedSyntaxError(
+                f"{self.program.name} {what} where a pause cannot be saved: called inside "
+                "`with`, `async for`, a comprehension, a later `with` item or a plain "
+                "coroutine; await it directly from the durable function",
+                filename=self.program._compiled.filename,
+                lineno=_point_line(self.program._compiled, point),
+            )
+        )
 
     async def call(
         self, point: int, live: dict[str, Any], func: Any, /, *args: Any, **kwargs: Any
@@ -594,6 +645,10 @@ class _Frame:
             func = func.func
         elif isinstance(func, types.MethodType) and isinstance(func.__func__, ProgramBase):
             args, func = (func.__self__, *args), func.__func__  # a classmethod (3.13+)
+        if isinstance(func, Primitive):
+            self.refuse_inline(point, f"awaited {func.name}")
+            self.point, self.live, self.done = point, live, None
+            return await self.run.shielded(func.reach(self, args, kwargs))
         if not isinstance(func, ProgramBase) or "instance_id" in kwargs:
             return await func(*args, **kwargs)  # a plain await, or another instance's root call
         func = cast("DurableProgram[Any, Any]", func)
@@ -606,6 +661,9 @@ class _Frame:
 
     async def resume(self, point: int, live: dict[str, Any]) -> Any:
         self.point, self.live, self.done = point, live, None
+        if not self.pending and self.run.delivery is not None:
+            (wait, resolved), self.run.delivery = self.run.delivery, None
+            return await self.run.shielded(deliver(self, wait, resolved))
         if not self.pending:
             self.run.suspending = True
             raise _Abort(
@@ -625,6 +683,9 @@ class _Frame:
         if plan.saved.outcome == "raised":
             self.done = ("raised", plan.value)
             raise plan.value
+        if isinstance(plan.program, Primitive):  # a step between two attempts
+            delivery, self.run.delivery = self.run.delivery, None
+            return await self.run.shielded(plan.program.resume_frame(self, plan.values, delivery))
         child = _Frame(self.run, plan.program, plan.point, plan.values)
         child.pending = rest
         return await self.run.enter(self, child, fresh=False)
@@ -690,10 +751,10 @@ def _ms(seconds: float) -> float:
 def _decode_outcome(instance_id: str, snap: Snapshot) -> Any:
     try:
         decoder = Decoder()
-        value = decoder.decode(snap.error if snap.status == "failed" else snap.result)
+        value = decoder.decode(snap.result if snap.status == "completed" else snap.error)
     except DecodeError as e:
         raise corrupt(instance_id, e) from None
-    if snap.status == "failed" and not isinstance(value, BaseException):
+    if snap.status != "completed" and not isinstance(value, Exception):
         raise SnapshotValidationError(f"instance {instance_id!r}: the saved error is invalid")
     return value
 
@@ -728,3 +789,11 @@ def suspension(instance_id: str, wait: Any) -> Suspended:
     return Suspended(
         f"instance {instance_id!r} waits ({what})", instance_id=instance_id, wake_at=wake_at
     )
+
+
+def _at_statement(planned: list[PlannedFrame[DurableProgram[Any, Any]]]) -> bool:
+    """Whether the instance stands at a pause statement (not at an awaited call)."""
+    last = planned[-1]
+    if last.saved.outcome != "running" or isinstance(last.program, Primitive):
+        return False
+    return any(p.id == last.point and p.kind == "pause" for p in last.program.points)

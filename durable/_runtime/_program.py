@@ -68,6 +68,14 @@ class DurableProgram(ProgramBase, Generic[P, R]):
         return self._compiled.points
 
     @property
+    def filename(self) -> str:
+        return self._compiled.filename
+
+    @property
+    def lineno(self) -> int:
+        return self._compiled.lineno
+
+    @property
     def start_live(self) -> tuple[str, ...]:
         """The parameters the code reads: what the start saves."""
         return self._compiled.start_live

@@ -6,14 +6,12 @@ the module that defines programs (which imports the engine).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ._program import DurableProgram
+from typing import Any
 
 __all__ = ["ProgramBase", "registry"]
 
-registry: dict[str, DurableProgram[Any, Any]] = {}
+# Programs, and steps (whose finished or retrying frames a snapshot names too).
+registry: dict[str, Any] = {}
 
 
 class ProgramBase:

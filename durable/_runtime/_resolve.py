@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from .._model import ChildrenWait, EventWait, RetryWait, TimerWait, Wait
+from .._model import CANCEL_EVENT, ChildrenWait, EventWait, RetryWait, TimerWait, Wait
 from ..stores import InboxEvent
 
 __all__ = ["Resolved", "resolve"]
@@ -22,7 +22,7 @@ __all__ = ["Resolved", "resolve"]
 class Resolved:
     """How a wait was resolved; ``event`` is the inbox event it consumes, if any."""
 
-    how: Literal["event", "timeout", "timer", "retry", "children"]
+    how: Literal["event", "timeout", "timer", "retry", "children", "cancelled"]
     event: InboxEvent | None = None
 
 
@@ -39,8 +39,12 @@ def resolve(
 
     `inbox` is the instance's inbox, or None for a backend that keeps none: then calling a
     paused instance again (`resuming`) is itself the delivery of the awaited event. Events
-    whose ids are in `exclude` were consumed already and are never taken again.
+    whose ids are in `exclude` were consumed already and are never taken again. A
+    cancellation in the inbox resolves every wait (as ``"cancelled"``).
     """
+    for event in inbox or ():
+        if event.name == CANCEL_EVENT and event.id not in exclude:
+            return Resolved("cancelled", event)
     if isinstance(wait, EventWait):
         if inbox is None:
             if resuming:

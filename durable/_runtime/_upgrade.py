@@ -135,7 +135,10 @@ def plan_stack(
                 )
             planned.append(PlannedFrame(program, saved, 0, {}, value))
             continue
-        planned.append(_plan_frame(instance_id, program, saved, values, value, nested_follows))
+        # The innermost frame of a paused instance may stand at an awaited call with nothing
+        # saved after it: the call is a wait (`durable.wait_for_event`, `sleep`, ...).
+        follows = None if not nested_follows and snap.wait is not None else nested_follows
+        planned.append(_plan_frame(instance_id, program, saved, values, value, follows))
     return planned
 
 
@@ -168,7 +171,7 @@ def _plan_frame(
     saved: FunctionCall,
     values: dict[str, Any],
     value: Any,
-    nested_follows: bool,
+    nested_follows: bool | None,
 ) -> PlannedFrame[C]:
     if saved.fingerprint == program.fingerprint:
         point = _point_by_id(instance_id, program, saved)
@@ -241,11 +244,13 @@ def _fit(
     point: int,
     name: str,
     have: set[str],
-    nested_follows: bool,
+    nested_follows: bool | None,
 ) -> None:
-    """The frame's variables are exactly those the code needs at `point`, and its kind fits."""
+    """The frame's variables are exactly those the code needs at `point`, and its kind fits
+    (`nested_follows` None: either kind fits)."""
     info = next((p for p in program.points if p.id == point), None)
-    if nested_follows != (info is not None and info.kind == "call"):
+    at_call = info is not None and info.kind == "call"
+    if nested_follows is not None and nested_follows != at_call:
         raise SnapshotValidationError(
             f"instance {instance_id!r}: the saved frame of {saved.function} at {name!r} does not "
             "match the frames saved after it"
