@@ -131,7 +131,7 @@ async def test_events_are_consumed_once_each_in_publishing_order(backend: Durabl
 
 
 def test_an_unsaveable_payload_stores_nothing(backend: DurableBackend) -> None:
-    with pytest.raises(UnserializableStateError, match="instance 'x'.*'decision'"):
+    with pytest.raises(UnserializableStateError, match=r"instance 'x'.*'decision'"):
         backend.publish_event("x", "decision", lambda: 1)
     assert backend.store.read("x").inbox == ()
 
@@ -245,7 +245,8 @@ async def test_a_completed_step_never_runs_again(backend: DurableBackend) -> Non
     with pytest.raises(PauseForEventException):
         await call(payment, backend, "p-1", "4242")
     backend.publish_event("p-1", "done")
-    assert await call(payment, backend, "p-1", "4242") == ("receipt 4242 9.99", "shipped to Main St")
+    expected = ("receipt 4242 9.99", "shipped to Main St")
+    assert await call(payment, backend, "p-1", "4242") == expected
     assert [entry[0] for entry in LOG] == ["charge", "ship"]  # a sync step ran in a thread
 
 
