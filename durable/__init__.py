@@ -22,6 +22,7 @@ from ._runtime import (
     SystemClock,
     check,
     current_step,
+    gather,
     make_durable,
     sleep,
     sleep_until,
@@ -66,6 +67,7 @@ __all__ = [
     "RetryPolicy",
     "current_step",
     "StepInfo",
+    "gather",
     # time
     "Clock",
     "SystemClock",

@@ -6,6 +6,7 @@ from ._backend import DurableBackend, OrchestrationBackend
 from ._check import check
 from ._clock import Clock, SystemClock
 from ._engine import DurableRuntime
+from ._gather import gather
 from ._primitives import sleep, sleep_until, wait_for_event
 from ._program import CodeBlock, DurableProgram, make_durable
 from ._steps import RetryPolicy, Step, StepInfo, current_step, step
@@ -19,6 +20,7 @@ __all__ = [
     "StepInfo",
     "SystemClock",
     "current_step",
+    "gather",
     "sleep",
     "sleep_until",
     "step",

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 from .._model import (
     FORMAT_VERSION,
     CallStack,
+    ChildrenWait,
     EventWait,
     FunctionCall,
     InstanceHeader,
@@ -92,10 +93,13 @@ class DurableRuntime:
         instance_id: str,
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
+        *,
+        parent: str | None = None,
     ) -> Any:
         """Start `instance_id`, or continue it from its last checkpoint, or return its result.
 
-        The arguments are used only when the instance starts.
+        The arguments (and `parent`, the instance that started it) are used only when the
+        instance starts.
         """
         if not isinstance(instance_id, str):
             raise InvalidInstanceIdError(
@@ -104,7 +108,8 @@ class DurableRuntime:
         loaded = await self.backend.load_instance(instance_id)
         snap = loaded.snapshot
         if snap is None:
-            return await self._start(program, instance_id, program.bind(args, kwargs or {}))
+            arguments = program.bind(args, kwargs or {})
+            return await self._start(program, instance_id, arguments, parent)
         _check_identity(instance_id, program, snap)
         if snap.status == "completed":
             return _decode_outcome(instance_id, snap)
@@ -113,10 +118,15 @@ class DurableRuntime:
         return await self._resume(program, snap, loaded.inbox)
 
     async def _start(
-        self, program: DurableProgram[Any, Any], instance_id: str, arguments: dict[str, Any]
+        self,
+        program: DurableProgram[Any, Any],
+        instance_id: str,
+        arguments: dict[str, Any],
+        parent: str | None,
     ) -> Any:
         now = self.backend.clock.now()
         run = _Run(self.backend, program, instance_id, seq=0, created_at=now, consumed=set())
+        run.parent = parent
         root = _Frame(run, program, 0, arguments)
         run.stack.append(root)
         run.note("instance.started", program, 0)
@@ -142,6 +152,8 @@ class DurableRuntime:
             now = self.backend.clock.now()
             exclude = snap.consumed_events
             resolved = resolve(snap.wait, inbox, now, exclude=exclude, resuming=True)
+            if resolved is None and isinstance(snap.wait, ChildrenWait):
+                resolved = Resolved("children")  # the parent's await drives its children
             fields = _wait_fields(snap.wait)
             if resolved is None:
                 # The inbox was read with the state: an event published after that load is
@@ -171,6 +183,7 @@ class DurableRuntime:
         )
         run.stale = set(snap.consumed_events)
         run.delivery = delivery
+        run.parent = snap.parent
         root = run.restore(planned)
         last = snap.call_stack.frames[-1]
         innermost = registry.get(last.function, program)
@@ -202,6 +215,7 @@ class _Run:
         self.instance_id = instance_id
         self.seq = seq
         self.created_at = created_at
+        self.parent: str | None = None  # the instance that started this one (`gather`)
         self.consumed = consumed  # ids taken from the inbox, to name in the next save
         self.stale: set[str] = set()  # ids an earlier run consumed: never to be taken again
         self.stack: list[_Frame] = []
@@ -454,7 +468,7 @@ class _Run:
             status=status,
             call_stack=stack,
             wait=wait,
-            parent=None,
+            parent=self.parent,
             result=result,
             error=error,
             consumed_events=sorted(self.consumed),

@@ -55,13 +55,16 @@ class Primitive:
         return [] if saved_version == self.version else None
 
 
-# How the frame waiting on `ChildrenWait` is resumed: set by `durable.gather`'s module.
-CHILDREN: list[Callable[[_Frame, ChildrenWait], Awaitable[Any]]] = []
+# How the frame waiting on `ChildrenWait` is resumed (driving the children again, or
+# cancelling them): set by the module of `durable.gather`.
+CHILDREN: list[Callable[[_Frame, ChildrenWait, Resolved], Awaitable[Any]]] = []
 
 
 async def deliver(frame: _Frame, wait: Wait, resolved: Resolved) -> Any:
     """The value the await of `wait` takes now that it resolved (or what it raises)."""
     instance_id = frame.run.instance_id
+    if isinstance(wait, ChildrenWait) and CHILDREN:
+        return await CHILDREN[0](frame, wait, resolved)
     if resolved.how == "cancelled":
         raise cancellation(instance_id)
     if resolved.how == "timeout":
@@ -69,9 +72,6 @@ async def deliver(frame: _Frame, wait: Wait, resolved: Resolved) -> Any:
         raise timed_out(instance_id, wait)
     if resolved.how == "event":
         return None if resolved.event is None else event_payload(instance_id, resolved.event)
-    if resolved.how == "children":
-        assert isinstance(wait, ChildrenWait) and CHILDREN
-        return await CHILDREN[0](frame, wait)
     return None  # a timer: `sleep` returns None
 
 
