@@ -56,7 +56,7 @@ __all__ = ["main"]
 PROG = "durable"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-STATUSES = ("running", "paused", "completed", "failed", "corrupt")
+STATUSES = ("running", "paused", "completed", "failed", "cancelled", "corrupt")
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _REPR = reprlib.Repr()
@@ -155,11 +155,26 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("instance_id", metavar="ID", type=_argument)
     cmd.add_argument("event", metavar="EVENT", type=_argument)
     cmd.add_argument(
+        "--payload",
+        metavar="JSON",
+        type=_json_argument,
+        help="the event's payload, as JSON (the wait returns it decoded: objects become dicts)",
+    )
+    cmd.add_argument(
         "--force",
         action="store_true",
         help="publish even if the instance has not started yet or has finished",
     )
+    cmd = command("cancel", _cmd_cancel, "cancel an instance at its current or next wait")
+    cmd.add_argument("instance_id", metavar="ID", type=_argument)
     return parser
+
+
+def _json_argument(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({e}): {text!r}") from None
 
 
 def _argument(text: str) -> str:
@@ -421,11 +436,13 @@ def _summary_lines(snapshot: Snapshot, inbox: list[str], values: _Values) -> lis
         ("created", _when(snapshot.created_at)),
         ("updated", _when(snapshot.updated_at)),
     ]
+    if snapshot.parent is not None:
+        fields.append(("parent", _show_id(snapshot.parent)))
     if snapshot.status in ("running", "paused"):
         fields.append(("inbox", ", ".join(map(_show_text, inbox)) or "(empty)"))
     if snapshot.status == "completed":
         fields.append(("result", values.result))
-    if snapshot.status == "failed":
+    if snapshot.status in ("failed", "cancelled"):
         fields.append(("error", values.error))
     width = max(len(key) for key, _ in fields)
     return [f"{key.ljust(width)}  {value}" for key, value in fields]
@@ -514,13 +531,29 @@ def _cmd_send(store: DiskStateStore, args: argparse.Namespace, opts: _Options) -
     instance_id: str = args.instance_id
     event: str = args.event
     snapshot = _peek(store, instance_id) if args.force else _receiver(store, instance_id)
-    DurableBackend(store).publish_event(instance_id, event)
+    try:
+        DurableBackend(store).publish_event(instance_id, event, args.payload)
+    except ValueError as e:  # a reserved name
+        raise CliError(str(e)) from None
     if opts.json:
         status = None if snapshot is None else snapshot.status
         _print_json({"instance_id": instance_id, "event": event, "status": status})
     else:
         note = _delivery(snapshot, event)
         print(f"published {_quote(event)} to {_quote(instance_id)}: {note}")
+
+
+def _cmd_cancel(store: DiskStateStore, args: argparse.Namespace, opts: _Options) -> None:
+    instance_id: str = args.instance_id
+    snapshot = _receiver(store, instance_id)
+    DurableBackend(store).cancel(instance_id)
+    if opts.json:
+        _print_json({"instance_id": instance_id, "cancelled": True, "status": snapshot.status})
+    else:
+        print(
+            f"cancellation recorded for {_quote(instance_id)}: it is raised at the instance's "
+            "current or next wait when the instance is next called"
+        )
 
 
 def _receiver(store: DiskStateStore, instance_id: str) -> Snapshot:
@@ -532,7 +565,7 @@ def _receiver(store: DiskStateStore, instance_id: str) -> Snapshot:
             f"no instance {shown} in store {store.path} (to publish to an instance that has "
             "not started yet, add --force)"
         )
-    if snapshot.status in ("completed", "failed"):
+    if snapshot.status in ("completed", "failed", "cancelled"):
         raise CliError(
             f"instance {shown} has {snapshot.status}, so no pause will take the event "
             "(add --force to publish it anyway)"
@@ -551,7 +584,7 @@ def _peek(store: DiskStateStore, instance_id: str) -> Snapshot | None:
 def _delivery(snapshot: Snapshot | None, event: str) -> str:
     if snapshot is None:
         return "it is kept until the instance reaches a pause waiting for it"
-    if snapshot.status in ("completed", "failed"):
+    if snapshot.status in ("completed", "failed", "cancelled"):
         return f"the instance has {snapshot.status}; the event will not be consumed"
     wait = snapshot.wait if snapshot.status == "paused" else None
     if isinstance(wait, EventWait) and wait.name == event:

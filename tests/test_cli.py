@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import pytest
 
+import durable
 from durable import DiskStateStore, DurableBackend, PauseForEventException, make_durable
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -390,3 +391,40 @@ def test_list_shows_a_damaged_journal_among_good_ones(store_dir: pathlib.Path) -
         assert journal.read_bytes() == garbage
     finally:
         journal.write_bytes(original)
+
+
+async def _decide(claim: str) -> str:
+    decision = await durable.wait_for_event("decision", timeout=3600)
+    return f"{claim}: {decision['outcome']} by {decision['by']}"
+
+
+decide = make_durable(_decide)
+
+
+async def test_send_a_payload_and_cancel(tmp_path: pathlib.Path) -> None:
+    """`send --payload` delivers JSON to the wait; `list` shows the wait with its deadline;
+    `cancel` is raised at the next wait; a reserved event name is refused."""
+    store = DiskStateStore(tmp_path / "store")
+    backend = DurableBackend(store)
+    for iid in ("claim-1", "claim-2"):
+        with pytest.raises(PauseForEventException):
+            await decide(iid, orchestration_backend=backend, instance_id=iid)
+    rows = {r["instance_id"]: r for r in json.loads(ok("--store", store.path, "list", "--json"))}
+    assert rows["claim-1"]["wait"]["name"] == "decision"
+    assert rows["claim-1"]["wait"]["deadline"] is not None
+    table = ok("--store", store.path, "list")
+    assert "event 'decision' until" in table
+    payload = '{"outcome": "approved", "by": "Grace"}'
+    sent = ok("--store", store.path, "send", "claim-1", "decision", "--payload", payload)
+    assert "is waiting for it" in sent
+    result = await decide("x", orchestration_backend=DurableBackend(store), instance_id="claim-1")
+    assert result == "claim-1: approved by Grace"
+    bad = failure("--store", store.path, "send", "claim-2", "d", "--payload", "{")
+    assert "not valid JSON" in bad
+    assert "reserved" in failure("--store", store.path, "send", "claim-2", "durable:cancel")
+    assert "cancellation recorded" in ok("--store", store.path, "cancel", "claim-2")
+    with pytest.raises(durable.InstanceCancelledError):
+        await decide("x", orchestration_backend=DurableBackend(store), instance_id="claim-2")
+    shown = ok("--store", store.path, "show", "claim-2")
+    assert "status    cancelled" in shown
+    assert "has cancelled" in failure("--store", store.path, "cancel", "claim-2")
