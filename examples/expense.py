@@ -5,30 +5,35 @@
     python examples/expense.py resume EXP-1                          # pays it
 
 Each command is a separate process. Everything lives in ./expense-state: the durable store
-(snapshots and event inboxes), the managers' decisions, and ledger.txt, which stands in for
-the accounting system.
+(snapshots and event inboxes) and ledger.txt, which stands in for the accounting system.
 
-A pause waits for one named event, and events carry no data yet, so `approve` and `reject`
-first write the decision to decisions/<claim>.json and then publish the event "decision";
-the claim reads that file once it resumes.
+`approve` and `reject` publish the event "decision" with the decision as its payload (a
+dataclass, saved like a live variable); the claim gets it back, typed, from
+`durable.wait_for_event` once it resumes.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import anyio
 
+import durable
 from durable import DiskStateStore, DurableBackend, PauseForEventException, make_durable
 
 STATE = Path("expense-state")
 LEDGER = STATE / "ledger.txt"
-DECISIONS = STATE / "decisions"
 OUTCOMES = {"approve": "approved", "reject": "rejected"}
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str  # "approved" or "rejected"
+    by: str
 
 
 def record(line: str) -> None:
@@ -41,14 +46,14 @@ async def expense_claim(claim_id: str, description: str, amount: Decimal, employ
     record(f"{claim_id} submitted by {employee}: {description}, {amount}")
     print(f"{claim_id} recorded: {description}, {amount} for {employee}")
 
-    raise PauseForEventException("decision")  # saves claim_id, amount and employee
+    # Saves claim_id, amount and employee, and waits for the manager's decision.
+    decision: Decision = await durable.wait_for_event("decision")
 
-    decision = json.loads((DECISIONS / f"{claim_id}.json").read_text(encoding="utf-8"))
-    if decision["outcome"] == "approved":
+    if decision.outcome == "approved":
         record(f"{claim_id} paid {amount} to {employee}")
-        return f"{claim_id} approved by {decision['by']}: paying {amount} to {employee}"
+        return f"{claim_id} approved by {decision.by}: paying {amount} to {employee}"
     record(f"{claim_id} rejected")
-    return f"{claim_id} rejected by {decision['by']}"
+    return f"{claim_id} rejected by {decision.by}"
 
 
 durable_claim = make_durable(expense_claim)
@@ -79,13 +84,13 @@ async def resume(claim_id: str) -> None:
 
 
 def decide(claim_id: str, outcome: str, manager: str) -> None:
-    DECISIONS.mkdir(parents=True, exist_ok=True)
-    try:
-        with (DECISIONS / f"{claim_id}.json").open("x", encoding="utf-8") as f:
-            json.dump({"outcome": outcome, "by": manager}, f)
-    except FileExistsError:
+    backend = open_backend()
+    stored = backend.store.read(claim_id)
+    pending = any(event.name == "decision" for event in stored.inbox)
+    if pending or (stored.header is not None and stored.header.status != "paused"):
         sys.exit(f"{claim_id} was already decided")
-    open_backend().publish_event(claim_id, "decision")  # durable once it returns
+    # The payload is stored with the event, durably, before this returns.
+    backend.publish_event(claim_id, "decision", Decision(outcome, manager))
     print(f"{claim_id} {outcome} by {manager}")
 
 

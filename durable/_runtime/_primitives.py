@@ -76,8 +76,7 @@ class _Sleep(Primitive):
         (duration,) = (*args, *kwargs.values())
         seconds = seconds_of(duration, "the duration of sleep")
         wake_at = frame.run.backend.clock.now() + timedelta(seconds=seconds)
-        wait = TimerWait(wake_at=wake_at)
-        return await deliver(frame, wait, await frame.wait(wait))
+        return await _timer(frame, TimerWait(wake_at=wake_at))
 
 
 class _SleepUntil(Primitive):
@@ -95,8 +94,12 @@ class _SleepUntil(Primitive):
                 f"sleep_until needs a timezone-aware datetime (e.g. datetime.now(UTC) + ...), "
                 f"not {moment!r}"
             )
-        wait = TimerWait(wake_at=moment)
-        return await deliver(frame, wait, await frame.wait(wait))
+        return await _timer(frame, TimerWait(wake_at=moment))
+
+
+async def _timer(frame: _Frame, wait: TimerWait) -> Any:
+    frame.run.note("timer.set", frame.program, frame.point, wake_at=wait.wake_at.isoformat())
+    return await deliver(frame, wait, await frame.wait(wait))
 
 
 def _outside(name: str) -> Any:

@@ -62,14 +62,23 @@ CHILDREN: list[Callable[[_Frame, ChildrenWait, Resolved], Awaitable[Any]]] = []
 
 async def deliver(frame: _Frame, wait: Wait, resolved: Resolved) -> Any:
     """The value the await of `wait` takes now that it resolved (or what it raises)."""
-    instance_id = frame.run.instance_id
+    run = frame.run
+    instance_id = run.instance_id
+    if resolved.how == "cancelled":
+        run.note("cancel.delivered", frame.program, frame.point, wait=wait.kind)
     if isinstance(wait, ChildrenWait) and CHILDREN:
         return await CHILDREN[0](frame, wait, resolved)
     if resolved.how == "cancelled":
         raise cancellation(instance_id)
     if resolved.how == "timeout":
         assert isinstance(wait, EventWait)
+        deadline = wait.deadline.isoformat() if wait.deadline else None
+        run.note(
+            "event.timed_out", frame.program, frame.point, event_name=wait.name, deadline=deadline
+        )
         raise timed_out(instance_id, wait)
+    if resolved.how == "timer":
+        run.note("timer.fired", frame.program, frame.point, wake_at=_iso(wait))
     if resolved.how == "event":
         return None if resolved.event is None else event_payload(instance_id, resolved.event)
     return None  # a timer: `sleep` returns None
@@ -86,6 +95,11 @@ def event_payload(instance_id: str, event: Any) -> Any:
             f"instance {instance_id!r}: the payload of event {event.id!r} ({event.name!r}) "
             f"cannot be read ({e}); the event was left in the inbox"
         ) from None
+
+
+def _iso(wait: Wait) -> str | None:
+    wake_at = getattr(wait, "wake_at", None)
+    return None if wake_at is None else str(wake_at.isoformat())
 
 
 def cancellation(instance_id: str) -> InstanceCancelledError:

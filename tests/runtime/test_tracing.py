@@ -253,3 +253,15 @@ def test_unconfigured_structlog_uses_stdlib_logging_when_enabled(tmp_path: Path)
         'logging.basicConfig(stream=sys.stdout, format="%(name)s %(message)s", level="INFO")',
     )
     assert out == [f"durable {name}" for name in names]
+
+
+def test_the_readme_lists_every_event() -> None:
+    """The README's table of events is `durable.EVENTS`, row for row."""
+    import pathlib
+
+    from durable import EVENTS
+
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `") and "` | " in line]
+    table = {row.split("`")[1]: row.split(" | ", 1)[1].rstrip(" |") for row in rows}
+    assert {k: table.get(k) for k in EVENTS} == EVENTS
