@@ -198,7 +198,7 @@ TAMPERINGS = {
     "frame-cells-not-cells": lambda local: local.update(
         _dur_cells={"$t": "cells", "v": ["k", {"$ref": 999}]}
     ),
-    "frame-cells-replaced": lambda local: local.update(_dur_cells={"$t": "list", "v": []}),
+    "frame-cells-replaced": lambda local: local.update(_dur_cells={"$t": "list", "v": [], "$id": 77}),
 }
 
 
