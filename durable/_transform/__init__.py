@@ -41,10 +41,10 @@ from ._closures import (
 from ._points import PointInfo, TransformResult
 from ._protocol import FrameProtocol
 from ._rewrite import DurableAstTransformer
+from ._scopes import _local_names
 from ._source import TRANSFORM_VERSION as TRANSFORM_VERSION
 from ._source import _function_node, awaits_where_version_1_ran_inline, fingerprint
 from ._source import strip_docstring as strip_docstring
-from ._scopes import _local_names
 from ._syntax import FACTORY, HELPERS
 
 __all__ = [

@@ -77,16 +77,13 @@ def captured(fn: ast.AsyncFunctionDef, cellvars: Sequence[str]) -> tuple[str, ..
     Names a comprehension alone captures are left out: a comprehension cannot outlive a pause.
     Over-approximating (a name the nested function binds itself) only manages one more cell.
     """
-    used = {
-        n.id
-        for site in function_sites(fn)
-        for n in ast.walk(site)
-        if isinstance(n, ast.Name)
-    }
+    used = {n.id for site in function_sites(fn) for n in ast.walk(site) if isinstance(n, ast.Name)}
     return tuple(sorted(set(cellvars) & used))
 
 
-def function_sites(fn: ast.AsyncFunctionDef) -> list[ast.Lambda | ast.FunctionDef | ast.AsyncFunctionDef]:
+def function_sites(
+    fn: ast.AsyncFunctionDef,
+) -> list[ast.Lambda | ast.FunctionDef | ast.AsyncFunctionDef]:
     """Every ``lambda`` and ``def`` in `fn`'s body, at any depth, in `ast.walk` order: the
     index of a site is what a saved nested function refers to."""
     return [n for s in fn.body for n in ast.walk(s) if isinstance(n, _FUNCTIONS)]
@@ -161,15 +158,15 @@ def _first_line(site: ast.Lambda | ast.FunctionDef | ast.AsyncFunctionDef) -> in
 def _body_span(
     site: ast.Lambda | ast.FunctionDef | ast.AsyncFunctionDef,
 ) -> tuple[tuple[int, int], tuple[int, int]]:
+    first: ast.expr | ast.stmt
+    last: ast.expr | ast.stmt
     if isinstance(site, ast.Lambda):
-        first: ast.AST = site.body
-        last: ast.AST = site.body
+        first = last = site.body
     else:
         first, last = site.body[0], site.body[-1]
-    end_line = getattr(last, "end_lineno", None) or getattr(last, "lineno", 0)
-    end_col = getattr(last, "end_col_offset", None)
-    start = (getattr(first, "lineno", 0), getattr(first, "col_offset", 0))
-    return start, (end_line, end_col if end_col is not None else 1 << 30)
+    end_line = last.end_lineno if last.end_lineno is not None else last.lineno
+    end_col = last.end_col_offset if last.end_col_offset is not None else 1 << 30
+    return (first.lineno, first.col_offset), (end_line, end_col)
 
 
 Impl = Callable[[FrameProtocol], Coroutine[Any, Any, Any]]
@@ -203,9 +200,9 @@ def per_run(
         closure = tuple(
             own if n == CELLS else cells[n] if n in cells else fixed[n] for n in freevars
         )
-        result: Coroutine[Any, Any, Any] = types.FunctionType(
-            code, globals_, name, None, closure
-        )(frame)
+        result: Coroutine[Any, Any, Any] = types.FunctionType(code, globals_, name, None, closure)(
+            frame
+        )
         return result
 
     return impl

@@ -100,7 +100,9 @@ class DurableAstTransformer(ast.NodeTransformer):
         ast.copy_location(func, fn)
         factory = ast.FunctionDef(
             name=FACTORY,
-            args=ast.arguments([], [ast.arg(h) for h in self.factory_params], None, [], [], None, []),
+            args=ast.arguments(
+                [], [ast.arg(h) for h in self.factory_params], None, [], [], None, []
+            ),
             body=[func, ast.Return(_name(IMPL))],
             decorator_list=[],
             returns=None,

@@ -88,7 +88,7 @@ async def case_defaults_and_kw_defaults():
     """Defaults and keyword-only defaults are evaluated once, at the definition."""
     base = [1]
 
-    def f(a, b=base, *, c=len(base), d="d"):
+    def f(a, b=base, *, c=len(base), d="d"):  # noqa: B008
         return a, b, c, d
 
     base.append(2)

@@ -101,7 +101,7 @@ async def test_super_in_a_pydantic_model_method() -> None:
 
 
 def test_a_method_closing_over_more_than_its_class_is_refused() -> None:
-    with pytest.raises(UnsupportedSyntaxError, match="closure.*factor") as info:
+    with pytest.raises(UnsupportedSyntaxError, match=r"closure.*factor") as info:
         make_durable(cases.make_method_closure())
     assert (info.value.filename, info.value.lineno) == (CASES_FILE, line_of("method-closure"))
 
@@ -198,7 +198,9 @@ TAMPERINGS = {
     "frame-cells-not-cells": lambda local: local.update(
         _dur_cells={"$t": "cells", "v": ["k", {"$ref": 999}]}
     ),
-    "frame-cells-replaced": lambda local: local.update(_dur_cells={"$t": "list", "v": [], "$id": 77}),
+    "frame-cells-replaced": lambda local: local.update(
+        _dur_cells={"$t": "list", "v": [], "$id": 77}
+    ),
 }
 
 

@@ -172,7 +172,8 @@ def _d_function(dec: Decoder, node: _Node) -> Generator[JSON, object, object]:
     cells = yield from _list(node, "c")
     if "$same" in node:
         return dec._same(node, "fn")
-    if len(cells) != len(code.co_freevars) or not all(type(c) is types.CellType for c in cells):
+    closure = tuple(c for c in cells if type(c) is types.CellType)
+    if len(closure) != len(cells) or len(closure) != len(code.co_freevars):
         raise DecodeError(f"'fn' node: {code.co_qualname} needs {len(code.co_freevars)} cells")
     if len(defaults) > code.co_argcount:
         raise DecodeError(f"'fn' node: {code.co_qualname} has fewer parameters than defaults")
@@ -180,7 +181,7 @@ def _d_function(dec: Decoder, node: _Node) -> Generator[JSON, object, object]:
     if len(flat) % 2 or not all(name in kwonly for name in flat[::2]):
         raise DecodeError(f"'fn' node: bad keyword-only defaults for {code.co_qualname}")
     fn = types.FunctionType(
-        code, registered.globals, code.co_name, tuple(defaults) or None, tuple(cells) or None
+        code, registered.globals, code.co_name, tuple(defaults) or None, closure or None
     )
     if flat:
         fn.__kwdefaults__ = {str(k): x for k, x in zip(flat[::2], flat[1::2], strict=True)}
