@@ -14,9 +14,12 @@ fresh process.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import json
 import pathlib
+import sys
+import types
 from typing import Any
 
 import closure_cases as cases
@@ -24,6 +27,7 @@ import pytest
 
 from durable import (
     DurableBackend,
+    IncompatibleSnapshotError,
     InMemoryStateStore,
     PauseForEventException,
     SnapshotValidationError,
@@ -215,4 +219,61 @@ async def test_a_tampered_function_reference_is_a_named_error_and_runs_nothing(k
     with pytest.raises(SnapshotValidationError, match=match):
         await call(cases.lambda_for_tampering, [1, 3, 2], store=store)
     assert cases.effects == ["started"]
+    assert store.load(IID) == raw
+
+
+# -- a lambda saved by other code ------------------------------------------------------------------
+
+EDITED = "closures_edited"
+V1 = """
+from durable import PauseForEventException, make_durable
+
+
+@make_durable
+async def flow(x: int) -> int:
+    k = 2
+    scale = lambda v: v * k  # noqa: E731
+    raise PauseForEventException("go")
+    return scale(x)
+"""
+V1_COSMETIC = V1.replace("    k = 2\n", "    # a comment moves the lambda down a line\n\n    k = 2\n")
+V2 = V1.replace("v * k", "v * k + 1")
+
+
+@pytest.fixture
+def load_version(tmp_path: pathlib.Path) -> Any:
+    def load(tag: str, source: str) -> types.ModuleType:
+        path = tmp_path / tag / f"{EDITED}.py"
+        path.parent.mkdir()
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(EDITED, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[EDITED] = module
+        spec.loader.exec_module(module)
+        return module
+
+    yield load
+    sys.modules.pop(EDITED, None)
+
+
+async def test_a_lambda_resumes_under_a_cosmetic_edit(load_version: Any) -> None:
+    """Comments and layout move the lambda without changing the fingerprint: it still loads."""
+    store = InMemoryStateStore()
+    with pytest.raises(PauseForEventException):
+        await call(load_version("v1", V1).flow, 4, store=store)
+    DurableBackend(store).publish_event(IID, "go")
+    assert await call(load_version("v1b", V1_COSMETIC).flow, 4, store=store) == 8
+
+
+async def test_a_lambda_of_changed_code_is_refused_as_an_upgrade(load_version: Any) -> None:
+    """The program's fingerprint changed: the saved lambda would run other code, so the
+    upgrade is refused (the lambda's body is what changed) and the state is kept."""
+    store = InMemoryStateStore()
+    with pytest.raises(PauseForEventException):
+        await call(load_version("v1", V1).flow, 4, store=store)
+    DurableBackend(store).publish_event(IID, "go")
+    raw = store.load(IID)
+    with pytest.raises(IncompatibleSnapshotError, match="'scale' no longer loads"):
+        await call(load_version("v2", V2).flow, 4, store=store)
     assert store.load(IID) == raw
