@@ -236,7 +236,9 @@ async def flow(x: int) -> int:
     raise PauseForEventException("go")
     return scale(x)
 """
-V1_COSMETIC = V1.replace("    k = 2\n", "    # a comment moves the lambda down a line\n\n    k = 2\n")
+V1_COSMETIC = V1.replace(
+    "    k = 2\n", "    # a comment moves the lambda down a line\n\n    k = 2\n"
+)
 V2 = V1.replace("v * k", "v * k + 1")
 
 
