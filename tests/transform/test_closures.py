@@ -14,16 +14,14 @@ fresh process.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
 import pathlib
-import sys
-import types
 from typing import Any
 
 import closure_cases as cases
 import pytest
+import test_checklist
 
 from durable import (
     DurableBackend,
@@ -38,6 +36,7 @@ from durable import (
 )
 
 IID = "closures-1"
+load_version = test_checklist.load_version  # the fixture: versions of a module file
 CASES_FILE = str(pathlib.Path(cases.__file__).resolve())
 SOURCE = pathlib.Path(CASES_FILE).read_text().splitlines()
 
@@ -224,7 +223,6 @@ async def test_a_tampered_function_reference_is_a_named_error_and_runs_nothing(k
 
 # -- a lambda saved by other code ------------------------------------------------------------------
 
-EDITED = "closures_edited"
 V1 = """
 from durable import PauseForEventException, make_durable
 
@@ -240,23 +238,6 @@ V1_COSMETIC = V1.replace(
     "    k = 2\n", "    # a comment moves the lambda down a line\n\n    k = 2\n"
 )
 V2 = V1.replace("v * k", "v * k + 1")
-
-
-@pytest.fixture
-def load_version(tmp_path: pathlib.Path) -> Any:
-    def load(tag: str, source: str) -> types.ModuleType:
-        path = tmp_path / tag / f"{EDITED}.py"
-        path.parent.mkdir()
-        path.write_text(source)
-        spec = importlib.util.spec_from_file_location(EDITED, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[EDITED] = module
-        spec.loader.exec_module(module)
-        return module
-
-    yield load
-    sys.modules.pop(EDITED, None)
 
 
 async def test_a_lambda_resumes_under_a_cosmetic_edit(load_version: Any) -> None:
