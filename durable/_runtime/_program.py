@@ -8,7 +8,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar, cast
 
-from .._model._codec import allow_class_reference
+from .._model._codec import allow_class_reference, register_functions
 from .._transform import CompiledFunction, PointInfo, compile_durable
 from ._backend import OrchestrationBackend
 from ._engine import DurableRuntime, current_run
@@ -48,14 +48,20 @@ class DurableProgram(ProgramBase, Generic[P, R]):
             raise TypeError(f"make_durable needs an `async def` function, not {fn!r}")
         self.__wrapped__ = fn
         self._compiled: CompiledFunction = compile_durable(fn)
-        self._signature = inspect.signature(fn)
+        # The function's own parameters, even when a decorator such as functools.wraps(other)
+        # set its __wrapped__: its code binds them, not other's.
+        self._signature = inspect.signature(fn, follow_wrapped=False)
         self.name = f"{fn.__module__}:{fn.__qualname__}"
+        register_functions(
+            self.name, self._compiled.fingerprint, fn.__globals__, self._compiled.functions
+        )
         self.version = version
         self._migrations: dict[str | None, tuple[str | None, Migration]] = {}
         owner, dot, _ = fn.__qualname__.rpartition(".")
         if dot and "<" not in owner:  # a method: its class may be live as `cls`
             allow_class_reference(f"{fn.__module__}:{owner}")
         functools.update_wrapper(self, fn)
+        self.__signature__ = self._signature  # inspect.signature stops here, not at __wrapped__
         registry[self.name] = self
 
     @property

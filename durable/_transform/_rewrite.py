@@ -35,9 +35,11 @@ from __future__ import annotations
 
 import ast
 import copy
+import dataclasses
 import sys
 
 from ..errors import UnsupportedSyntaxError
+from ._closures import CELLS, CLASS_CELL
 from ._emit import _Emitter, _prologue
 from ._liveness import analyse
 from ._normalise import _Normaliser
@@ -59,8 +61,12 @@ class DurableAstTransformer(ast.NodeTransformer):
     factory.
     """
 
-    def __init__(self, filename: str = "<durable>") -> None:
+    def __init__(
+        self, filename: str = "<durable>", *, cells: tuple[str, ...] = (), class_cell: bool = False
+    ) -> None:
         self.filename = filename
+        self.cells = cells  # variables shared with nested functions: cells made per call
+        self.class_cell = class_cell  # a method's `__class__`: a parameter of the factory
 
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.stmt:
         return self.transform(node).module.body[0]
@@ -76,13 +82,17 @@ class DurableAstTransformer(ast.NodeTransformer):
         stmts = [norm.points[key][1] for key in order]
         live = analyse(body, params, frozenset(norm.local_names), stmts)
         infos = _point_infos(norm, ids, live, body)
+        restore = sorted(set(params).union(*(set(p.live) | set(p.maybe) for p in infos)))
+        if self.cells:  # the frame's cells are saved at every point (see `_closures`)
+            infos = [dataclasses.replace(p, maybe=(*p.maybe, CELLS)) for p in infos]
+            norm.hidden[CELLS] = "the variables its nested functions share"
         emitter = _Emitter(norm, ids, {key: infos[ids[key] - 1] for key in order})
         new_body = emitter.block(body) if order else body
-        restore = sorted(set(params).union(*(set(p.live) | set(p.maybe) for p in infos)))
+        shared = [ast.Nonlocal([CELLS, *self.cells])] if self.cells else []
         func = ast.AsyncFunctionDef(
             name=IMPL,
             args=ast.arguments([], [ast.arg(FR)], None, [], [], None, []),
-            body=[*_globals(fn), *_prologue(restore), *(new_body or [ast.Pass()])],
+            body=[*_globals(fn), *shared, *_prologue(restore), *(new_body or [ast.Pass()])],
             decorator_list=[],
             returns=None,
         )
@@ -90,7 +100,9 @@ class DurableAstTransformer(ast.NodeTransformer):
         ast.copy_location(func, fn)
         factory = ast.FunctionDef(
             name=FACTORY,
-            args=ast.arguments([], [ast.arg(h) for h in HELPERS], None, [], [], None, []),
+            args=ast.arguments(
+                [], [ast.arg(h) for h in self.factory_params], None, [], [], None, []
+            ),
             body=[func, ast.Return(_name(IMPL))],
             decorator_list=[],
             returns=None,
@@ -101,6 +113,12 @@ class DurableAstTransformer(ast.NodeTransformer):
         _locate(module, fn)
         lowered = bool(norm.comprehension_loops)
         return TransformResult(module, params, live.entry, infos, norm.hidden, lowered)
+
+    @property
+    def factory_params(self) -> tuple[str, ...]:
+        """The factory's parameters: the helpers, then the cells the function closes over."""
+        extra = (CLASS_CELL,) if self.class_cell else ()
+        return (*HELPERS, *extra, *((CELLS, *self.cells) if self.cells else ()))
 
     def _check(self, fn: ast.AsyncFunctionDef) -> None:
         for node in _walk_own(fn):

@@ -51,3 +51,20 @@ async def process(order: Order, shared: list[int]) -> tuple[int, bool, str]:
     n = await add_line(order, ("extra", 1))
     shared.append(n)
     return n, same is shared, str(order.total)
+
+
+@make_durable
+async def sort_later(values: list[int]) -> tuple[list[int], int]:
+    """Format 2 with nested functions: a lambda and a nested def sharing a cell, held across
+    a pause (written by the closures change, `fn`, `cell` and `cells` tags)."""
+    k = 10
+    key = lambda v: -v * k  # noqa: E731
+
+    def bump(by: int = 1) -> int:
+        nonlocal k
+        k += by
+        return k
+
+    raise PauseForEventException("sort")
+    bump(-9)
+    return sorted(values, key=key), key(1)

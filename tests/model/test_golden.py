@@ -65,3 +65,12 @@ async def test_v1_nested_call_with_user_types_resumes(store: StateStore) -> None
     _store_with(store, "v1-nested")
     result = await _finish(programs.process, "v1-nested", store)
     assert result == (2, True, "12.50")
+
+
+async def test_v2_nested_functions_resume_sharing_their_cell(store: StateStore) -> None:
+    """A lambda and a nested def saved by reference to their definition sites, sharing the
+    cell of the frame's variable `k`: the def's `nonlocal` assignment after the resume is seen
+    by the lambda and by the frame."""
+    _store_with(store, "v2-lambda")
+    result = await _finish(programs.sort_later, "v2-lambda", store)
+    assert result == ([3, 2, 1], -1)

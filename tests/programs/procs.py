@@ -99,10 +99,20 @@ async def fails(n: int):
     raise ValueError(f"bad input {n}")
 
 
+async def keeps_lambda(values: list):
+    k = 10
+    key = lambda v: -v * k  # noqa: E731
+    log(f"lambda made {key(1)}")
+    raise PauseForEventException("sort")
+    log(f"lambda resumed {key(1)}")
+    k = 1  # the lambda's cell is the frame's variable, also in the resuming process
+    return [sorted(values, key=key), key(2), key.__qualname__]
+
+
 durable_inner = make_durable(inner)
 PROGRAMS = {
     f.__name__: make_durable(f)
-    for f in (order, waits_while_running, ticks, outer, fails, contended)
+    for f in (order, waits_while_running, ticks, outer, fails, contended, keeps_lambda)
 }
 
 

@@ -130,6 +130,17 @@ def test_nested_call_paused_in_one_process_resumes_in_another(env: Env) -> None:
     assert env.lines() == ["outer start", "inner start 21", "inner resumed", "outer got 42"]
 
 
+def test_lambda_held_across_a_pause_resumes_in_another_process(env: Env) -> None:
+    """A lambda saved by reference to its definition is rebuilt by a fresh process, sharing
+    its cell with the frame's variable there."""
+    assert env.run("run", "lam", "keeps_lambda", "[1, 3, 2]") == {"paused": "sort"}
+    env.run("publish", "lam", "sort")
+    assert env.run("run", "lam", "keeps_lambda", "[1, 3, 2]") == {
+        "result": [[3, 2, 1], -2, "keeps_lambda.<locals>.<lambda>"]
+    }
+    assert env.lines() == ["lambda made -10", "lambda resumed -10"]
+
+
 def test_finished_instance_answers_from_another_process_without_running(env: Env) -> None:
     """A finished instance queried from another process returns its saved result and runs none of
     its code."""

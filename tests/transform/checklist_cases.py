@@ -811,9 +811,13 @@ async def lambda_captures_loop_var() -> list[int]:
     return out
 
 
+def plus_one(v: int) -> int:
+    return v + 1
+
+
 @make_durable
 async def live_lambda() -> int:
-    f = lambda v: v + 1  # noqa: E731
+    f = plus_one  # a module-level function: not saved by reference (lambdas made here are)
     raise PauseForEventException("go")  # L:lambda-pause
     return f(1)
 
@@ -834,7 +838,7 @@ async def live_file() -> str:
 
 @make_durable
 async def unsaveable_inside_user_handler() -> str:
-    f = lambda v: v  # noqa: E731
+    f = str.upper
     try:
         raise PauseForEventException("go")
         log("after pause")

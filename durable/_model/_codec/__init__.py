@@ -40,6 +40,9 @@ Bare: ``None``, ``bool``, ``int`` in the signed 64-bit range, finite ``float`` o
                 "r"?: the items left (sets, whose order a rebuilt set may not keep),
                 "s"?: the set's size, "broken"?: message}`` (no ``c`` once exhausted;
                 ``broken`` when the container changed size: the next ``next`` raises)
+``fn``          a ``lambda`` or ``def`` made by a durable function, by reference to its
+                definition site; ``cell`` a closure cell; ``cells`` a frame's cells (weak).
+                See `_functions`
 ``deep``        ``{"v": value, "d": [nodes]}``: only at the root of one ``encode`` result
 ==============  ==========================================================================
 
@@ -112,13 +115,16 @@ Modules
   encoder and decoder in one place.
 * `_encode`: the `Encoder`, and why a value that has no handler cannot be saved.
 * `_decode`: the `Decoder`, and the rebuilding of user types.
+* `_functions`: nested functions of durable programs and closure cells (both sides), and
+  `register_functions`, the hook through which the runtime names each program's sites.
 
-`_leaves`, `_encode` and `_decode` import `_types`; `_encode` and `_decode` import `_leaves`;
-`_encode` and `_decode` never import each other.
+`_leaves`, `_functions`, `_encode` and `_decode` import `_types`; `_encode` and `_decode`
+import `_leaves` and `_functions`; `_encode` and `_decode` never import each other.
 """
 
 from ._decode import Decoder
 from ._encode import Encoder
+from ._functions import register_functions
 from ._types import (
     JSON,
     MAX_JSON_DEPTH,
@@ -135,4 +141,5 @@ __all__ = [
     "Encoder",
     "UnencodableValue",
     "allow_class_reference",
+    "register_functions",
 ]

@@ -21,6 +21,7 @@ from ..._iterators import (
     SetResume,
     dict_iterator_at,
 )
+from ._functions import _d_cell, _d_frame_cells, _d_function
 from ._leaves import (
     _b64,
     _d_bytes,
@@ -111,6 +112,7 @@ class Decoder:
             "uuid": _d_uuid,
             "enum": self._d_enum,
             "class": self._d_class,
+            "cells": functools.partial(_d_frame_cells, self),
         }
         generators: dict[str, Callable[[_Node], _DecGen]] = {
             "list": self._d_list,
@@ -129,6 +131,8 @@ class Decoder:
             "exc": self._d_exc,
             "dataclass": self._d_dataclass,
             "model": self._d_model,
+            "fn": functools.partial(_d_function, self),
+            "cell": functools.partial(_d_cell, self),
         }
         self._handlers: dict[str, tuple[bool, Callable[[_Node], Any]]] = {
             **{tag: (False, fn) for tag, fn in leaves.items()},

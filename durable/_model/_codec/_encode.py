@@ -20,12 +20,14 @@ from typing import Any, Final, Literal, TypeAlias, cast
 
 from pydantic import BaseModel
 
+from ..._cells import FrameCells
 from ..._iterators import (
     CONTAINER_ITERATORS,
     RaisingIterator,
     SetResume,
     iterated_container,
 )
+from ._functions import _e_cell, _e_frame_cells, _e_function
 from ._leaves import (
     _LEAF_ENCODERS,
     _bare,
@@ -269,6 +271,9 @@ class Encoder:
         self._handlers.update({t: (_POST, self._e_citer) for t in _CITER_TYPES})
         self._handlers[enumerate] = (_POST, self._e_enumerate)
         self._handlers[zip] = (_POST, self._e_zip)
+        self._handlers[types.FunctionType] = (_POST, _e_function)  # nested functions: _functions
+        self._handlers[types.CellType] = (_PRE, _e_cell)
+        self._handlers[FrameCells] = (_LEAF, functools.partial(_e_frame_cells, self._ids))
 
     @property
     def _next(self) -> int:
