@@ -528,9 +528,22 @@ values = st.deferred(lambda: st.recursive(scalars | hashables, _containers, max_
 # -- round trips ------------------------------------------------------------------------------
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Each property below runs a few examples by default and many more (other ones) in its
+# exhaustive twin, which runs only with --exhaustive (see tests/conftest.py).
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(values, min_size=1, max_size=3))
 def test_roundtrip_property(variables: list[Any]) -> None:
+    _check_roundtrip(variables)
+
+
+@pytest.mark.exhaustive
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(values, min_size=1, max_size=3))
+def test_roundtrip_property_exhaustively(variables: list[Any]) -> None:
+    _check_roundtrip(variables)
+
+
+def _check_roundtrip(variables: list[Any]) -> None:
     decoded = roundtrip_all(variables)
     checker = Same()  # one checker: sharing must hold across variables too
     for original, back in zip(variables, decoded, strict=True):
@@ -1243,9 +1256,20 @@ def _decode_or_refuse(decoder: Decoder, data: Any) -> None:
         decoder.decode(data)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_json_trees(), min_size=1, max_size=3))
 def test_random_json_only_raises_decode_error(trees: list[Any]) -> None:
+    _decode_all_or_refuse(trees)
+
+
+@pytest.mark.exhaustive
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_json_trees(), min_size=1, max_size=3))
+def test_random_json_only_raises_decode_error_exhaustively(trees: list[Any]) -> None:
+    _decode_all_or_refuse(trees)
+
+
+def _decode_all_or_refuse(trees: list[Any]) -> None:
     decoder = Decoder()
     for tree in trees:
         _decode_or_refuse(decoder, tree)
@@ -1266,9 +1290,22 @@ def _slots(tree: Any) -> list[tuple[Any, Any]]:
     return found
 
 
-@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values, st.data())
 def test_mutated_encodings_only_raise_decode_error(value: Any, data: st.DataObject) -> None:
+    _mutate_and_decode(value, data)
+
+
+@pytest.mark.exhaustive
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values, st.data())
+def test_mutated_encodings_only_raise_decode_error_exhaustively(
+    value: Any, data: st.DataObject
+) -> None:
+    _mutate_and_decode(value, data)
+
+
+def _mutate_and_decode(value: Any, data: st.DataObject) -> None:
     tree = json.loads(json.dumps(Encoder().encode(value, "x")))
     slots = _slots(tree)
     for _ in range(data.draw(st.integers(1, 3))):

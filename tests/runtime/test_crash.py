@@ -25,10 +25,17 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 WORKER = REPO / "tests" / "programs" / "crash_worker.py"
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
-pytestmark = [
-    pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL semantics are POSIX"),
-    pytest.mark.parametrize("backend", ["asyncio", "trio"]),
-]
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL semantics are POSIX")
+BACKENDS = ("asyncio", "trio")
+
+
+def backends(default: str) -> pytest.MarkDecorator:
+    """Both runtimes, the one not `default` in the exhaustive tier only: each loop takes seconds,
+    so the default run kills one loop per runtime (tests/conftest.py)."""
+    return pytest.mark.parametrize(
+        "backend",
+        [b if b == default else pytest.param(b, marks=pytest.mark.exhaustive) for b in BACKENDS],
+    )
 
 
 def check_log(lines: list[str], n: int, kill_points: list[int]) -> None:
@@ -103,6 +110,7 @@ def run_with_kills(
     raise AssertionError("the worker never finished")
 
 
+@backends(default="asyncio")
 def test_random_kills_during_a_long_loop(tmp_path: pathlib.Path, backend: str) -> None:
     """Killed with SIGKILL at random moments and restarted, a 60-step durable loop ends with the
     right result and every step run in order, repeated at most once per kill."""
@@ -117,6 +125,7 @@ def test_random_kills_during_a_long_loop(tmp_path: pathlib.Path, backend: str) -
     print(f"\n{backend}: {len(kill_points)} kills at log lines {kill_points}, {elapsed:.1f}s")
 
 
+@backends(default="trio")
 def test_kills_during_snapshot_writes_never_tear_the_store(
     tmp_path: pathlib.Path, backend: str
 ) -> None:

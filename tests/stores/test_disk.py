@@ -35,6 +35,24 @@ def files_under(folder: pathlib.Path) -> set[pathlib.Path]:
     return {p for p in folder.rglob("*") if p.is_file()}
 
 
+# The journal damage tests try every offset of a journal in the exhaustive tier only
+# (--exhaustive, see tests/conftest.py); by default they try a sample of `offsets`.
+every_offset = pytest.mark.parametrize(
+    "every",
+    [
+        pytest.param(False, id="sampled"),
+        pytest.param(True, id="every", marks=pytest.mark.exhaustive),
+    ],
+)
+
+
+def offsets(start: int, stop: int, marks: Collection[int], every: bool) -> list[int]:
+    """The offsets in ``range(start, stop)``: all of them with `every`, else every fourth and
+    those within 2 bytes of one of `marks` (record boundaries and the like)."""
+    near = {m + d for m in marks for d in range(-2, 3)}
+    return [n for n in range(start, stop) if every or n % 4 == start % 4 or n in near]
+
+
 # ------------------------------------------------------------------------------------------
 # Disk only: files, processes, crashes
 # ------------------------------------------------------------------------------------------
@@ -241,7 +259,10 @@ def checkpoint(
 
 
 @pytest.mark.parametrize("last", ["commit", "event"])
-def test_a_torn_append_leaves_the_state_before_it(tmp_path: pathlib.Path, last: str) -> None:
+@every_offset
+def test_a_torn_append_leaves_the_state_before_it(
+    tmp_path: pathlib.Path, last: str, every: bool
+) -> None:
     """A crash can cut the last append anywhere: every cut reads as the state before that
     append, and the next write cuts the torn bytes off and is read back."""
     store = DiskStateStore(tmp_path / "store")
@@ -259,7 +280,7 @@ def test_a_torn_append_leaves_the_state_before_it(tmp_path: pathlib.Path, last: 
     after = path.read_bytes()
     expected = state(DiskStateStore(store.path), "i")
     assert len(after) > len(before)
-    for cut in range(len(before), len(after)):
+    for cut in offsets(len(before), len(after), [len(before), len(after)], every):
         path.write_bytes(after[:cut])
         fresh = DiskStateStore(store.path)
         assert state(fresh, "i") == state(_copy_of(tmp_path, before), "i"), cut
@@ -505,8 +526,9 @@ def _outcome(folder: pathlib.Path, raw: bytes) -> StoredInstance | StoreError:
         return e
 
 
+@every_offset
 def test_every_truncation_resumes_from_a_whole_prefix_or_is_refused(
-    tmp_path: pathlib.Path,
+    tmp_path: pathlib.Path, every: bool
 ) -> None:
     """Cut the journal at every offset: a cut inside the head or the first checkpoint (which
     a journal is created with, atomically) is refused; any other cut reads exactly as the
@@ -516,7 +538,8 @@ def test_every_truncation_resumes_from_a_whole_prefix_or_is_refused(
     folder = tmp_path / "cut"
     folder.mkdir()
     forgiven = 0
-    for cut in range(len(raw)):
+    cuts = offsets(0, len(raw), sizes, every)
+    for cut in cuts:
         result = _outcome(folder, raw[:cut])
         whole = [k for k, size in enumerate(sizes) if size <= cut]
         if not whole:
@@ -533,7 +556,7 @@ def test_every_truncation_resumes_from_a_whole_prefix_or_is_refused(
             DiskStateStore(folder).publish("i", "late", "go", b"x")
             after = DiskStateStore(folder).read("i")
             assert after.inbox == (*states[k].inbox, InboxEvent("late", "go", b"x")), cut
-    assert forgiven > len(raw) // 2  # the torn appends a crash can leave do read back
+    assert forgiven > len(cuts) // 2  # the torn appends a crash can leave do read back
 
 
 def _damaged(raw: bytes, pos: int, change: Callable[[int], int]) -> bytes | None:
@@ -552,8 +575,9 @@ _CHANGES: dict[str, Callable[[int], int]] = {
 
 
 @pytest.mark.parametrize("change", list(_CHANGES))
+@every_offset
 def test_every_single_byte_damage_is_refused_or_loses_only_the_last_append(
-    tmp_path: pathlib.Path, change: str
+    tmp_path: pathlib.Path, change: str, every: bool
 ) -> None:
     """Change each byte of the journal: a read raises StoreError naming the instance and the
     file, or (for a byte of the last record only: a torn last append) reads as the state
@@ -561,7 +585,8 @@ def test_every_single_byte_damage_is_refused_or_loses_only_the_last_append(
     raw, sizes, states = _small_journal(tmp_path / "build")
     folder = tmp_path / "damaged"
     folder.mkdir()
-    for pos in range(len(raw)):
+    marks = [*sizes, sizes[-2] + 22, len(raw) - 22]  # records and the last one's marks
+    for pos in offsets(0, len(raw), marks, every):
         damaged = _damaged(raw, pos, _CHANGES[change])
         if damaged is None:
             continue

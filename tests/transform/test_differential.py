@@ -16,8 +16,11 @@ between calls, until it returns or raises.
 
 Compared (`Run`): the return value, or the exception's type and args; the side-effect log,
 entry by entry, so nothing ran twice and nothing was skipped; and the events paused for, in
-order. Every test runs on both stores and, through the anyio plugin, on asyncio and trio.
-Cases that fail because of a bug in `durable` are listed in `KNOWN_BUGS` (strict xfails).
+order. Every test runs on both stores and on asyncio and trio (`placements`): by default each
+case runs each of its four tests in one of the four (store, runtime) pairs, a different one per
+test, so every case meets every store and both runtimes; the other three pairs are the
+exhaustive tier (``--exhaustive``, see tests/conftest.py). Cases that fail because of a bug in
+`durable` are listed in `KNOWN_BUGS` (strict xfails).
 """
 
 from __future__ import annotations
@@ -194,9 +197,36 @@ async def run_durable(case: Case, store: StateStore, *, recall_unpublished: bool
     pytest.fail(f"{case.name} paused {MAX_CALLS} times without ending: {events[-5:]}")
 
 
-@pytest.fixture(params=["memory", "disk"])
+@pytest.fixture
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
     return InMemoryStateStore() if request.param == "memory" else DiskStateStore(tmp_path)
+
+
+# The (runtime, store) pairs; `placements` keeps one per case and test in the default run.
+PAIRS = [("asyncio", "memory"), ("trio", "disk"), ("trio", "memory"), ("asyncio", "disk")]
+
+
+def placements(cases: list[Case], test: int) -> pytest.MarkDecorator:
+    """Parametrize the `test`-th test (0 to 3) over every case of `cases` in every pair of
+    `PAIRS`: case number i runs in pair ``(i + test) % 4`` by default, in the three others only
+    in the exhaustive tier. The four tests of a case thus run in the four pairs, and each pair
+    covers a quarter of the corpus."""
+    number = {case.name: i for i, case in enumerate(CASES)}
+    return pytest.mark.parametrize(
+        ("anyio_backend", "store", "case"),
+        [
+            pytest.param(
+                backend,
+                store,
+                case,
+                id=f"{backend}-{store}-{case.name}",
+                marks=() if k == (number[case.name] + test) % 4 else pytest.mark.exhaustive,
+            )
+            for case in cases
+            for k, (backend, store) in enumerate(PAIRS)
+        ],
+        indirect=["store"],
+    )
 
 
 # -- tests -----------------------------------------------------------------------------------
@@ -206,19 +236,19 @@ def test_corpus_is_large() -> None:
     assert len(CASES) >= 40
 
 
-@pytest.mark.parametrize("case", CASES, ids=repr)
+@placements(CASES, test=0)
 async def test_durable_run_matches_plain_run(case: Case, store: StateStore) -> None:
     expected = await run_plain(case)
     assert await run_durable(case, store) == expected
 
 
-@pytest.mark.parametrize("case", CASES, ids=repr)
+@placements(CASES, test=1)
 async def test_call_without_event_stays_paused(case: Case, store: StateStore) -> None:
     expected = await run_plain(case)
     assert await run_durable(case, store, recall_unpublished=True) == expected
 
 
-@pytest.mark.parametrize("case", CASES, ids=repr)
+@placements(CASES, test=2)
 async def test_events_published_early_run_straight_through(case: Case, store: StateStore) -> None:
     expected = await run_plain(case)
     for event in expected.events:
@@ -228,7 +258,7 @@ async def test_events_published_early_run_straight_through(case: Case, store: St
     assert Run(outcome, list(corpus.LOG), []) == Run(expected.outcome, expected.log, [])
 
 
-@pytest.mark.parametrize("case", ACCEPTED, ids=repr)
+@placements(ACCEPTED, test=3)
 async def test_finished_instance_returns_saved_outcome(case: Case, store: StateStore) -> None:
     finished = await run_durable(case, store)
     if finished.outcome[0] == "raised":  # durable's own errors do not finish an instance

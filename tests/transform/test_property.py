@@ -40,8 +40,11 @@ save it as ``tests/regressions/case_<name>.py`` with ``BUG = "<reason>"`` (see
 open bugs are kept out of the generator (comments name their regression case), so that this
 test stays green while their strict xfails track them.
 
-CI runs `EXAMPLES` examples per anyio backend, derandomized and without a database, so runs are
-reproducible. To hunt for bugs, set ``DURABLE_PROPERTY_EXAMPLES=5000`` (random seeds then), and
+Two tiers, derandomized and without a database, so runs are reproducible: the default run
+checks `EXAMPLES` programs per anyio backend; the exhaustive tier (``pytest -m exhaustive
+--exhaustive``, run by CI) checks `EXHAUSTIVE_EXAMPLES` other programs per backend, 1000 unless
+``DURABLE_PROPERTY_EXHAUSTIVE_EXAMPLES`` says otherwise. To hunt for bugs, set
+``DURABLE_PROPERTY_EXAMPLES=5000`` (both tiers then check that many, with random seeds), and
 ``DURABLE_PROPERTY_STATEMENTS`` / ``DURABLE_PROPERTY_DEPTH`` for larger programs.
 """
 
@@ -61,7 +64,8 @@ from hypothesis import strategies as st
 from regressions import children
 from regressions.harness import Plan, compare, load_module, subject_of
 
-EXAMPLES = 500  # per anyio backend; CI runs both
+EXAMPLES = 100  # per anyio backend, in the default run
+EXHAUSTIVE_EXAMPLES = int(os.environ.get("DURABLE_PROPERTY_EXHAUSTIVE_EXAMPLES", "1000"))
 HUNT = int(os.environ.get("DURABLE_PROPERTY_EXAMPLES", "0"))
 
 MAX_DEPTH = int(os.environ.get("DURABLE_PROPERTY_DEPTH", "3"))  # nesting of compound statements
@@ -623,7 +627,7 @@ def program_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("programs")
 
 
-def _settings() -> settings:
+def _settings(examples: int) -> settings:
     if HUNT:
         return settings(
             max_examples=HUNT,
@@ -632,7 +636,7 @@ def _settings() -> settings:
             suppress_health_check=list(HealthCheck),
         )
     return settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         derandomize=True,
         database=None,
@@ -641,11 +645,25 @@ def _settings() -> settings:
     )
 
 
-@_settings()
+@_settings(EXAMPLES)
 @given(program=programs(), plan=plans)
 async def test_durable_run_matches_plain_run(
     program: Program, plan: Plan, program_dir: Path
 ) -> None:
+    await _check(program, plan, program_dir)
+
+
+@pytest.mark.exhaustive
+@_settings(EXHAUSTIVE_EXAMPLES)
+@given(program=programs(), plan=plans)
+async def test_durable_run_matches_plain_run_exhaustively(
+    program: Program, plan: Plan, program_dir: Path
+) -> None:
+    """The same check on many more programs (others: the derandomized seed follows the test)."""
+    await _check(program, plan, program_dir)
+
+
+async def _check(program: Program, plan: Plan, program_dir: Path) -> None:
     name = f"_durable_property_{next(_modules)}"
     path = program_dir / f"{name}.py"
     path.write_text(program.source, encoding="utf-8")
