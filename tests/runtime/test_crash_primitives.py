@@ -70,7 +70,8 @@ def test_steps_and_gather_survive_kill_9(tmp_path: pathlib.Path, backend: str) -
         if step == "charge":
             # Attempts 1 and 2 fail, 3 succeeds; a kill may repeat an attempt, never skip one.
             assert set(attempts) == {1, 2, 3}
-            assert [a for kind, a, _ in entries if kind == "fail"][:2] == ["1", "2"]
+            fails = [a for kind, a, _ in entries if kind == "fail"]
+            assert sorted(set(fails)) == ["1", "2"] and fails == sorted(fails)
     # Exactly one committed completion per step call, in the instances' audit histories.
     from durable import DiskStateStore, DurableBackend
 
