@@ -56,7 +56,8 @@ def rewind(it: Iterator[Any]) -> Iterator[Any]:
         it.replay = True
         return it
     if isinstance(it, RaisingIterator):
-        return it  # its next `next` raises, as the native one's would have
+        it.replay = True  # the re-fetch gives the current item back; the step after raises
+        return it
     kind = CONTAINER_ITERATORS.get(type(it))
     if kind is not None:
         return _dict_iterator_behind(it, kind)
@@ -77,7 +78,12 @@ def _dict_iterator_behind(it: Iterator[Any], kind: str) -> Iterator[Any]:
     container = iterated_container(it)
     if kind == "set" or not isinstance(container, dict):
         return it  # not restored by the codec: a set iterator is restored as a SetResume
-    remaining = len(it.__reduce__()[1][0])
+    try:
+        remaining = len(it.__reduce__()[1][0])
+    except RuntimeError as e:  # the dict changed size: the step after the re-fetch raises
+        broken = RaisingIterator(str(e))
+        broken.replay = True
+        return broken
     return dict_iterator_at(container, kind, min(remaining + 1, len(container)))
 
 
@@ -141,15 +147,25 @@ class SetResume:
 
 class RaisingIterator:
     """A restored container iterator whose container had changed size before the pause: its
-    next `next` raises what the native iterator would have raised."""
+    next `next` raises what the native iterator would have raised.
 
-    __slots__ = ("message",)
+    As CPython's, it raises only when stepped: the rest of the loop body after the pause runs
+    first (and a ``break`` there ends the loop without an error). `rewind` makes it yield
+    ``None`` once first, in place of the item the resumed loop re-fetches (as `SetResume`
+    does): the loop target is then re-read from the saved locals, or is dead at the pause.
+    """
+
+    __slots__ = ("message", "replay")
 
     def __init__(self, message: str) -> None:
         self.message = message
+        self.replay = False
 
     def __iter__(self) -> RaisingIterator:
         return self
 
     def __next__(self) -> Any:
+        if self.replay:
+            self.replay = False
+            return None
         raise RuntimeError(self.message)

@@ -24,7 +24,7 @@ import functools
 import time
 import traceback
 import types
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Generator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -651,9 +651,14 @@ class _Frame:
             )
         )
 
-    async def call(
+    # `call` and `resume` are plain methods returning what the generated code awaits (the
+    # child's `enter`, the plain coroutine...), not coroutines awaiting it: no frame of theirs
+    # stays on the stack under a nested call, so recursion through durable calls costs two
+    # Python frames per level (the generated function and `_Run.enter`), not three.
+
+    def call(
         self, point: int, live: dict[str, Any], func: Any, /, *args: Any, **kwargs: Any
-    ) -> Any:
+    ) -> Awaitable[Any]:
         if isinstance(func, functools.partial) and isinstance(func.func, ProgramBase):
             args, kwargs = (*func.args, *args), {**func.keywords, **kwargs}  # a bound method
             func = func.func
@@ -664,16 +669,17 @@ class _Frame:
             self.point, self.live, self.done = point, live, None
             return await self.run.shielded(func.reach(self, args, kwargs))
         if not isinstance(func, ProgramBase) or "instance_id" in kwargs:
-            return await func(*args, **kwargs)  # a plain await, or another instance's root call
+            # a plain await, or another instance's root call
+            return cast("Awaitable[Any]", func(*args, **kwargs))
         func = cast("DurableProgram[Any, Any]", func)
         if self.inline:
-            return await self.run.inline(func, args, kwargs)
+            return self.run.inline(func, args, kwargs)
         self.point, self.live, self.done = point, live, None
         self.done_program = func
         child = _Frame(self.run, func, 0, func.bind(args, kwargs))
-        return await self.run.enter(self, child, fresh=True)
+        return self.run.enter(self, child, fresh=True)
 
-    async def resume(self, point: int, live: dict[str, Any]) -> Any:
+    def resume(self, point: int, live: dict[str, Any]) -> Awaitable[Any]:
         self.point, self.live, self.done = point, live, None
         if not self.pending and self.run.delivery is not None:
             (wait, resolved), self.run.delivery = self.run.delivery, None
@@ -693,7 +699,7 @@ class _Frame:
         self.done_program = plan.program
         if plan.saved.outcome == "returned":
             self.done = ("returned", plan.value)
-            return plan.value
+            return _Ready(plan.value)
         if plan.saved.outcome == "raised":
             self.done = ("raised", plan.value)
             raise plan.value
@@ -702,7 +708,20 @@ class _Frame:
             return await self.run.shielded(plan.program.resume_frame(self, plan.values, delivery))
         child = _Frame(self.run, plan.program, plan.point, plan.values)
         child.pending = rest
-        return await self.run.enter(self, child, fresh=False)
+        return self.run.enter(self, child, fresh=False)
+
+
+class _Ready:
+    """An awaitable that is already done: what `_Frame.resume` gives for a finished call."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.value
+        yield  # a generator that returns at once
 
 
 # -- helpers -------------------------------------------------------------------------------

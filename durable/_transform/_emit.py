@@ -105,6 +105,11 @@ class _Emitter:
         return out
 
     def try_(self, s: ast.Try) -> list[ast.stmt]:
+        if id(s) in self.norm.pending_finally:
+            # A pausing ``finally`` (see `_Normaliser.completion_record`): its body raises
+            # the pending exception again also while seeking, so that the rest of the
+            # ``finally`` runs with that exception current, as in Python.
+            return [_at(ast.Try(s.body, [], [], self.block(s.finalbody)), s)]
         enter: list[ast.stmt] = []
         handlers = []
         reentered = any(self.span(h.body) and id(h) in self.norm.handler_ex for h in s.handlers)

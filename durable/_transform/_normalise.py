@@ -74,6 +74,9 @@ class _Normaliser:
         self.explicit: dict[int, str] = {}  # id(point stmt) -> the name the user gave it
         self.described: dict[int, str] = {}  # id(point stmt) -> default name before numbering
         self.comprehension_loops: dict[int, str] = {}  # id(For) -> key of its iterator temp
+        # id(Try) -> its completion record: the `try` holding a pausing `finally`, whose body
+        # raises the pending exception again (also while seeking into the `finally`)
+        self.pending_finally: dict[int, str] = {}
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -446,10 +449,13 @@ class _Normaliser:
         orelse: list[ast.stmt],
         final: list[ast.stmt],
     ) -> list[ast.stmt]:
-        """A ``finally`` that may pause becomes ordinary code after the ``try``.
+        """A ``finally`` that may pause: the ``try`` part ends first, then the ``finally``.
 
         How the ``try`` part ended is kept in a completion record (regenerator's design),
-        saved across the pause and replayed after the ``finally`` code::
+        saved across the pause. The ``finally`` code stays a real ``finally``, of a ``try``
+        that raises the pending exception again, so that inside it ``sys.exc_info()``, a
+        bare ``raise`` and implicit chaining (``__context__``) are Python's, also after a
+        resume (the emitter runs that ``try`` while seeking into the ``finally``)::
 
             cr = None
             while True:                     # `break` leaves the try part early
@@ -458,8 +464,12 @@ class _Normaliser:
                 except BaseException as e:  # (and likewise break / continue)
                     cr = ("raise", e)
                 break
-            <finally code>
-            if cr is not None: raise / return / break / continue as recorded
+            try:
+                if cr is not None and cr[0] == "raise":
+                    <raise cr[1] again, keeping its __context__>
+            finally:
+                <finally code>
+            if cr is not None: return / break / continue as recorded
         """
         cr = self.temp("the pending outcome of a `try` whose `finally` pauses", s, "cr")
         ex = self.temp("the exception pending across a `finally`", s, "pending")
@@ -468,26 +478,46 @@ class _Normaliser:
         if orelse and not handlers:
             inner = [*body, *orelse]
         inner = _record_exits(inner, cr, kinds)
-        final = _reraise_pending(final, cr)
         record_raise = ast.Assign([_name(cr, True)], _completion("raise", _name(ex)))
         guarded = ast.Try(
             inner, [ast.ExceptHandler(_name("BaseException"), ex, [record_raise])], [], []
         )
         loop = ast.While(ast.Constant(True), [guarded, ast.Break()], [])
-        replay: list[ast.stmt] = [ast.Raise(_subscript(cr, 1), None)]
-        checks = [("raise", replay)]
-        checks += [(k, [_EXIT[k](cr)]) for k in ("return", "break", "continue") if k in kinds]
+        raising = ast.BoolOp(
+            ast.And(),
+            [
+                ast.Compare(_name(cr), [ast.IsNot()], [ast.Constant(None)]),
+                ast.Compare(_subscript(cr, 0), [ast.Eq()], [ast.Constant("raise")]),
+            ],
+        )
+        context = self.temp("the context of an exception raised again", s, "context")
+        again = ast.If(raising, self.raise_again(_subscript(cr, 1), context), [])
+        finally_ = ast.Try([again], [], [], final)
+        self.pending_finally[id(finally_)] = cr
         dispatch: list[ast.stmt] = []
-        for kind, action in reversed(checks):
-            test = ast.Compare(_subscript(cr, 0), [ast.Eq()], [ast.Constant(kind)])
-            dispatch = [ast.If(test, action, dispatch)]
+        for kind in ("continue", "break", "return"):
+            if kind in kinds:
+                test = ast.Compare(_subscript(cr, 0), [ast.Eq()], [ast.Constant(kind)])
+                dispatch = [ast.If(test, [_EXIT[kind](cr)], dispatch)]
         pending = ast.Compare(_name(cr), [ast.IsNot()], [ast.Constant(None)])
         return [
             ast.Assign([_name(cr, True)], ast.Constant(None)),
             loop,
-            *final,
-            ast.If(pending, dispatch, []),
+            finally_,
+            *([ast.If(pending, dispatch, [])] if dispatch else []),
         ]
+
+    @staticmethod
+    def raise_again(exc: ast.expr, context: str) -> list[ast.stmt]:
+        """Raise the exception `exc` (a name or a subscript of one) again, as if it had never
+        been caught: a ``raise`` would set its ``__context__`` to the exception being handled
+        here, if any, so the one it had is put back before it propagates."""
+        keep = ast.Assign([_name(context, True)], ast.Attribute(exc, "__context__", ast.Load()))
+        put_back = ast.Assign(
+            [ast.Attribute(copy.deepcopy(exc), "__context__", ast.Store())], _name(context)
+        )
+        handler = ast.ExceptHandler(_name("BaseException"), None, [put_back, ast.Raise(None, None)])
+        return [keep, ast.Try([ast.Raise(copy.deepcopy(exc), None)], [handler], [], [])]
 
     def handler(self, h: ast.ExceptHandler) -> ast.ExceptHandler:
         body = self.block(h.body)
@@ -814,9 +844,11 @@ def _record_exits(body: list[ast.stmt], cr: str, kinds: set[str]) -> list[ast.st
     class Recorder(ast.NodeTransformer):
         def __init__(self) -> None:
             self.loops = 0
+            self.returns = 0  # `return`s recorded so far: counted, a set cannot tell a new one
 
         def record(self, node: ast.stmt, kind: str, value: ast.expr | None) -> list[ast.stmt]:
             kinds.add(kind)
+            self.returns += kind == "return"
             store = ast.Assign([_name(cr, True)], _completion(kind, value))
             return [ast.copy_location(store, node), ast.copy_location(ast.Break(), node)]
 
@@ -831,12 +863,11 @@ def _record_exits(body: list[ast.stmt], cr: str, kinds: set[str]) -> list[ast.st
 
         def loop(self, node: ast.For | ast.While | ast.AsyncFor) -> ast.AST | list[ast.stmt]:
             self.loops += 1  # break/continue in the body belong to this loop
-            recorded = len(kinds)
-            before = set(kinds)
+            before = self.returns
             node.body = self.visit_list(node.body)
             self.loops -= 1
             node.orelse = self.visit_list(node.orelse)
-            if "return" in kinds and ("return" not in before or len(kinds) != recorded):
+            if self.returns != before:
                 # A `return` recorded inside this loop only left this loop: keep leaving,
                 # up to the loop that stands for the whole `try` part.
                 pending = ast.Compare(_name(cr), [ast.IsNot()], [ast.Constant(None)])
@@ -859,38 +890,6 @@ def _record_exits(body: list[ast.stmt], cr: str, kinds: set[str]) -> list[ast.st
         visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = skip
 
     return Recorder().visit_list(body)
-
-
-def _reraise_pending(final: list[ast.stmt], cr: str) -> list[ast.stmt]:
-    """A bare ``raise`` in a ``finally`` re-raises the exception passing through it.
-
-    The lowered ``finally`` code no longer runs inside the exception, so the pending one is
-    raised from the completion record (a bare ``raise`` stays for the other cases, failing
-    as Python's does). ``raise`` inside the block's own handlers is left alone.
-    """
-
-    class Reraiser(ast.NodeTransformer):
-        def visit_Raise(self, node: ast.Raise) -> ast.AST:
-            if node.exc is not None:
-                return node
-            pending = ast.BoolOp(
-                ast.And(),
-                [
-                    ast.Compare(_name(cr), [ast.IsNot()], [ast.Constant(None)]),
-                    ast.Compare(_subscript(cr, 0), [ast.Eq()], [ast.Constant("raise")]),
-                ],
-            )
-            again = ast.If(pending, [ast.Raise(_subscript(cr, 1), None)], [node])
-            return ast.copy_location(again, node)
-
-        def skip(self, node: ast.AST) -> ast.AST:
-            return node
-
-        visit_ExceptHandler = skip
-        visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = skip
-
-    reraiser = Reraiser()
-    return [reraiser.visit(stmt) for stmt in final]
 
 
 def _eval_fields(e: ast.expr) -> list[tuple[str, int | None, str | None]]:

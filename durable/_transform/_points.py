@@ -105,8 +105,9 @@ def _forced_live(norm: _Normaliser, body: list[ast.stmt]) -> dict[int, set[str]]
                 forced[id(s)] = set(held)
             it = norm.lowered.get(id(s))
             visit(getattr(s, "body", []), held | {it} if it else held)
-            for name in ("orelse", "finalbody"):
-                visit(getattr(s, name, []), held)
+            visit(getattr(s, "orelse", []), held)
+            cr = norm.pending_finally.get(id(s))  # its `try` raises the pending exception
+            visit(getattr(s, "finalbody", []), held | {cr} if cr else held)
             for h in getattr(s, "handlers", []):
                 ex = norm.handler_ex.get(id(h))
                 visit(h.body, held | {ex} if ex else held)

@@ -62,7 +62,7 @@ class FrameProtocol(Protocol):
         signal, after which `suspending` must be true while it unwinds.
         """
 
-    async def call(
+    def call(
         self,
         point: int,
         live: dict[str, Any],
@@ -70,8 +70,13 @@ class FrameProtocol(Protocol):
         /,
         *args: Any,
         **kwargs: Any,
-    ) -> Any:
+    ) -> Awaitable[Any]:
         """Call point `point`: ``await func(*args, **kwargs)`` in the user's code.
+
+        The generated code awaits what it returns at once (``await _dur_fr.call(...)``): an
+        implementation may be a coroutine function, or (to keep no frame of its own on the
+        stack under a nested call) return the awaitable that does the work; it may also
+        raise at once.
 
         `func`, `args` and `kwargs` are the user's callee and arguments, already evaluated;
         `live` the locals to save should the call pause. Returns the call's result or raises
@@ -79,8 +84,9 @@ class FrameProtocol(Protocol):
         raises the internal pause signal, as `pause` does.
         """
 
-    async def resume(self, point: int, live: dict[str, Any], /) -> Any:
-        """Re-enter the call at point `point` while seeking (instead of calling it again).
+    def resume(self, point: int, live: dict[str, Any], /) -> Awaitable[Any]:
+        """Re-enter the call at point `point` while seeking (instead of calling it again);
+        awaited at once, as `call` is.
 
         `live` is the locals to save, as for `call`. Returns or raises what the nested call
         does when resumed from its own saved state (or what it had already returned/raised).

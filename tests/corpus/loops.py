@@ -420,3 +420,88 @@ async def case_enumerate_held_across_a_pause():
     first = next(it)
     raise PauseForEventException("held")
     return first, list(it)
+
+
+# -- a dict or set whose size changed before a pause: Python raises at the next step only --
+
+
+@make_durable
+async def case_dict_grows_before_pause_rest_of_body_runs():
+    d = {"a": 1, "b": 2}
+    for k in d:
+        log("k", k)
+        if k == "a":
+            d["z"] = 26
+        raise PauseForEventException(f"g-{k}")
+        log("after pause", k, dict(d))  # runs; the next step raises RuntimeError
+    return d
+
+
+@make_durable
+async def case_dict_shrinks_before_pause_then_break():
+    d = {"a": 1, "b": 2, "c": 3}
+    for k, v in d.items():
+        log("kv", k, v)
+        del d["c"]
+        raise PauseForEventException(f"s-{k}")
+        log("after pause", k, v)
+        break  # the loop never steps again: no error
+    return d
+
+
+@make_durable
+async def case_dict_values_size_change_caught_after_pause():
+    d = {"a": 1, "b": 2}
+    seen = []
+    try:
+        for v in d.values():
+            seen.append(v)
+            d[f"n{v}"] = v
+            raise PauseForEventException(f"v-{v}")
+            seen.append(("after", v))
+    except RuntimeError as e:
+        log("raised", str(e), list(seen))
+    return seen
+
+
+@make_durable
+async def case_set_grows_before_pause_rest_of_body_runs():
+    s = {7}
+    for x in s:
+        s.add(8)
+        raise PauseForEventException("set")
+        log("after pause", x, sorted(s))
+    return sorted(s)
+
+
+@make_durable
+async def case_set_shrinks_before_two_pauses_then_break():
+    s = {1, 2, 3}
+    for x in s:
+        s.discard(x)
+        raise PauseForEventException("one")
+        log("between", x in s, len(s))
+        raise PauseForEventException("two")
+        log("then break", len(s))
+        break
+    return sorted(s)
+
+
+@make_durable
+async def case_dict_size_change_before_durable_call_in_nested_loop():
+    d = {"a": 1}
+    out = []
+    for i in range(2):
+        for k in d:
+            d[f"{k}{i}"] = i
+            out.append(await loop_child(i))
+            log("after call", i, k)
+            if i == 1:
+                break
+    return out, sorted(d)
+
+
+@make_durable
+async def loop_child(x):
+    raise PauseForEventException(f"lc-{x}")
+    return x * 10

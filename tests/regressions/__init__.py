@@ -21,6 +21,7 @@ Conventions of the programs (generated and kept alike):
 from __future__ import annotations
 
 import copy
+import sys
 from typing import Any
 
 LOG: list[Any] = []
@@ -55,3 +56,23 @@ def reset() -> None:
     """Clear the log and the step counter before a run."""
     LOG.clear()
     _steps[0] = 0
+
+
+def _described(e: BaseException | None) -> tuple[str, tuple[Any, ...]] | None:
+    return None if e is None else (type(e).__name__, e.args)
+
+
+def exc_now() -> tuple[str, tuple[Any, ...]] | None:
+    """The exception being handled (``sys.exc_info()``), as its type name and args, or None."""
+    return _described(sys.exc_info()[1])
+
+
+def chain(e: BaseException) -> tuple[Any, ...]:
+    """`e`, its ``__context__`` and ``__cause__`` (type names and args, one level: a saved
+    exception keeps neither, so deeper links are not compared) and ``__suppress_context__``."""
+    return (
+        _described(e),
+        _described(e.__context__),
+        _described(e.__cause__),
+        e.__suppress_context__,
+    )

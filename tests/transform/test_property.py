@@ -20,6 +20,12 @@ A hypothesis strategy (`programs`) writes small random ``async def program()`` b
   locals), unpacking, augmented
   assignments, assignment and ``del`` targets, annotated assignments, ``assert`` messages,
   ``match`` guards; awaits of a plain coroutine that calls a durable child inline;
+* exits and exceptions through a ``finally`` holding a point: ``try`` parts with several
+  ``return``s, before, inside (nested) loops and after them, with ``break``/``continue`` of
+  those loops and of a loop around the ``try``; ``sys.exc_info()`` and exception chains
+  (``__context__``, ``__cause__``, ``from None``) observed in handlers and ``finally`` blocks;
+* ``for`` loops over `d`, its views or a set whose size the body changes before or after a
+  point (``RuntimeError`` at the next step, or a ``break`` first);
 * side effects and state: `log` and `check` (a logged condition), assignments, augmented
   assignments, walruses, appends through an alias, rebinding, dict updates, `del`, a maybe-bound
   variable `t`, values of many types (big ints, floats, bytes, sets, odd strings, shared lists).
@@ -407,7 +413,8 @@ def _try(draw: Draw, ctx: _Ctx) -> list[str]:
         e = _pick(draw, ["e", "f", f"e{ctx.label()}", "t"])
         scope = (*ctx.scope, (e, "exc")) if "{e}" in handler else ctx.scope
         lines.append(handler.format(e=e))
-        lines += _indent(_block(draw, ctx.inner(scope=scope, handling=True)))
+        handler_ctx = ctx.inner(scope=scope, handling=True)
+        lines += _indent(_observed(draw, handler_ctx, _block(draw, handler_ctx)))
     if handlers and draw(st.booleans()):
         lines += ["else:", *_indent(_block(draw, ctx.inner()))]
     if final:
@@ -418,7 +425,7 @@ def _try(draw: Draw, ctx: _Ctx) -> list[str]:
             in_finally=not EXITS_IN_FINALLY,
             handling=True,
         )
-        lines += ["finally:", *_indent(_block(draw, final_ctx))]
+        lines += ["finally:", *_indent(_observed(draw, final_ctx, _block(draw, final_ctx)))]
     return lines
 
 
@@ -496,6 +503,127 @@ def _exc(draw: Draw, ctx: _Ctx) -> list[str]:
     return [_pick(draw, forms)]
 
 
+def _exc_observe(draw: Draw, ctx: _Ctx) -> list[str]:
+    """Observe the exception being handled: ``sys.exc_info()``, or the chain of an exception
+    raised and caught here (its ``__context__`` is the one being handled; ``__cause__`` from
+    ``raise ... from``). One level only: a saved exception keeps no chain of its own."""
+    n = ctx.label()
+    if draw(st.booleans()):
+        return [f'log("L{n}", exc_now())']
+    cause = _pick(draw, ["", " from None", *(f" from {e}" for e in ctx.names("exc"))])
+    error = _pick(draw, ["KeyError", "ValueError"])
+    return [
+        "try:",
+        f'    raise {error}("r{n}"){cause}',
+        f"except {error} as q{n}:",
+        f'    log("L{n}", chain(q{n}))',
+    ]
+
+
+def _observed(draw: Draw, ctx: _Ctx, block: list[str]) -> list[str]:
+    """`block`, sometimes with an exception observation before or after it."""
+    where = draw(st.integers(0, 3))
+    if where == 0:
+        return [*_exc_observe(draw, ctx), *block]
+    if where == 1:
+        return [*block, *_exc_observe(draw, ctx)]
+    return block
+
+
+def _point(draw: Draw, ctx: _Ctx) -> list[str]:
+    return _pause(draw, ctx) if draw(st.booleans()) else _call(draw, ctx)
+
+
+def _leave(draw: Draw, ctx: _Ctx, kinds: Sequence[str]) -> list[str]:
+    """A ``return`` (with a distinct value), ``break`` or ``continue``, mostly guarded."""
+    kind = _pick(draw, kinds)
+    stmt = f'return ("ret{ctx.label()}", {_int_expr(draw, ctx)})' if kind == "return" else kind
+    return _guarded(draw, ctx, stmt)
+
+
+def _try_exits(draw: Draw, ctx: _Ctx) -> list[str]:
+    """A ``try`` whose ``finally`` holds a point, its ``try`` part holding several exits: a
+    ``return`` before loops, ``return``/``break``/``continue`` inside (nested) loops, after
+    them, and ``break``/``continue`` of a loop around the ``try`` (through the ``finally``)."""
+    inner = ctx.inner()
+    outer_exits = ["break", "continue"] if ctx.in_loop else []
+    body: list[str] = []
+    if draw(st.booleans()):
+        body += _leave(draw, inner, ["return", *outer_exits])
+    n, var = ctx.label(), LOOP_VARS[min(ctx.loops, len(LOOP_VARS) - 1)]
+    loop_ctx = inner.inner(in_loop=True, loops=ctx.loops + 1)
+    loop = [f"for {var} in range({draw(st.integers(1, 3))}):", "    tick()"]
+    loop_body: list[str] = []
+    for _ in range(draw(st.integers(1, 3))):
+        part = draw(st.integers(0, 3))
+        if part == 0:
+            loop_body += _leave(draw, loop_ctx, ["return", "break", "continue"])
+        elif part == 1:
+            loop_body += _simple(draw, loop_ctx)
+        elif part == 2:
+            loop_body += _point(draw, loop_ctx)
+        else:  # a nested loop, leaving both with a return, or itself
+            w = f"w{n}"
+            deeper = loop_ctx.inner(loops=ctx.loops + 2)
+            loop_body += [
+                f"{w} = 0",
+                f"while {w} < {draw(st.integers(1, 2))}:",
+                f"    {w} += 1",
+                "    tick()",
+                *_indent(_leave(draw, deeper, ["return", "return", "break", "continue"])),
+                *_indent(_simple(draw, deeper)),
+            ]
+    loop += _indent(loop_body)
+    if draw(st.booleans()):
+        loop += ["else:", *_indent(_leave(draw, inner, ["return", *outer_exits]))]
+    body += loop
+    if draw(st.booleans()):
+        body += _simple(draw, inner)
+    if draw(st.booleans()):
+        body += _leave(draw, inner, ["return", *outer_exits])
+    lines = ["try:", *_indent(body)]
+    if draw(st.booleans()):
+        lines += ["except ValueError:", *_indent(_block(draw, inner.inner(handling=True)))]
+        if draw(st.booleans()):
+            lines += ["else:", *_indent(_leave(draw, inner, ["return", *outer_exits]))]
+    final_ctx = inner.inner(handling=True, in_loop=ctx.in_loop and EXITS_IN_FINALLY)
+    final = [*_point(draw, final_ctx), *_block(draw, final_ctx)]
+    lines += ["finally:", *_indent(_observed(draw, final_ctx, final))]
+    return lines
+
+
+def _mutating_loop(draw: Draw, ctx: _Ctx) -> list[str]:
+    """A ``for`` over a dict, one of its views or a set whose size the body changes before (or
+    after) a point: Python raises ``RuntimeError`` at the next step only, after the rest of
+    the body ran, and never if the body breaks first. One change at most per step, so keys
+    are never replaced without a size change (a documented difference)."""
+    n, var = ctx.label(), LOOP_VARS[min(ctx.loops, len(LOOP_VARS) - 1)]
+    kind = "set" if ctx.iterating_d else _pick(draw, ["d", "d.items()", "d.values()", "set"])
+    body_ctx = ctx.inner(in_loop=True, loops=ctx.loops + 1, iterating_d=True)
+    if kind == "set":
+        pre = [f"st{n} = {{1, 2, 5}}"]
+        head = f"for {var} in st{n}:"
+        changes = [f"st{n}.add(len(st{n}) + 10)", f"st{n}.discard({var})", f"st{n}.clear()"]
+        body_ctx.scope = (*body_ctx.scope, (var, "int"))
+    else:
+        pre = [f"d.setdefault({draw(st.integers(0, 2))}, {_int_atom(draw, ctx)})"]
+        head = (
+            f"for {var}, {var}v in d.items():" if kind == "d.items()" else f"for {var} in {kind}:"
+        )
+        changes = ["d[len(d) + 10] = 1", "d.popitem()", "d.clear()"]
+        if kind == "d.items()":
+            body_ctx.scope = (*body_ctx.scope, (var, "int"), (f"{var}v", "int"))
+    change = [_pick(draw, changes)]
+    if draw(st.booleans()):
+        change = [f"if {_cond(draw, body_ctx)}:", f"    {change[0]}"]
+    point = _point(draw, body_ctx)
+    steps = [*change, *point] if draw(st.integers(0, 2)) else [*point, *change]
+    body = ["tick()", *steps, f'log("L{n}", {var})', *_block(draw, body_ctx)]
+    if draw(st.booleans()):
+        body += _guarded(draw, body_ctx, "break")
+    return [*pre, head, *_indent(body)]
+
+
 def _with(draw: Draw, ctx: _Ctx) -> list[str]:
     """``with``/``async with`` around code without pauses (a pause there is refused by design);
     non-pausing nested durable calls inside run inline."""
@@ -526,6 +654,9 @@ _KINDS = (
     "match",
     *["exc"] * 2,
     "with",
+    "try_exits",
+    "mutating_loop",
+    "observe",
 )
 _LEAVES: dict[str, Callable[[Draw, _Ctx], list[str]]] = {
     "simple": _simple,
@@ -535,6 +666,7 @@ _LEAVES: dict[str, Callable[[Draw, _Ctx], list[str]]] = {
     "exit": _exit,
     "exc": _exc,
     "with": _with,
+    "observe": _exc_observe,
 }
 _COMPOUND: dict[str, Callable[[Draw, _Ctx], list[str]]] = {
     "if": _if,
@@ -542,6 +674,8 @@ _COMPOUND: dict[str, Callable[[Draw, _Ctx], list[str]]] = {
     "while": _while,
     "try": _try,
     "match": _match,
+    "try_exits": _try_exits,
+    "mutating_loop": _mutating_loop,
 }
 
 
@@ -552,6 +686,7 @@ def _stmt(draw: Draw, ctx: _Ctx) -> list[str]:
         for k in _KINDS
         if (k not in _COMPOUND or (ctx.depth < MAX_DEPTH and ctx.budget[0] >= 1))
         and (k != "exc" or ctx.names("exc"))
+        and (k != "try_exits" or not ctx.in_finally)  # its returns would leave a finally
     ]
     kind = _pick(draw, kinds)
     return (_COMPOUND.get(kind) or _LEAVES[kind])(draw, ctx)
@@ -593,7 +728,7 @@ def module_source(body: Sequence[str], doc: str = "A program generated by test_p
     """The module for `body`: imports (only what it uses), then ``async def program()``."""
     text = "\n".join(["async def program():", *_indent([*HEADER, *body, FINAL_RETURN])])
     used = set(re.findall(r"\w+", text))
-    support = [n for n in ("check", "log", "tick") if n in used]
+    support = [n for n in ("chain", "check", "exc_now", "log", "tick") if n in used]
     others = ("child_append", "child_update", "plain_helper")
     kids = [n for n in (*CHILDREN_1, *others) if n in used]
     imports = ["from contextlib import nullcontext"] if "nullcontext" in used else []
@@ -726,6 +861,13 @@ def test_generator_covers_the_grammar() -> None:
         "check(",
         ".items()",
         "for d[0] in",
+        "exc_now()",
+        "chain(q",
+        ") from ",
+        "d.popitem()",
+        " in st",
+        ".discard(",
+        'return ("ret',
     ]
     text = "\n".join(seen)
     missing = [w for w in wanted if w not in text]
