@@ -667,7 +667,7 @@ class _Frame:
         if isinstance(func, Primitive):
             self.refuse_inline(point, f"awaited {func.name}")
             self.point, self.live, self.done = point, live, None
-            return await self.run.shielded(func.reach(self, args, kwargs))
+            return self.run.shielded(func.reach(self, args, kwargs))
         if not isinstance(func, ProgramBase) or "instance_id" in kwargs:
             # a plain await, or another instance's root call
             return cast("Awaitable[Any]", func(*args, **kwargs))
@@ -683,7 +683,7 @@ class _Frame:
         self.point, self.live, self.done = point, live, None
         if not self.pending and self.run.delivery is not None:
             (wait, resolved), self.run.delivery = self.run.delivery, None
-            return await self.run.shielded(deliver(self, wait, resolved))
+            return self.run.shielded(deliver(self, wait, resolved))
         if not self.pending:
             self.run.suspending = True
             raise _Abort(
@@ -705,7 +705,7 @@ class _Frame:
             raise plan.value
         if isinstance(plan.program, Primitive):  # a step between two attempts
             delivery, self.run.delivery = self.run.delivery, None
-            return await self.run.shielded(plan.program.resume_frame(self, plan.values, delivery))
+            return self.run.shielded(plan.program.resume_frame(self, plan.values, delivery))
         child = _Frame(self.run, plan.program, plan.point, plan.values)
         child.pending = rest
         return self.run.enter(self, child, fresh=False)
