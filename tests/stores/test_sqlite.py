@@ -14,13 +14,15 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_contract import T0, ev, header, snap
 
+import durable
 from durable._model import CANCEL_EVENT, STATUSES, InstanceHeader
 from durable.errors import StoreError
 from durable.stores import (
@@ -456,3 +458,68 @@ def test_kill_9_while_committing_keeps_the_last_commit(
         assert json.loads(stored.data)["seq"] == stored.seq
         acknowledged = stored.seq
     assert acknowledged > kills  # the kills landed while checkpoints were being written
+
+
+# ------------------------------------------------------------------------------------------
+# The command line on an SQLite store
+# ------------------------------------------------------------------------------------------
+
+
+async def _approval(n: int) -> int:
+    return n * await durable.wait_for_event("approve")
+
+
+approval = durable.make_durable(_approval)
+
+
+async def _start(store: StateStore, instance_id: str) -> object:
+    try:
+        return await approval(
+            3, orchestration_backend=durable.DurableBackend(store), instance_id=instance_id
+        )
+    except durable.Suspended as e:
+        return e
+
+
+def cli(*args: str | pathlib.Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in ENV.items() if k != "DURABLE_STORE"}
+    return subprocess.run(
+        [sys.executable, "-m", "durable", *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_cli_opens_sqlite_files_and_urls(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "app.db"
+    store = SQLiteStateStore(path)
+    for instance_id in ("order-1", "order-2"):
+        assert isinstance(anyio.run(_start, store, instance_id), durable.Suspended)
+    for named in (path, f"sqlite:///{path}"):
+        done = cli("--store", named, "list", "--json")
+        assert done.returncode == 0, done.stderr
+        assert [e["instance_id"] for e in json.loads(done.stdout)] == ["order-1", "order-2"]
+    done = cli("--store", path, "send", "order-1", "approve", "--payload", "2")
+    assert done.returncode == 0 and "waiting for it" in done.stdout, done.stderr
+    assert anyio.run(_start, store, "order-1") == 6
+    done = cli("--store", path, "cancel", "order-2")
+    assert done.returncode == 0, done.stderr
+    assert store.ready(datetime.now(UTC)) == ["order-2"]
+    done = cli("--store", path, "show", "order-1")
+    assert done.returncode == 0 and "completed" in done.stdout, done.stderr
+    done = cli("--store", path, "history", "order-1", "--json")
+    kinds = [entry["kind"] for entry in json.loads(done.stdout)]
+    assert kinds[-1] == "instance.completed", kinds
+    store.close()
+    renamed = tmp_path / "state.bin"  # any SQLite file, whatever its name
+    path.rename(renamed)
+    assert cli("--store", renamed, "list").returncode == 0
+    for missing in (tmp_path / "typo.db", f"sqlite:///{tmp_path / 'typo.sqlite3'}"):
+        done = cli("--store", missing, "list")
+        assert done.returncode == 1 and "does not exist" in done.stderr, done.stderr
+    assert not list(tmp_path.glob("typo*"))  # never created by a mistyped name
+    (tmp_path / "plain.txt").write_text("hello")
+    done = cli("--store", tmp_path / "plain.txt", "list")
+    assert done.returncode == 1 and "not a folder or an SQLite database" in done.stderr
