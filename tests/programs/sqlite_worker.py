@@ -8,7 +8,8 @@ Usage:
         reads the seq and tries to commit the next one, until seq N; every saved commit
         appends the history entry {"seq": s, "by": NAME}. Prints how many it won.
 
-Prints "ready" once the store is open.
+Prints "ready" once the store is open, then waits for a line on stdin before it starts
+(so that racers start together).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def main() -> None:
         pad, synchronous = int(sys.argv[4]), sys.argv[5]
         store = SQLiteStateStore(db, synchronous=synchronous)  # type: ignore[arg-type]
         print("ready", flush=True)
+        sys.stdin.readline()
         seq = store.read(instance_id).seq or 0
         while True:
             assert store.commit(instance_id, seq, header(seq + 1), snapshot(seq + 1, pad))
@@ -46,6 +48,7 @@ def main() -> None:
         n, name = int(sys.argv[4]), sys.argv[5]
         store = SQLiteStateStore(db)
         print("ready", flush=True)
+        sys.stdin.readline()
         wins = 0
         while (seq := store.read(instance_id).seq or 0) < n:
             entry = json.dumps({"seq": seq + 1, "by": name}).encode()
