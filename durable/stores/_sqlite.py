@@ -404,18 +404,15 @@ class SQLiteStateStore(StateStore):
         if not isinstance(header, InstanceHeader):
             raise TypeError(f"header must be an InstanceHeader, got {type(header).__qualname__}")
         snapshot = _as_bytes(data, "snapshot")
-        gone = [(_b(_check_event_id(e)),) for e in consumed]
-        entries = [_check_history_entry(entry) for entry in history]
         key = _b(instance_id)
+        gone = [(key, _b(_check_event_id(e))) for e in consumed]
+        entries = [_check_history_entry(entry) for entry in history]
         with self._transaction("save the snapshot", instance_id) as db:
             if self._seq(db, key) != expected_seq:
                 return False
             self._write(db, key, header, snapshot)
             if gone:
-                db.executemany(
-                    "DELETE FROM inbox WHERE instance_id = ? AND event_id = ?",
-                    [(key, e) for (e,) in gone],
-                )
+                db.executemany("DELETE FROM inbox WHERE instance_id = ? AND event_id = ?", gone)
             self._append(db, key, entries)
             return True
 
