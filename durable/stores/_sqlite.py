@@ -257,7 +257,8 @@ class SQLiteStateStore(StateStore):
                 self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
             try:
-                db.execute("PRAGMA journal_mode = WAL")  # reads the header: refuses garbage
+                self._version(db)  # reads the header: refuses garbage and foreign databases
+                db.execute("PRAGMA journal_mode = WAL")  # only once the file is known to be ours
                 db.execute(f"PRAGMA synchronous = {self._synchronous}")
                 self._migrate(db)
             except BaseException:
@@ -266,26 +267,33 @@ class SQLiteStateStore(StateStore):
         self._db = db
         return db
 
+    def _version(self, db: sqlite3.Connection) -> int:
+        """The schema version of the database; `StoreError` if it is not a durable store or
+        one newer than this code knows."""
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        app = int(db.execute("PRAGMA application_id").fetchone()[0])
+        if app not in (0, APPLICATION_ID):
+            raise StoreError(
+                f"{self._path} is an SQLite database of another application "
+                f"(application_id {app:#x}), not a durable store"
+            )
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the SQLite store {self._path} has schema version {version}, newer than "
+                f"this version of durable knows ({SCHEMA_VERSION}): upgrade durable"
+            )
+        if version == 0 and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise StoreError(
+                f"{self._path} is an SQLite database with tables of its own, not a durable store"
+            )
+        return version
+
     def _migrate(self, db: sqlite3.Connection) -> None:
+        """Run the steps of `_MIGRATIONS` from the stored version on, under the write lock (a
+        process opening the file at the same moment waits, then finds nothing to do)."""
         db.execute("BEGIN IMMEDIATE")
         try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            app = db.execute("PRAGMA application_id").fetchone()[0]
-            if app not in (0, APPLICATION_ID):
-                raise StoreError(
-                    f"{self._path} is an SQLite database of another application "
-                    f"(application_id {app:#x}), not a durable store"
-                )
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the SQLite store {self._path} has schema version {version}, newer than "
-                    f"this version of durable knows ({SCHEMA_VERSION}): upgrade durable"
-                )
-            if version == 0 and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-                raise StoreError(
-                    f"{self._path} is an SQLite database with tables of its own, "
-                    "not a durable store"
-                )
+            version = self._version(db)
             for step in range(version, SCHEMA_VERSION):
                 for statement in _MIGRATIONS[step]:
                     db.execute(statement)

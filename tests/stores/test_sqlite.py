@@ -98,19 +98,24 @@ def test_a_newer_schema_version_is_refused(tmp_path: pathlib.Path) -> None:
     assert raw(path).execute("PRAGMA user_version").fetchone()[0] == 7  # left as it was
 
 
-def test_databases_of_other_applications_are_refused(tmp_path: pathlib.Path) -> None:
-    mine = tmp_path / "mine.db"
-    db = raw(mine)
-    db.execute("CREATE TABLE accounts (id INTEGER)")
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("CREATE TABLE accounts (id INTEGER)", "tables of its own, not a durable store"),
+        ("PRAGMA application_id = 42", "another application"),
+    ],
+)
+def test_databases_of_other_applications_are_refused(
+    tmp_path: pathlib.Path, sql: str, message: str
+) -> None:
+    path = tmp_path / "theirs.db"
+    db = raw(path)
+    db.execute(sql)
     db.close()
-    with pytest.raises(StoreError, match="tables of its own, not a durable store"):
-        SQLiteStateStore(mine)
-    other = tmp_path / "other.db"
-    db = raw(other)
-    db.execute("PRAGMA application_id = 42")
-    db.close()
-    with pytest.raises(StoreError, match="another application"):
-        SQLiteStateStore(other)
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=message):
+        SQLiteStateStore(path)
+    assert path.read_bytes() == before
 
 
 def test_a_missing_folder_is_a_store_error(tmp_path: pathlib.Path) -> None:
