@@ -463,7 +463,7 @@ def test_kill_9_while_committing_keeps_the_last_commit(
 ) -> None:
     """A process committing checkpoints in a loop, killed at random moments: after each kill
     the database opens and holds the last acknowledged checkpoint (or the one in flight), its
-    snapshot agreeing with its header. KILLS (environment) makes it longer."""
+    snapshot agreeing with its header. DURABLE_SQLITE_KILLS (default 6) makes it longer."""
     path, rng = tmp_path / "s.db", random.Random(synchronous)
     kills = int(os.environ.get("DURABLE_SQLITE_KILLS", "6"))
     acknowledged = 0
