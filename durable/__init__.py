@@ -48,7 +48,7 @@ from .errors import (
     UnserializableStateError,
     UnsupportedSyntaxError,
 )
-from .stores import DiskStateStore, InMemoryStateStore, StateStore
+from .stores import DiskStateStore, InMemoryStateStore, SQLiteStateStore, StateStore
 
 __version__ = "0.1.0"
 
@@ -82,6 +82,7 @@ __all__ = [
     "StateStore",
     "InMemoryStateStore",
     "DiskStateStore",
+    "SQLiteStateStore",
     # code changes under paused instances
     "SavedFrame",
     "check",

@@ -7,11 +7,12 @@
     durable --store PATH history ID                 the audit history, oldest first
     durable --store PATH send ID EVENT [--force]    publish an event to an instance
 
-``--store`` names a `DiskStateStore` folder and defaults to the ``DURABLE_STORE`` environment
-variable. ``--json`` prints JSON instead of text. ``--import MODULE`` (repeatable) imports a
-module first, so that saved values of its types (dataclasses, Pydantic models, enums) can be
-shown; a value that still cannot be decoded is shown as its raw tagged JSON. Options may be
-written before or after the command.
+``--store`` names a `DiskStateStore` folder or a `SQLiteStateStore` file (``app.db``,
+``app.sqlite``, ``app.sqlite3``, any SQLite database, or ``sqlite:///app.db``) and defaults to
+the ``DURABLE_STORE`` environment variable. ``--json`` prints JSON instead of text.
+``--import MODULE`` (repeatable) imports a module first, so that saved values of its types
+(dataclasses, Pydantic models, enums) can be shown; a value that still cannot be decoded is
+shown as its raw tagged JSON. Options may be written before or after the command.
 
 Exit status: 0 on success, 1 when the command failed (no such store folder or instance, a
 corrupt snapshot, a refused ``send``), 2 for bad arguments. Every failure is one line on
@@ -40,7 +41,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 import structlog
 from pydantic import JsonValue
@@ -49,7 +50,7 @@ from durable._model import EventWait, RetryWait, Snapshot, TimerWait, read_snaps
 from durable._model._codec import DecodeError, Decoder
 from durable._runtime import DurableBackend
 from durable.errors import DurableError
-from durable.stores import DiskStateStore
+from durable.stores import DiskStateStore, SQLiteStateStore
 
 __all__ = ["main"]
 
@@ -93,7 +94,8 @@ class _Options:
     imports: list[str]
 
 
-Command = Callable[[DiskStateStore, argparse.Namespace, _Options], None]
+_Store: TypeAlias = DiskStateStore | SQLiteStateStore  # both have `path`
+Command = Callable[[_Store, argparse.Namespace, _Options], None]
 
 
 # ------------------------------------------------------------------------------------------
@@ -126,7 +128,11 @@ def _run(argv: Sequence[str] | None) -> None:
     _import_modules(opts.imports)
     _quiet_library()  # an imported module may have configured logging or structlog
     command: Command = args.command
-    command(_open_store(opts.store), args, opts)
+    store = _open_store(opts.store)
+    try:
+        command(store, args, opts)
+    finally:
+        store.close()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -197,7 +203,8 @@ def _add_common(parser: argparse.ArgumentParser, *, sub: bool) -> None:
         dest=prefix + "store",
         metavar="PATH",
         default=argparse.SUPPRESS if sub else None,
-        help="the DiskStateStore folder (default: $DURABLE_STORE)",
+        help="a DiskStateStore folder or an SQLite file: app.db, sqlite:///app.db "
+        "(default: $DURABLE_STORE)",
     )
     parser.add_argument(
         "--json",
@@ -222,15 +229,38 @@ def _options(args: argparse.Namespace) -> _Options:
     return _Options(store or None, bool(args.json or getattr(args, "sub_json", False)), imports)
 
 
-def _open_store(path: str | None) -> DiskStateStore:
+_SQLITE_URL = "sqlite:///"
+_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _open_store(path: str | None) -> _Store:
+    """The store ``--store`` names: ``sqlite:///FILE`` (``sqlite:////abs/FILE``), a file
+    ending in .db/.sqlite/.sqlite3 or any SQLite database file opens a `SQLiteStateStore`; a
+    folder a `DiskStateStore`. Neither is created: a mistyped path is an error."""
     if not path:
         raise CliError("no store given: pass --store PATH or set DURABLE_STORE", EXIT_USAGE)
-    folder = pathlib.Path(path).expanduser()
-    if not folder.exists():
+    url = path.startswith(_SQLITE_URL)
+    where = pathlib.Path(path.removeprefix(_SQLITE_URL) if url else path).expanduser()
+    if where.is_dir() and not url:
+        return DiskStateStore(where)
+    if url or where.suffix.lower() in _SQLITE_SUFFIXES or _is_sqlite(where):
+        if not where.exists():
+            raise CliError(f"store file {where} does not exist")
+        if not where.is_file():
+            raise CliError(f"store {where} is not a file")
+        return SQLiteStateStore(where)
+    if not where.exists():
         raise CliError(f"store folder {path} does not exist")
-    if not folder.is_dir():
-        raise CliError(f"store {path} is not a folder")
-    return DiskStateStore(folder)
+    raise CliError(f"store {path} is not a folder or an SQLite database")
+
+
+def _is_sqlite(path: pathlib.Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False
 
 
 def _import_modules(names: list[str]) -> None:
@@ -267,7 +297,7 @@ def _fail(message: str, code: int) -> int:
 # ------------------------------------------------------------------------------------------
 
 
-def _load(store: DiskStateStore, instance_id: str) -> Snapshot | None:
+def _load(store: _Store, instance_id: str) -> Snapshot | None:
     """The validated snapshot of `instance_id`, None if there is none; `CliError` if corrupt."""
     data = store.read(instance_id).data
     if data is None:
@@ -278,14 +308,14 @@ def _load(store: DiskStateStore, instance_id: str) -> Snapshot | None:
         raise CliError(str(e)) from None
 
 
-def _require(store: DiskStateStore, instance_id: str) -> Snapshot:
+def _require(store: _Store, instance_id: str) -> Snapshot:
     snapshot = _load(store, instance_id)
     if snapshot is None:
         raise CliError(f"no instance {_quote(instance_id)} in store {store.path}")
     return snapshot
 
 
-def _inbox(store: DiskStateStore, snapshot: Snapshot) -> list[str]:
+def _inbox(store: _Store, snapshot: Snapshot) -> list[str]:
     """Names of the events waiting in the instance's inbox, oldest first."""
     inbox = store.read(snapshot.instance_id).inbox
     return [e.name for e in inbox if e.id not in snapshot.consumed_events]
@@ -323,7 +353,7 @@ class _Entry:
         return "corrupt" if self.snapshot is None else self.snapshot.status
 
 
-def _cmd_list(store: DiskStateStore, args: argparse.Namespace, opts: _Options) -> None:
+def _cmd_list(store: _Store, args: argparse.Namespace, opts: _Options) -> None:
     entries = [_entry(store, instance_id) for instance_id in store.list_instances()]
     wanted = [e for e in entries if e is not None and args.status in (None, e.status)]
     for entry in wanted:
@@ -338,7 +368,7 @@ def _cmd_list(store: DiskStateStore, args: argparse.Namespace, opts: _Options) -
         _print_table(headers, [_entry_row(e) for e in wanted], status_column=1)
 
 
-def _entry(store: DiskStateStore, instance_id: str) -> _Entry | None:
+def _entry(store: _Store, instance_id: str) -> _Entry | None:
     try:
         snapshot = _load(store, instance_id)
     except (CliError, DurableError) as e:
@@ -415,7 +445,7 @@ def _decode_values(snapshot: Snapshot) -> _Values:
     return _Values(frames, result, error, reader.failures)
 
 
-def _cmd_show(store: DiskStateStore, args: argparse.Namespace, opts: _Options) -> None:
+def _cmd_show(store: _Store, args: argparse.Namespace, opts: _Options) -> None:
     snapshot = _require(store, args.instance_id)
     inbox = _inbox(store, snapshot)
     if opts.json:
@@ -488,7 +518,7 @@ def _failure_note(failures: list[str]) -> list[str]:
 _HISTORY_COLUMNS = ("at", "seq", "kind", "function", "point")
 
 
-def _cmd_history(store: DiskStateStore, args: argparse.Namespace, opts: _Options) -> None:
+def _cmd_history(store: _Store, args: argparse.Namespace, opts: _Options) -> None:
     instance_id: str = args.instance_id
     try:
         entries = DurableBackend(store).read_history(instance_id)
@@ -527,7 +557,7 @@ def _cell(value: object) -> str:
 # ------------------------------------------------------------------------------------------
 
 
-def _cmd_send(store: DiskStateStore, args: argparse.Namespace, opts: _Options) -> None:
+def _cmd_send(store: _Store, args: argparse.Namespace, opts: _Options) -> None:
     instance_id: str = args.instance_id
     event: str = args.event
     snapshot = _peek(store, instance_id) if args.force else _receiver(store, instance_id)
@@ -543,7 +573,7 @@ def _cmd_send(store: DiskStateStore, args: argparse.Namespace, opts: _Options) -
         print(f"published {_quote(event)} to {_quote(instance_id)}: {note}")
 
 
-def _cmd_cancel(store: DiskStateStore, args: argparse.Namespace, opts: _Options) -> None:
+def _cmd_cancel(store: _Store, args: argparse.Namespace, opts: _Options) -> None:
     instance_id: str = args.instance_id
     snapshot = _receiver(store, instance_id)
     DurableBackend(store).cancel(instance_id)
@@ -556,7 +586,7 @@ def _cmd_cancel(store: DiskStateStore, args: argparse.Namespace, opts: _Options)
         )
 
 
-def _receiver(store: DiskStateStore, instance_id: str) -> Snapshot:
+def _receiver(store: _Store, instance_id: str) -> Snapshot:
     """The snapshot of an instance that can still consume an event; `CliError` otherwise."""
     snapshot = _load(store, instance_id)
     shown = _quote(instance_id)
@@ -573,7 +603,7 @@ def _receiver(store: DiskStateStore, instance_id: str) -> Snapshot:
     return snapshot
 
 
-def _peek(store: DiskStateStore, instance_id: str) -> Snapshot | None:
+def _peek(store: _Store, instance_id: str) -> Snapshot | None:
     """The snapshot if it can be read, else None: ``--force`` publishes regardless."""
     try:
         return _load(store, instance_id)

@@ -3,8 +3,8 @@
 Async tests need no marker: ``anyio_mode = "auto"`` in pyproject.toml runs each of them on
 asyncio and on trio.
 
-``store`` is a fresh store of every kind (ids ``memory`` and ``disk``), closed after the test:
-the contract suite in ``tests/stores/test_contract.py`` runs on each.
+``store`` is a fresh store of every kind (ids ``memory``, ``disk`` and ``sqlite``), closed
+after the test: the contract suite in ``tests/stores/test_contract.py`` runs on each.
 
 Two tiers. By default the suite runs quickly and still covers every feature on both runtimes
 and every store. Tests marked ``exhaustive`` (the full differential cross product, thousands
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from durable.stores import DiskStateStore, InMemoryStateStore, StateStore
+from durable.stores import DiskStateStore, InMemoryStateStore, SQLiteStateStore, StateStore
 
 EXHAUSTIVE_HINT = "run them with --exhaustive (only them: -m exhaustive --exhaustive)"
 _deselected = pytest.StashKey[int]()  # how many exhaustive tests this run left out
@@ -56,10 +56,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
 
 
-@pytest.fixture(params=[pytest.param("memory", id="memory"), pytest.param("disk", id="disk")])
+@pytest.fixture(params=["memory", "disk", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[StateStore]:
-    made: StateStore = (
-        InMemoryStateStore() if request.param == "memory" else DiskStateStore(tmp_path / "store")
-    )
+    made: StateStore
+    if request.param == "memory":
+        made = InMemoryStateStore()
+    elif request.param == "disk":
+        made = DiskStateStore(tmp_path / "store")
+    else:
+        made = SQLiteStateStore(tmp_path / "store.db")
     yield made
     made.close()

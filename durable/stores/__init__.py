@@ -10,11 +10,13 @@ from __future__ import annotations
 from ._contract import InboxEvent, StateStore, StoredInstance, new_event_id
 from ._disk import DiskStateStore
 from ._memory import InMemoryStateStore
+from ._sqlite import SQLiteStateStore
 
 __all__ = [
     "DiskStateStore",
     "InboxEvent",
     "InMemoryStateStore",
+    "SQLiteStateStore",
     "StateStore",
     "StoredInstance",
     "new_event_id",

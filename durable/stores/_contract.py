@@ -360,14 +360,15 @@ def ready_among(
 ) -> list[str]:
     """The ids among ``headers`` whose wait can be resolved at ``now``, oldest update first.
 
-    ``inbox_names(id)`` gives the names in an instance's inbox (asked only of instances that
-    wait for events); ``header_of(id)`` the header of a child (asked only for children).
+    ``inbox_names(id)`` gives the names in an instance's inbox (asked of every paused
+    instance: the cancellation event resolves any wait); ``header_of(id)`` the header of a
+    child (asked only for children).
     """
     found = []
     for instance_id, header in sorted(headers.items(), key=lambda item: item[1].updated_at):
         if header.status != "paused":
             continue
-        names = inbox_names(instance_id) if header.events else ()
+        names = inbox_names(instance_id)
         done = [c for c in header.children if _finished(headers.get(c) or header_of(c))]
         if is_ready(header, now, names, done):
             found.append(instance_id)

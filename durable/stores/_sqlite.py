@@ -1,0 +1,588 @@
+"""`SQLiteStateStore`: every instance in one SQLite database file (WAL mode, stdlib `sqlite3`).
+
+Schema (version 1, kept in ``PRAGMA user_version``; ``PRAGMA application_id`` marks the file
+as a durable store)
+====================================================================================
+
+Every id and every other caller-given string (event ids and names, parent, program, lease
+owner) is stored as a BLOB of its UTF-8 bytes with ``surrogatepass``: SQLite text cannot hold a
+lone surrogate, and bytes compare (memcmp) in code point order, so sorting by a BLOB column
+sorts as Python sorts the strings. Times are INTEGER microseconds since the Unix epoch (UTC):
+exact and sortable for every aware datetime. ::
+
+    instances(id PK, seq, status, program, wake_at, children_mode, parent, lease_owner,
+              lease_until, created_at, updated_at, events JSON, children JSON, header JSON)
+        the header as columns, one row per instance with a snapshot; a snapshot saved
+        through the seed contract's `save` has a row whose header columns are NULL
+    snapshots(id PK, data)            the snapshot bytes (apart, so that rows scanned by
+                                      ready() stay small)
+    inbox(instance_id, event_id, name, data)   PK (instance_id, event_id); index on name
+    history(n INTEGER PK, instance_id, entry)  index on (instance_id, n)
+    waits(instance_id, name)          the event names a *paused* instance awaits
+    children(instance_id, position, child_id, first)  the children a *paused* instance
+                                      awaits (first: 1 for ``children_mode="first"``)
+
+``waits`` and ``children`` are written by `commit` from the header, in the same transaction,
+so that `ready` is a handful of indexed queries and never reads a snapshot.
+
+Transactions and durability
+===========================
+
+Every write is one ``BEGIN IMMEDIATE`` transaction (it takes SQLite's write lock first, so two
+processes never both decide on a stale ``seq``): `commit` checks the stored ``seq``, then
+upserts the header and the snapshot, deletes the consumed events, rewrites ``waits`` and
+``children`` and appends the audit entries; `publish` inserts the event and its audit entries.
+Reads run in one deferred transaction: a consistent snapshot of the database (WAL readers do
+not wait for writers).
+
+``synchronous="FULL"`` (the default) makes a commit durable when `commit` returns (the WAL is
+fsync-ed at each commit). ``synchronous="NORMAL"`` skips that fsync (the WAL is synced at
+checkpoints only): much faster, still never corrupt, but a power loss or OS crash may lose
+the last transactions (a process crash loses nothing).
+
+A damaged file (garbage, truncated, a corrupted page) raises `StoreError` naming the database
+path, at open or at the first query that meets the damage; nothing is ever recreated or reset
+over it. `SQLiteStateStore.check` runs SQLite's full integrity check on demand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import sqlite3
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from .._model import CANCEL_EVENT, FINISHED, InstanceHeader
+from ..errors import StoreError
+from ._contract import (
+    InboxEvent,
+    StateStore,
+    StoredInstance,
+    _as_bytes,
+    _check_event_id,
+    _check_history_entry,
+    _check_id,
+    _event_name,
+    _legacy_seq,
+    _short_repr,
+)
+
+__all__ = ["SQLiteStateStore"]
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x64757261  # "dura": this file is a durable store
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+# Step i takes a database from schema version i to i + 1 (step 0 creates it).
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE instances (
+            id BLOB PRIMARY KEY NOT NULL,
+            seq INTEGER,
+            status TEXT,
+            program BLOB,
+            wake_at INTEGER,
+            children_mode TEXT,
+            parent BLOB,
+            lease_owner BLOB,
+            lease_until INTEGER,
+            created_at INTEGER,
+            updated_at INTEGER,
+            events TEXT,
+            children TEXT,
+            header BLOB
+        )""",
+        "CREATE INDEX instances_wake ON instances (status, wake_at)",
+        "CREATE INDEX instances_updated ON instances (updated_at)",
+        "CREATE INDEX instances_parent ON instances (parent)",
+        "CREATE TABLE snapshots (id BLOB PRIMARY KEY NOT NULL, data BLOB NOT NULL)",
+        """CREATE TABLE inbox (
+            instance_id BLOB NOT NULL,
+            event_id BLOB NOT NULL,
+            name BLOB NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (instance_id, event_id)
+        )""",
+        "CREATE INDEX inbox_name ON inbox (name, instance_id)",
+        """CREATE TABLE history (
+            n INTEGER PRIMARY KEY,
+            instance_id BLOB NOT NULL,
+            entry BLOB NOT NULL
+        )""",
+        "CREATE INDEX history_instance ON history (instance_id, n)",
+        """CREATE TABLE waits (
+            instance_id BLOB NOT NULL,
+            name BLOB NOT NULL,
+            PRIMARY KEY (instance_id, name)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE children (
+            instance_id BLOB NOT NULL,
+            position INTEGER NOT NULL,
+            child_id BLOB NOT NULL,
+            first INTEGER NOT NULL,
+            PRIMARY KEY (instance_id, position)
+        ) WITHOUT ROWID""",
+    ),
+)
+
+_FINISHED_SQL = ", ".join(f"'{status}'" for status in sorted(FINISHED))
+
+# Paused instances whose wait resolves now: four indexed sub-queries (wake time passed; an
+# awaited event in the inbox; the cancellation event in the inbox; children finished), the
+# same conditions as `durable._model.is_ready`, oldest update first.
+_READY = f"""
+SELECT i.id FROM instances AS i WHERE i.rowid IN (
+    SELECT rowid FROM instances WHERE status = 'paused' AND wake_at <= :now
+    UNION
+    SELECT p.rowid FROM inbox AS e JOIN instances AS p ON p.id = e.instance_id
+        WHERE e.name = :cancel AND p.status = 'paused'
+    UNION
+    SELECT p.rowid FROM waits AS w
+        JOIN instances AS p ON p.id = w.instance_id
+        WHERE p.status = 'paused' AND EXISTS (
+            SELECT 1 FROM inbox AS e WHERE e.instance_id = w.instance_id AND e.name = w.name)
+    UNION
+    SELECT p.rowid FROM (
+        SELECT c.instance_id AS id, MAX(c.first) AS first,
+            MIN(COALESCE(k.status IN ({_FINISHED_SQL}), 0)) AS all_done,
+            MAX(COALESCE(k.status IN ({_FINISHED_SQL}), 0)) AS any_done
+        FROM children AS c LEFT JOIN instances AS k ON k.id = c.child_id
+        GROUP BY c.instance_id
+    ) AS g JOIN instances AS p ON p.id = g.id
+        WHERE p.status = 'paused' AND (CASE WHEN g.first THEN g.any_done ELSE g.all_done END)
+) ORDER BY i.updated_at, i.rowid LIMIT :limit
+"""
+
+_UPSERT_INSTANCE = """
+INSERT INTO instances (id, seq, status, program, wake_at, children_mode, parent, lease_owner,
+    lease_until, created_at, updated_at, events, children, header)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, status = excluded.status,
+    program = excluded.program, wake_at = excluded.wake_at,
+    children_mode = excluded.children_mode, parent = excluded.parent,
+    lease_owner = excluded.lease_owner, lease_until = excluded.lease_until,
+    created_at = excluded.created_at, updated_at = excluded.updated_at,
+    events = excluded.events, children = excluded.children, header = excluded.header
+"""
+
+_UPSERT_SNAPSHOT = (
+    "INSERT INTO snapshots (id, data) VALUES (?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET data = excluded.data"
+)
+
+Synchronous = Literal["FULL", "NORMAL"]
+
+
+def _b(text: str) -> bytes:
+    """A string as stored: its UTF-8 bytes, lone surrogates included."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _s(blob: bytes) -> str:
+    return blob.decode("utf-8", "surrogatepass")
+
+
+def _b_or_none(text: str | None) -> bytes | None:
+    return None if text is None else _b(text)
+
+
+def _micros(moment: datetime | None) -> int | None:
+    """Microseconds since the Unix epoch: exact, and ordered as the datetimes are."""
+    return None if moment is None else (moment - _EPOCH) // _MICROSECOND
+
+
+class SQLiteStateStore(StateStore):
+    """A store in one SQLite database file: snapshots, headers (as indexed columns), event
+    inboxes and audit histories, in WAL mode (see the module docstring for the schema).
+
+    Safe across threads and across processes: each write is one ``BEGIN IMMEDIATE``
+    transaction, so `commit`'s compare-and-set on ``seq`` holds between processes sharing the
+    file. A store object keeps one connection, used by one thread at a time under a lock;
+    SQLite serialises writers anyway, and one connection per store makes `close` close
+    everything and leaves nothing behind in the short-lived worker threads of anyio.
+
+    ``synchronous="FULL"`` (default): durable when `commit`/`publish` return.
+    ``synchronous="NORMAL"``: faster; a power loss may lose the last transactions (never
+    corrupts the database). ``timeout``: seconds to wait for another writer's lock.
+    """
+
+    blocking = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Synchronous = "FULL",
+        timeout: float = 30.0,
+    ) -> None:
+        """Open (or create) the database at ``path``; its folder must exist."""
+        level = str(synchronous).upper()
+        if level not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
+        self._path = pathlib.Path(path).absolute()
+        self._synchronous = level
+        self._timeout = timeout
+        self._lock = threading.Lock()  # one thread at a time on the connection
+        self._db: sqlite3.Connection | None = None
+        self._pid = os.getpid()
+        self._closed = False
+        with self._lock:
+            self._connect()
+
+    @property
+    def path(self) -> pathlib.Path:
+        """The database file (absolute)."""
+        return self._path
+
+    @property
+    def synchronous(self) -> str:
+        return self._synchronous
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self._path)!r})"
+
+    # -- connection and schema ------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        """Open the connection, set it up and bring the schema to `SCHEMA_VERSION`."""
+        with self._errors("open the store"):
+            db = sqlite3.connect(
+                self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            try:
+                self._version(db)  # reads the header: refuses garbage and foreign databases
+                db.execute("PRAGMA journal_mode = WAL")  # only once the file is known to be ours
+                db.execute(f"PRAGMA synchronous = {self._synchronous}")
+                self._migrate(db)
+            except BaseException:
+                db.close()
+                raise
+        self._db = db
+        return db
+
+    def _version(self, db: sqlite3.Connection) -> int:
+        """The schema version of the database; `StoreError` if it is not a durable store or
+        one newer than this code knows."""
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        app = int(db.execute("PRAGMA application_id").fetchone()[0])
+        if app not in (0, APPLICATION_ID):
+            raise StoreError(
+                f"{self._path} is an SQLite database of another application "
+                f"(application_id {app:#x}), not a durable store"
+            )
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the SQLite store {self._path} has schema version {version}, newer than "
+                f"this version of durable knows ({SCHEMA_VERSION}): upgrade durable"
+            )
+        if version == 0 and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise StoreError(
+                f"{self._path} is an SQLite database with tables of its own, not a durable store"
+            )
+        return version
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Run the steps of `_MIGRATIONS` from the stored version on, under the write lock (a
+        process opening the file at the same moment waits, then finds nothing to do)."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._version(db)
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step]:
+                    db.execute(statement)
+            if version < SCHEMA_VERSION:
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, instance_id: str | None = None) -> Iterator[None]:
+        """Turn every `sqlite3.Error` into a `StoreError` naming the instance and the file."""
+        try:
+            yield
+        except sqlite3.Error as e:
+            whom = "" if instance_id is None else f" of instance {_short_repr(instance_id)}"
+            hint = ""
+            if isinstance(e, sqlite3.DatabaseError) and not isinstance(
+                e, sqlite3.OperationalError | sqlite3.IntegrityError
+            ):
+                hint = (
+                    "; the file was left as it is: restore it from a backup, or move it away "
+                    "to start afresh"
+                )
+            raise StoreError(f"cannot {action}{whom}: SQLite store {self._path}: {e}{hint}") from e
+
+    @contextlib.contextmanager
+    def _transaction(
+        self, action: str, instance_id: str | None = None, *, write: bool = True
+    ) -> Iterator[sqlite3.Connection]:
+        """One transaction on the connection (``BEGIN IMMEDIATE`` to write), under the lock;
+        committed when the block ends, rolled back if it raises."""
+        with self._lock, self._errors(action, instance_id):
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield db
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
+            try:
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
+
+    def _connection(self) -> sqlite3.Connection:
+        """The open connection; a new one in a forked child (a connection must not cross a
+        fork)."""
+        if self._closed:
+            raise StoreError(f"the SQLite store {self._path} is closed")
+        if self._db is None or self._pid != os.getpid():
+            self._pid = os.getpid()
+            return self._connect()
+        return self._db
+
+    def check(self) -> None:
+        """Run SQLite's full integrity check; raise `StoreError` if the file is damaged."""
+        with self._transaction("check the database", write=False) as db:
+            problems = [row[0] for row in db.execute("PRAGMA integrity_check")]
+        if problems != ["ok"]:
+            raise StoreError(
+                f"the SQLite store {self._path} is damaged: " + "; ".join(problems[:5])
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            db, self._db = self._db, None
+            if db is not None and self._pid == os.getpid():
+                with self._errors("close the store"):
+                    db.close()
+
+    # -- the four operations --------------------------------------------------------------------
+
+    def read(self, instance_id: str) -> StoredInstance:
+        key = _b(_check_id(instance_id))
+        with self._transaction("read", instance_id, write=False) as db:
+            row = db.execute("SELECT data FROM snapshots WHERE id = ?", (key,)).fetchone()
+            raw = db.execute("SELECT header FROM instances WHERE id = ?", (key,)).fetchone()
+            rows = db.execute(
+                "SELECT event_id, name, data FROM inbox WHERE instance_id = ? ORDER BY event_id",
+                (key,),
+            ).fetchall()
+        data = None if row is None else bytes(row[0])
+        header = None if data is None or raw is None else self._header(instance_id, raw[0])
+        inbox = tuple(InboxEvent(_s(e), _s(n), bytes(d)) for e, n, d in rows)
+        return StoredInstance(header, data, inbox)
+
+    def _header(self, instance_id: str, raw: bytes | None) -> InstanceHeader | None:
+        if raw is None:
+            return None
+        try:
+            return InstanceHeader.from_json(bytes(raw).decode("utf-8", "surrogatepass"))
+        except ValueError as e:
+            raise StoreError(
+                f"instance {_short_repr(instance_id)}: corrupt header in SQLite store "
+                f"{self._path} ({e})"
+            ) from e
+
+    def commit(
+        self,
+        instance_id: str,
+        expected_seq: int,
+        header: InstanceHeader,
+        data: bytes,
+        consumed: Collection[str] = (),
+        history: Sequence[bytes] = (),
+    ) -> bool:
+        instance_id = _check_id(instance_id)
+        if not isinstance(header, InstanceHeader):
+            raise TypeError(f"header must be an InstanceHeader, got {type(header).__qualname__}")
+        snapshot = _as_bytes(data, "snapshot")
+        key = _b(instance_id)
+        gone = [(key, _b(_check_event_id(e))) for e in consumed]
+        entries = [_check_history_entry(entry) for entry in history]
+        with self._transaction("save the snapshot", instance_id) as db:
+            if self._seq(db, key) != expected_seq:
+                return False
+            self._write(db, key, header, snapshot)
+            if gone:
+                db.executemany("DELETE FROM inbox WHERE instance_id = ? AND event_id = ?", gone)
+            self._append(db, key, entries)
+            return True
+
+    # `commit` = `_seq` + `_write` + deletes + `_append` on one connection in one transaction:
+    # a group commit would run several of those bodies inside a single transaction (one
+    # fsync) from a queue drained by one thread, answering each caller with its own result.
+
+    def _seq(self, db: sqlite3.Connection, key: bytes) -> int:
+        row = db.execute("SELECT seq FROM instances WHERE id = ?", (key,)).fetchone()
+        if row is None:
+            return 0
+        if row[0] is not None:
+            return int(row[0])
+        # a snapshot saved through `save`, without a header: its seq is in its JSON
+        snap = db.execute("SELECT data FROM snapshots WHERE id = ?", (key,)).fetchone()
+        return _legacy_seq(None if snap is None else bytes(snap[0]))
+
+    def _write(
+        self,
+        db: sqlite3.Connection,
+        key: bytes,
+        header: InstanceHeader | None,
+        snapshot: bytes,
+    ) -> None:
+        """Upsert the snapshot and the header columns; rewrite ``waits`` and ``children``."""
+        db.execute(_UPSERT_SNAPSHOT, (key, snapshot))
+        db.execute("DELETE FROM waits WHERE instance_id = ?", (key,))
+        db.execute("DELETE FROM children WHERE instance_id = ?", (key,))
+        if header is None:
+            db.execute(_UPSERT_INSTANCE, (key, *[None] * 13))
+            return
+        db.execute(
+            _UPSERT_INSTANCE,
+            (
+                key,
+                header.seq,
+                header.status,
+                _b(header.program),
+                _micros(header.wake_at),
+                header.children_mode,
+                _b_or_none(header.parent),
+                _b_or_none(header.lease_owner),
+                _micros(header.lease_until),
+                _micros(header.created_at),
+                _micros(header.updated_at),
+                json.dumps(list(header.events)),
+                json.dumps(list(header.children)),
+                header.to_json(),
+            ),
+        )
+        if header.status != "paused":
+            return
+        db.executemany(
+            "INSERT OR IGNORE INTO waits (instance_id, name) VALUES (?, ?)",
+            [(key, _b(name)) for name in header.events],
+        )
+        first = int(header.children_mode == "first")
+        db.executemany(
+            "INSERT INTO children (instance_id, position, child_id, first) VALUES (?, ?, ?, ?)",
+            [(key, n, _b(child), first) for n, child in enumerate(header.children)],
+        )
+
+    def _append(self, db: sqlite3.Connection, key: bytes, entries: Sequence[bytes]) -> None:
+        if entries:
+            db.executemany(
+                "INSERT INTO history (instance_id, entry) VALUES (?, ?)",
+                [(key, entry) for entry in entries],
+            )
+
+    def publish(
+        self,
+        instance_id: str,
+        event_id: str,
+        name: str,
+        data: bytes,
+        history: Sequence[bytes] = (),
+    ) -> None:
+        instance_id = _check_id(instance_id)
+        event_id = _check_event_id(event_id)
+        if not isinstance(name, str):
+            raise TypeError(f"event name must be a str, got {type(name).__qualname__}")
+        event = _as_bytes(data, "event data")
+        entries = [_check_history_entry(entry) for entry in history]
+        key = _b(instance_id)
+        with self._transaction("add an event", instance_id) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO inbox (instance_id, event_id, name, data) "
+                "VALUES (?, ?, ?, ?)",
+                (key, _b(event_id), _b(name), event),
+            )
+            self._append(db, key, entries)
+
+    def ready(self, now: datetime, limit: int = 100) -> list[str]:
+        """Paused instances whose wait resolves at ``now`` (`durable._model.is_ready`), oldest
+        update first: indexed queries over the header columns, ``waits``, ``children`` and
+        the inbox names; no snapshot is read. Snapshots saved without a header are left out."""
+        if limit <= 0:
+            return []
+        params = {"now": _micros(now), "cancel": _b(CANCEL_EVENT), "limit": limit}
+        with self._transaction("find the ready instances", write=False) as db:
+            rows = db.execute(_READY, params).fetchall()
+        return [_s(row[0]) for row in rows]
+
+    def read_header(self, instance_id: str) -> InstanceHeader | None:
+        key = _b(_check_id(instance_id))
+        with self._transaction("read the header", instance_id, write=False) as db:
+            row = db.execute("SELECT header FROM instances WHERE id = ?", (key,)).fetchone()
+        return None if row is None else self._header(instance_id, row[0])
+
+    # -- the seed contract and the rest ---------------------------------------------------------
+
+    def load(self, instance_id: str) -> bytes | None:
+        key = _b(_check_id(instance_id))
+        with self._transaction("load the snapshot", instance_id, write=False) as db:
+            row = db.execute("SELECT data FROM snapshots WHERE id = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def save(self, instance_id: str, data: bytes) -> None:
+        """Replace the snapshot alone (the seed contract): its header is dropped."""
+        instance_id = _check_id(instance_id)
+        snapshot = _as_bytes(data, "snapshot")
+        with self._transaction("save the snapshot", instance_id) as db:
+            self._write(db, _b(instance_id), None, snapshot)
+
+    def add_event(self, instance_id: str, event_id: str, data: bytes) -> None:
+        """Add an event whose name is in its data (the seed contract: JSON with ``name``)."""
+        instance_id = _check_id(instance_id)
+        event_id = _check_event_id(event_id)
+        copy = _as_bytes(data, "event data")
+        self.publish(instance_id, event_id, _event_name(instance_id, event_id, copy), copy)
+
+    def list_events(self, instance_id: str) -> list[tuple[str, bytes]]:
+        return [(e.id, e.data) for e in self.read(instance_id).inbox]
+
+    def delete_events(self, instance_id: str, event_ids: Collection[str]) -> None:
+        key = _b(_check_id(instance_id))
+        ids = [(key, _b(_check_event_id(e))) for e in event_ids]
+        if not ids:
+            return
+        with self._transaction("delete events", instance_id) as db:
+            db.executemany("DELETE FROM inbox WHERE instance_id = ? AND event_id = ?", ids)
+
+    def append_history(self, instance_id: str, entry: bytes) -> None:
+        self.append_history_many(instance_id, [entry])
+
+    def append_history_many(self, instance_id: str, entries: Sequence[bytes]) -> None:
+        key = _b(_check_id(instance_id))
+        copies = [_check_history_entry(entry) for entry in entries]
+        if not copies:
+            return
+        with self._transaction("append to the history", instance_id) as db:
+            self._append(db, key, copies)
+
+    def read_history(self, instance_id: str) -> list[bytes]:
+        key = _b(_check_id(instance_id))
+        with self._transaction("read the history", instance_id, write=False) as db:
+            rows = db.execute(
+                "SELECT entry FROM history WHERE instance_id = ? ORDER BY n", (key,)
+            ).fetchall()
+        return [bytes(row[0]) for row in rows]
+
+    def list_instances(self) -> list[str]:
+        with self._transaction("list the instances", write=False) as db:
+            rows = db.execute("SELECT id FROM snapshots").fetchall()
+        return sorted(_s(row[0]) for row in rows)
