@@ -118,8 +118,10 @@ async def test_the_first_exception_is_raised_itself_and_cancels_the_others(
     assert await call(handles, backend, "s-3", 2) == "handled: parcel 1 is damaged"
     children = sorted(c for c in store.list_instances() if c.startswith("s-3/"))
     headers = [store.read_header(c) for c in children]
-    # the failed child, and the waiting one cancelled durably (its next wait raises)
-    assert [h.status if h else None for h in headers] == ["paused", "failed"]
+    # the failed child, and the other cancelled durably (its next wait raises): it may have
+    # reached its wait, or have been cancelled in this process before it got there
+    assert headers[0] is not None and headers[0].status in ("running", "paused")
+    assert headers[1] is not None and headers[1].status == "failed"
     assert [e.name for e in store.read(children[0]).inbox] == ["durable:cancel"]
     with pytest.raises(InstanceCancelledError):
         await call(failing, backend, children[0], 0)
