@@ -480,6 +480,8 @@ class Worker:
             self._waiting.add(instance_id)
             self._store_failures.pop(instance_id, None)
             if s.wake_at is not None:
+                if not self._timers or s.wake_at < self._timers[0][0]:
+                    self._set_wake()  # the main loop sleeps for less now
                 heapq.heappush(self._timers, (s.wake_at, instance_id))
         except ConcurrentResumeError:
             emit("worker.race_lost", level="debug", instance_id=instance_id)
