@@ -38,13 +38,6 @@ from durable.testing import VirtualClock, capture_events
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-async def _three_waits(n: int) -> int:
-    total = n
-    for _ in range(3):
-        total += await durable.wait_for_event("go")
-    return total
-
-
 async def _fragile(n: int) -> int:
     await durable.wait_for_event("go")
     if n == 3:
@@ -94,7 +87,7 @@ async def _parent() -> list[int]:
     return await durable.gather(child(1), child(2))
 
 
-three_waits = make_durable(_three_waits)
+three_waits = worker_flows.relay  # n + the payloads of three "go" events
 fragile = make_durable(_fragile)
 sleepy = make_durable(_sleepy)
 introspect = make_durable(_introspect)
