@@ -216,8 +216,9 @@ class Worker:
     async def __aenter__(self) -> Worker:
         if self._group is not None:
             raise RuntimeError("this Worker is running already")
-        self._stopping = False
         self._stopped = anyio.Event()
+        if self._stopping:  # `stop` was called before `run` got here
+            self._stopped.set()
         self._wake = anyio.Event()
         self._schedule_on_loop = _loop_scheduler()
         group = anyio.create_task_group()
@@ -247,6 +248,7 @@ class Worker:
             group.cancel_scope.cancel()
             handled = await group.__aexit__(exc_type, exc, tb)
             self._schedule_on_loop = None
+            self._stopping = False  # the worker may be entered again
             emit("worker.stopped", **_counts(self.stats()))
         return handled
 
