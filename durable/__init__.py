@@ -15,12 +15,17 @@ from ._runtime import (
     DurableBackend,
     DurableProgram,
     DurableRuntime,
+    InstanceHandle,
+    InstanceInfo,
     OrchestrationBackend,
     RetryPolicy,
     SavedFrame,
     StepInfo,
     SystemClock,
+    Worker,
+    WorkerStats,
     check,
+    current_instance,
     current_step,
     gather,
     make_durable,
@@ -37,6 +42,8 @@ from .errors import (
     EventTimeoutError,
     IncompatibleSnapshotError,
     InstanceCancelledError,
+    InstanceExistsError,
+    InstanceNotFoundError,
     InvalidInstanceIdError,
     InvalidWaitError,
     NoSourceError,
@@ -68,6 +75,12 @@ __all__ = [
     "current_step",
     "StepInfo",
     "gather",
+    "current_instance",
+    "InstanceInfo",
+    # many instances in one process
+    "Worker",
+    "InstanceHandle",
+    "WorkerStats",
     # time
     "Clock",
     "SystemClock",
@@ -105,6 +118,8 @@ __all__ = [
     "RaisedAtWait",
     "EventTimeoutError",
     "InstanceCancelledError",
+    "InstanceExistsError",
+    "InstanceNotFoundError",
 ]
 
 for _name in __all__:

@@ -6,6 +6,7 @@
     durable --store PATH show ID                    status, wait, call stack, live variables
     durable --store PATH history ID                 the audit history, oldest first
     durable --store PATH send ID EVENT [--force]    publish an event to an instance
+    durable --store PATH worker --import MODULE     run the instances of MODULE's programs
 
 ``--store`` names a `DiskStateStore` folder or a `SQLiteStateStore` file (``app.db``,
 ``app.sqlite``, ``app.sqlite3``, any SQLite database, or ``sqlite:///app.db``) and defaults to
@@ -19,10 +20,14 @@ corrupt snapshot, a refused ``send``), 2 for bad arguments. Every failure is one
 stderr, never a traceback. Tables use ``rich`` when it is installed (the ``cli`` extra) and
 stdout is a terminal, plain aligned text otherwise.
 
-The CLI never runs a durable function and prints none of the library's log events. ``show``
-decodes the saved values with one `Decoder` in the order the snapshot defines (frames from
-the root, each frame's locals then its value; then result and error), so objects shared
-between frames decode once.
+Only ``worker`` runs durable code: a `durable.Worker` over the store for every
+`DurableProgram` found in the globals of the ``--import`` modules, with a progress line on
+stderr every few seconds (``--progress-every``) until SIGINT or SIGTERM; then the runs in
+flight get ``--grace`` seconds to reach their next wait or end, and whatever is still running
+is cancelled and left at its last checkpoint. The CLI prints none of the library's log
+events. ``show`` decodes the saved values with one `Decoder` in the order the snapshot
+defines (frames from the root, each frame's locals then its value; then result and error),
+so objects shared between frames decode once.
 """
 
 from __future__ import annotations
@@ -33,22 +38,26 @@ import importlib
 import io
 import json
 import logging
+import math
 import os
 import pathlib
 import re
 import reprlib
+import signal
 import sys
+import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeAlias
 
+import anyio
 import structlog
 from pydantic import JsonValue
 
 from durable._model import EventWait, RetryWait, Snapshot, TimerWait, read_snapshot
 from durable._model._codec import DecodeError, Decoder
-from durable._runtime import DurableBackend
+from durable._runtime import DurableBackend, DurableProgram, Worker
 from durable.errors import DurableError
 from durable.stores import DiskStateStore, SQLiteStateStore
 
@@ -173,7 +182,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     cmd = command("cancel", _cmd_cancel, "cancel an instance at its current or next wait")
     cmd.add_argument("instance_id", metavar="ID", type=_argument)
+    cmd = command(
+        "worker",
+        _cmd_worker,
+        "run the instances of the durable programs in the --import modules until stopped",
+    )
+    cmd.add_argument("--concurrency", type=_positive_int, default=100, help="runs at once")
+    cmd.add_argument(
+        "--poll-interval", type=_positive, default=1.0, help="seconds between store polls"
+    )
+    cmd.add_argument(
+        "--progress-every", type=_positive, default=5.0, help="seconds between progress lines"
+    )
+    cmd.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        help="seconds the runs in flight get to reach a wait at shutdown",
+    )
+    cmd.add_argument(
+        "--backend", choices=("asyncio", "trio"), default="asyncio", help="the event loop"
+    )
     return parser
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive integer: {text!r}")
+    return int(text)
 
 
 def _json_argument(text: str) -> object:
@@ -584,6 +630,69 @@ def _cmd_cancel(store: _Store, args: argparse.Namespace, opts: _Options) -> None
             f"cancellation recorded for {_quote(instance_id)}: it is raised at the instance's "
             "current or next wait when the instance is next called"
         )
+
+
+# ------------------------------------------------------------------------------------------
+# worker
+# ------------------------------------------------------------------------------------------
+
+
+def _cmd_worker(store: _Store, args: argparse.Namespace, opts: _Options) -> None:
+    programs: dict[str, DurableProgram[..., Any]] = {}
+    for name in opts.imports:
+        for value in vars(sys.modules[name]).values():
+            if isinstance(value, DurableProgram):
+                programs.setdefault(value.name, value)
+    if not programs:
+        raise CliError("no durable programs found: name their modules with --import", EXIT_USAGE)
+    anyio.run(_serve, store, list(programs.values()), args, backend=args.backend)
+
+
+async def _serve(
+    store: _Store, programs: list[DurableProgram[..., Any]], args: argparse.Namespace
+) -> None:
+    worker = Worker(
+        DurableBackend(store),
+        programs,
+        concurrency=args.concurrency,
+        poll_interval=args.poll_interval,
+        grace=args.grace,
+    )
+    names = ", ".join(sorted(worker.programs))
+    _note(f"running {names} on {store.path}; Ctrl-C or SIGTERM stops")
+    async with anyio.create_task_group() as group:
+        group.start_soon(_stop_on_signal, worker)
+        group.start_soon(_progress, worker, args.progress_every)
+        await worker.run()
+        group.cancel_scope.cancel()
+    stats = worker.stats()
+    _note(f"stopped: {stats.completed} completed, {stats.failed} failed, {stats.waiting} waiting")
+
+
+async def _stop_on_signal(worker: Worker) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            _note(f"{signal.Signals(signum).name}: stopping (grace {worker.grace:g} s)")
+            worker.stop()
+            return
+
+
+async def _progress(worker: Worker, every: float) -> None:
+    last, then = worker.stats(), time.monotonic()
+    while True:
+        await anyio.sleep(every)
+        stats, now = worker.stats(), time.monotonic()
+        elapsed = max(now - then, 1e-9)
+        _note(
+            f"running {stats.running}, waiting {stats.waiting}, "
+            f"completed {(stats.completed - last.completed) / elapsed:.1f}/s, "
+            f"failed {(stats.failed - last.failed) / elapsed:.1f}/s"
+        )
+        last, then = stats, now
+
+
+def _note(line: str) -> None:
+    print(f"{PROG} worker: {line}", file=sys.stderr, flush=True)
 
 
 def _receiver(store: _Store, instance_id: str) -> Snapshot:

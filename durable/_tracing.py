@@ -65,6 +65,13 @@ EVENTS: dict[str, str] = {
     "children.finished": "every child of a gather finished",
     "snapshot.upgraded": "warning: a frame saved by other code resumes under the current code",
     "migration.applied": "warning: user migrations rewrote a saved frame for the current code",
+    "listener.failed": "warning: a backend listener (a worker's wake-up) raised; ignored",
+    "worker.started": "a Worker started (`programs`, `concurrency`)",
+    "worker.stopped": "a Worker stopped (`running`, `waiting`, `completed`, `failed`)",
+    "worker.instance_failed": "a run by a Worker raised (`error`); the worker goes on",
+    "worker.instance_skipped": "a ready instance runs a program the Worker does not run",
+    "worker.race_lost": "debug: another process resumed the instance first; skipped",
+    "worker.store_error": "warning: a store failed under a Worker; retried (`retry_in`)",
 }
 
 _stdlib = logging.getLogger("durable")

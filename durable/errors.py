@@ -14,6 +14,8 @@
           ├── InvalidInstanceIdError   an instance id that is not a string
           ├── StoreError               a store failed to read or write (also an OSError)
           ├── ConcurrentResumeError    another runtime committed the same instance first
+          ├── InstanceExistsError      a start names an instance started with other arguments
+          ├── InstanceNotFoundError    a resume names an instance that never started
           ├── InvalidWaitError         a bad argument to a primitive (also a ValueError)
           └── RaisedAtWait             raised inside a durable function, at a wait:
                ├── EventTimeoutError        the event did not come in time (also TimeoutError)
@@ -41,6 +43,8 @@ __all__ = [
     "ConcurrentResumeError",
     "DurableError",
     "IncompatibleSnapshotError",
+    "InstanceExistsError",
+    "InstanceNotFoundError",
     "InvalidInstanceIdError",
     "NoSourceError",
     "PauseForEventException",
@@ -139,6 +143,16 @@ class StoreError(DurableError, OSError):
 
 class ConcurrentResumeError(DurableError):
     """Raised when another runtime saved the same instance since it was loaded here."""
+
+
+class InstanceExistsError(DurableError):
+    """A start (`Worker.start`, `Worker.execute`) names an instance that exists already and
+    was started with other arguments, or by another program; nothing was changed."""
+
+
+class InstanceNotFoundError(DurableError, LookupError):
+    """A resume-only call (`DurableProgram.resume`, `Worker.resume`) names an instance that
+    has no saved state."""
 
 
 class InvalidWaitError(DurableError, ValueError):

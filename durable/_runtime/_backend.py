@@ -18,6 +18,14 @@ snapshot it saves, and `StateStore.commit` deletes them with that save (in the s
 every store that ships). A crash in between on a store without atomic commits leaves the ids
 in the snapshot, which hides them from later waits; the next load deletes them.
 
+In-process wake-ups: `DurableBackend.add_listener(fn)` registers a callable that every
+`publish_event`, `publish` and `cancel` of this backend object calls with the instance id once
+the event is durable. It is called synchronously, in whatever thread published (a worker
+thread for `publish` on a blocking store, any thread for `publish_event`), so it must be quick,
+thread-safe and never block: `durable.Worker` hands the id to its event loop with the loop's own
+thread-safe scheduler. An exception from a listener is logged and never fails the publish.
+Publishes from other processes are not seen: workers find them with `StateStore.ready`.
+
 A resume is one trip to the store and so is a pause: the hand-off to a worker thread costs
 about as much as the file work itself, so neither makes two.
 """
@@ -27,6 +35,7 @@ from __future__ import annotations
 import abc
 import functools
 import json
+import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -129,10 +138,32 @@ class OrchestrationBackend(abc.ABC):
 class DurableBackend(OrchestrationBackend):
     """An `OrchestrationBackend` over a `StateStore`, with a durable event inbox."""
 
+    # Class-level defaults, so that a subclass need not call ``super().__init__``.
+    _listeners: tuple[Callable[[str], None], ...] = ()
+    _listeners_lock: threading.Lock = threading.Lock()
+
     def __init__(self, store: StateStore | None = None, *, clock: Clock | None = None) -> None:
         self.store = store if store is not None else InMemoryStateStore()
         if clock is not None:
             self.clock = clock
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(instance_id)` after every publish or cancel through this backend
+        (module docstring: any thread, must not block)."""
+        with self._listeners_lock:
+            self._listeners = (*self._listeners, listener)
+
+    def remove_listener(self, listener: Callable[[str], None]) -> None:
+        """Stop calling `listener`; a listener not registered is fine."""
+        with self._listeners_lock:
+            self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+    def _notify(self, instance_id: str) -> None:
+        for listener in self._listeners:
+            try:
+                listener(instance_id)
+            except Exception as e:  # a wake-up is a hint: the publish itself is done
+                emit("listener.failed", level="warning", instance_id=instance_id, error=repr(e))
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         if self.store.blocking:
@@ -251,6 +282,7 @@ class DurableBackend(OrchestrationBackend):
                 f"the event name {CANCEL_EVENT!r} is reserved: use backend.cancel(instance_id)"
             )
         self._publish(instance_id, event_name, payload)
+        self._notify(instance_id)
 
     async def publish(self, instance_id: str, event_name: str, payload: Any = None) -> None:
         """`publish_event` for async code: the store's I/O runs off the event loop."""
@@ -266,6 +298,7 @@ class DurableBackend(OrchestrationBackend):
         _check_ids(instance_id, CANCEL_EVENT)
         self._publish(instance_id, CANCEL_EVENT, reason)
         emit("instance.cancel_requested", instance_id=instance_id)
+        self._notify(instance_id)
 
     def _publish(self, instance_id: str, event_name: str, payload: Any) -> None:
         at = self.clock.now().isoformat()

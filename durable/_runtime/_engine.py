@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import hashlib
+import json
 import time
 import traceback
 import types
@@ -52,6 +54,7 @@ from ..errors import (
     DurableError,
     IncompatibleSnapshotError,
     InstanceCancelledError,
+    InstanceNotFoundError,
     InvalidInstanceIdError,
     PauseForEventException,
     RaisedAtWait,
@@ -74,7 +77,7 @@ from ._upgrade import (
 )
 from ._waits import Primitive, cancellation, deliver
 
-__all__ = ["DurableRuntime", "current_run"]
+__all__ = ["DurableRuntime", "arguments_digest", "current_run"]
 
 T = TypeVar("T")
 
@@ -95,11 +98,13 @@ class DurableRuntime:
         kwargs: dict[str, Any] | None = None,
         *,
         parent: str | None = None,
+        start: bool = True,
     ) -> Any:
         """Start `instance_id`, or continue it from its last checkpoint, or return its result.
 
         The arguments (and `parent`, the instance that started it) are used only when the
-        instance starts.
+        instance starts; with ``start=False`` an instance without saved state raises
+        `InstanceNotFoundError` instead of starting.
         """
         if not isinstance(instance_id, str):
             raise InvalidInstanceIdError(
@@ -108,6 +113,10 @@ class DurableRuntime:
         loaded = await self.backend.load_instance(instance_id)
         snap = loaded.snapshot
         if snap is None:
+            if not start:
+                raise InstanceNotFoundError(
+                    f"instance {instance_id!r} has no saved state: start it first"
+                )
             arguments = program.bind(args, kwargs or {})
             return await self._start(program, instance_id, arguments, parent)
         _check_identity(instance_id, program, snap)
@@ -129,7 +138,7 @@ class DurableRuntime:
         run.parent = parent
         root = _Frame(run, program, 0, arguments)
         run.stack.append(root)
-        run.note("instance.started", program, 0)
+        run.note("instance.started", program, 0, **arguments_digest(arguments))
         await run.checkpoint("running")
         return await run.execute(root)
 
@@ -767,6 +776,20 @@ def _pause_outside_durable_code(
         filename=origin.filename if origin else "?",
         lineno=(origin.lineno or 0) if origin else 0,
     )
+
+
+def arguments_digest(arguments: dict[str, Any]) -> dict[str, str]:
+    """``{"arguments": digest}`` of the start arguments (those the function reads), encoded as
+    they are saved; what the ``instance.started`` history entry keeps, so that a later start
+    of the same id can tell other arguments apart. Empty if they cannot be encoded (the
+    start's checkpoint then reports why)."""
+    encoder = Encoder()
+    try:
+        encoded = {name: encoder.encode(value, name) for name, value in arguments.items()}
+    except UnencodableValue:
+        return {}
+    text = json.dumps(encoded, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return {"arguments": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]}
 
 
 def _point_name(compiled: CompiledFunction, point: int) -> str:

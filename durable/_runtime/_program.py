@@ -166,6 +166,13 @@ class DurableProgram(ProgramBase, Generic[P, R]):
 
         return call
 
+    async def resume(self, *, orchestration_backend: OrchestrationBackend, instance_id: str) -> R:
+        """Continue the instance `instance_id` of this program, or return its saved result:
+        the typed resume-only call, with no arguments. Raises `Suspended` when it stops to
+        wait again and `InstanceNotFoundError` when the instance never started."""
+        runtime = DurableRuntime(orchestration_backend)
+        return cast(R, await runtime.run(self, instance_id, start=False))
+
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The arguments as the function's parameters, keeping only those it ever reads."""
         try:

@@ -1,0 +1,136 @@
+"""`durable.Worker` throughput and wake-up latency, measured in one run (nothing is asserted).
+
+Run from the repository root: ``.venv/bin/python benchmarks/bench_worker.py [--quick]``.
+
+1. **Cycles per second**: ``INSTANCES`` instances, each doing ``CYCLES`` pause → publish →
+   resume cycles (``await durable.wait_for_event("go")`` in a loop), driven by one `Worker`
+   (concurrency 100) while another task publishes the events (``await backend.publish``)
+   round by round. A cycle is one publish, one resume and one saved pause. Figures: cycles
+   per second from the first start to the last result, on `InMemoryStateStore` and
+   `DiskStateStore` (every commit and publish is an fsync'd append), on asyncio and trio, and
+   on `durable.SQLiteStateStore` when this version has one.
+2. **Wake-up latency**: one instance waits; ``await backend.publish(...)`` from another task;
+   the time from the publish call until the worker's run has consumed the event and saved
+   the next pause (seen as the instance's next wait, by the instance's own code reporting the
+   moment it resumed). p50 and p99 over ``SAMPLES`` cycles, same stores and loops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+import durable
+from durable import DiskStateStore, DurableBackend, InMemoryStateStore, StateStore, make_durable
+
+
+async def cycling(n: int) -> int:
+    total = 0
+    for _ in range(n):
+        total += await durable.wait_for_event("go")
+    return total
+
+
+CYCLING = make_durable(cycling)
+
+RESUMED: list[float] = []
+
+
+@durable.step
+def mark() -> None:
+    RESUMED.append(time.perf_counter())
+
+
+async def pinging(n: int) -> int:
+    for _ in range(n):
+        await durable.wait_for_event("ping")
+        await mark()
+    return n
+
+
+PINGING = make_durable(pinging)
+
+
+def stores(folder: Path) -> dict[str, Callable[[str], StateStore]]:
+    made: dict[str, Callable[[str], StateStore]] = {
+        "memory": lambda _: InMemoryStateStore(),
+        "disk": lambda name: DiskStateStore(folder / name),
+    }
+    sqlite = getattr(durable, "SQLiteStateStore", None)  # a hook: a later version has one
+    if sqlite is not None:
+        made["sqlite"] = lambda name: sqlite(folder / f"{name}.db")
+    return made
+
+
+async def throughput(store: StateStore, instances: int, cycles: int) -> float:
+    backend = DurableBackend(store)
+    async with durable.Worker(backend, [CYCLING], concurrency=100, poll_interval=30) as worker:
+        started = time.perf_counter()
+        handles = [
+            await worker.start(CYCLING, cycles, instance_id=f"c-{i}") for i in range(instances)
+        ]
+
+        async def publisher() -> None:
+            for _ in range(cycles):
+                for i in range(instances):
+                    await backend.publish(f"c-{i}", "go", 1)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(publisher)
+            results = [await h.result() for h in handles]
+        elapsed = time.perf_counter() - started
+    assert results == [cycles] * instances
+    return instances * cycles / elapsed
+
+
+async def latency(store: StateStore, samples: int) -> tuple[float, float]:
+    backend = DurableBackend(store)
+    RESUMED.clear()
+    delays = []
+    async with durable.Worker(backend, [PINGING], poll_interval=30) as worker:
+        handle = await worker.start(PINGING, samples, instance_id="ping")
+        for i in range(samples):
+            await anyio.sleep(0.002)
+            sent = time.perf_counter()
+            await backend.publish("ping", "ping")
+            while len(RESUMED) <= i:
+                await anyio.sleep(0)
+            delays.append(RESUMED[i] - sent)
+        await handle.result()
+    delays.sort()
+    return statistics.median(delays), delays[min(len(delays) - 1, int(len(delays) * 0.99))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
+    args = parser.parse_args()
+    instances, cycles, samples = (20, 3, 50) if args.quick else (200, 10, 300)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        print(f"{instances} instances x {cycles} pause -> publish -> resume cycles, one Worker")
+        n = 0
+        for name, make in stores(folder).items():
+            for loop in ("asyncio", "trio"):
+                n += 1
+                store = make(f"t{n}")
+                rate: Any = anyio.run(throughput, store, instances, cycles, backend=loop)
+                store.close()
+                store = make(f"l{n}")
+                p50, p99 = anyio.run(latency, store, samples, backend=loop)
+                store.close()
+                print(
+                    f"  {name:7} {loop:8} {rate:8.0f} cycles/s   publish -> resumed "
+                    f"p50 {p50 * 1000:6.2f} ms  p99 {p99 * 1000:6.2f} ms"
+                )
+
+
+if __name__ == "__main__":
+    main()
