@@ -37,7 +37,11 @@ def run_with_kills(tmp: pathlib.Path, backend: str, kills: int, seed: int) -> tu
         if attempt < kills:
             time.sleep(rng.uniform(0.0, 0.25))
             proc.kill()
-        out, err = proc.communicate(timeout=60)
+        # Read the rest through the same pipe: `communicate` would miss what `readline`
+        # already buffered (the result, when the run finished at once).
+        out = proc.stdout.read()
+        err = proc.stderr.read() if proc.stderr else ""
+        proc.wait(timeout=60)
         if proc.returncode == -9:
             landed += 1
             continue
