@@ -99,7 +99,11 @@ def run_with_kills(
         if attempt < kills:
             time.sleep(rng.uniform(0.0, max_delay))
             proc.kill()
-        out, err = proc.communicate(timeout=60)
+        # Read the rest through the same pipe: `communicate` would miss what `readline`
+        # already buffered (the result, when the run finished at once).
+        out = proc.stdout.read()
+        err = proc.stderr.read() if proc.stderr else ""
+        proc.wait(timeout=60)
         if proc.returncode == -9:
             kill_points.append(len(log.read_text().splitlines()) if log.exists() else 0)
             temps.update(p.name for p in store.rglob(".tmp-*"))
