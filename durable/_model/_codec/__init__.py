@@ -16,7 +16,9 @@ Bare: ``None``, ``bool``, ``int`` in the signed 64-bit range, finite ``float`` o
 ``float``       ``{"v": "nan" | "-nan" | "inf" | "-inf" | "-0.0"}``
 ``str``         ``{"v": base64(utf-8 with surrogatepass)}`` (strings with lone surrogates)
 ``bytes``       ``{"v": base64}``; ``bytearray`` the same plus ``$id``
-``list``        ``{"v": [items]}``; ``tuple``, ``set``, ``frozenset`` the same
+``list``        ``{"v": [items]}``; ``tuple`` the same
+``set``         ``{"v": [items in iteration order], "m"?: table size}``; ``frozenset`` the
+                same (``m`` only when it is not the size ``set(dict)`` gives; see `_sets`)
 ``deque``       ``{"v": [items], "m"?: maxlen}``
 ``dict``        ``{"v": [k0, v0, ...]}``; also ``odict`` (OrderedDict), ``counter``,
                 ``defaultdict`` (plus ``"f": "list" | ... | null``, the default factory)
@@ -108,13 +110,14 @@ Modules
 -------
 * `_types`: what both sides share: `JSON`, the errors, class references and their lookup,
   dataclass and model specs, attribute-name rules, iterator kinds, the depth bound.
+* `_sets`: rebuilding a set in its saved iteration order (CPython's probing, simulated).
 * `_leaves`: the leaf tags (scalars, bytes, range, date and time, decimal, UUID): each tag's
   encoder and decoder in one place.
 * `_encode`: the `Encoder`, and why a value that has no handler cannot be saved.
 * `_decode`: the `Decoder`, and the rebuilding of user types.
 
-`_leaves`, `_encode` and `_decode` import `_types`; `_encode` and `_decode` import `_leaves`;
-`_encode` and `_decode` never import each other.
+`_leaves`, `_encode` and `_decode` import `_types`; `_sets` imports nothing; `_encode` and
+`_decode` import `_leaves` and `_sets`; `_encode` and `_decode` never import each other.
 """
 
 from ._decode import Decoder

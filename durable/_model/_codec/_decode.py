@@ -41,6 +41,7 @@ from ._leaves import (
     _json_kind,
     _tag_of,
 )
+from ._sets import fill_ordered, ordered_frozenset, valid_table_size
 from ._types import (
     _FACTORIES,
     _ITER_KINDS,
@@ -306,10 +307,10 @@ class Decoder:
     def _d_set(self, node: _Node) -> _DecGen:
         obj: set[object] = set()
         self._define(node, obj, "set")
-        for x in _get(node, "v", list):
-            item = x if type(x) in _JSON_SCALARS else (yield x)
+        items = yield from self._items(node)
+        for item in items:
             _check_hashable(item, "set item")
-            obj.add(item)
+        fill_ordered(obj, items, _table_size(node, len(items)))
         return obj
 
     def _d_tuple(self, node: _Node) -> _DecGen:
@@ -326,7 +327,7 @@ class Decoder:
             _check_hashable(item, "frozenset item")
         if "$same" in node:
             return self._same(node, "frozenset")
-        obj = frozenset(items)
+        obj = ordered_frozenset(items, _table_size(node, len(items)))
         self._define(node, obj, "frozenset")
         return obj
 
@@ -580,6 +581,12 @@ def _same_value(validated: object, saved: object) -> bool:
         return bool(validated == saved)
     except Exception:  # an odd __eq__: keep what validation built
         return False
+
+
+def _table_size(node: _Node, n: int) -> int | None:
+    """The saved table size of a set: a hint, ignored when it is not one a set can have."""
+    size = node.get("m")
+    return size if valid_table_size(size, n) else None  # type: ignore[return-value]
 
 
 def _min_stop(r: range) -> range:

@@ -32,6 +32,7 @@ from ._leaves import (
     _e_bytearray,
     _e_int,
 )
+from ._sets import table_size
 from ._types import (
     _CLASS_REFERENCES,
     _FACTORIES,
@@ -437,7 +438,11 @@ class Encoder:
         return {"$t": "tuple", "v": (yield from self._e_items(v, _IDX))}
 
     def _e_set(self, tag: str, v: set[Any] | frozenset[Any]) -> _EncGen:
-        return {"$t": tag, "v": (yield from self._e_items(v, _ITEM))}
+        node: _Node = {"$t": tag, "v": (yield from self._e_items(v, _ITEM))}
+        size = table_size(v)
+        if size is not None:
+            node["m"] = size
+        return node
 
     def _e_deque(self, v: collections.deque[Any]) -> _EncGen:
         node: _Node = {"$t": "deque", "v": (yield from self._e_items(v, _IDX))}
