@@ -24,12 +24,17 @@ from ..._iterators import (
 from ._leaves import (
     _b64,
     _d_bytes,
+    _d_complex,
     _d_date,
     _d_datetime,
     _d_decimal,
     _d_float,
+    _d_fraction,
     _d_int,
+    _d_ip,
+    _d_path,
     _d_range,
+    _d_regex,
     _d_str,
     _d_time,
     _d_timedelta,
@@ -39,6 +44,7 @@ from ._leaves import (
     _get,
     _int_value,
     _json_kind,
+    _new_array,
     _tag_of,
 )
 from ._sets import fill_ordered, ordered_frozenset, valid_table_size
@@ -53,6 +59,7 @@ from ._types import (
     _exc_attr,
     _ident_attr,
     _model_spec,
+    _namedtuple_fields,
     _Node,
     _plain_str,
     _resolve_class,
@@ -110,12 +117,19 @@ class Decoder:
             "zoneinfo": _d_zoneinfo,
             "decimal": _d_decimal,
             "uuid": _d_uuid,
+            "path": _d_path,
+            "regex": _d_regex,
+            "ip": _d_ip,
+            "fraction": _d_fraction,
+            "complex": _d_complex,
+            "array": self._d_array,
             "enum": self._d_enum,
             "class": self._d_class,
         }
         generators: dict[str, Callable[[_Node], _DecGen]] = {
             "list": self._d_list,
             "tuple": self._d_tuple,
+            "ntuple": self._d_ntuple,
             "set": self._d_set,
             "frozenset": self._d_frozenset,
             "deque": self._d_deque,
@@ -263,6 +277,11 @@ class Decoder:
         self._define(node, obj, "bytearray")
         return obj
 
+    def _d_array(self, node: _Node) -> object:
+        obj = _new_array(node)
+        self._define(node, obj, "array")
+        return obj
+
     def _d_class(self, node: _Node) -> type:
         return self._class(node, "class")
 
@@ -319,6 +338,18 @@ class Decoder:
             return self._same(node, "tuple")
         obj = tuple(items)
         self._define(node, obj, "tuple")
+        return obj
+
+    def _d_ntuple(self, node: _Node) -> _DecGen:
+        cls: Any = self._class(node, "ntuple")
+        items = yield from self._items(node)
+        if "$same" in node:
+            return self._same(node, "ntuple")
+        fields = _namedtuple_fields(cls)
+        if fields is None or len(items) != len(fields):
+            raise DecodeError(f"{node['cls']} has {len(fields or ())} fields, not {len(items)}")
+        obj = tuple.__new__(cls, items)  # what the generated __new__ does, without calling it
+        self._define(node, obj, "ntuple")
         return obj
 
     def _d_frozenset(self, node: _Node) -> _DecGen:
@@ -484,6 +515,16 @@ class Decoder:
         for name, value in attrs.items():
             setattr(obj, name, value)
         self._define(node, obj, "exc")
+        for key in ("cause", "context"):
+            if key in node:
+                linked = yield node[key]
+                if not isinstance(linked, BaseException):
+                    raise DecodeError(f"'exc' node: {key!r} must be an exception")
+                setattr(obj, f"__{key}__", linked)
+        suppress = node.get("suppress", False)
+        if type(suppress) is not bool:
+            raise DecodeError("'exc' node: 'suppress' must be a boolean")
+        obj.__suppress_context__ = suppress  # after __cause__, whose setter sets it
         return obj
 
     def _d_dataclass(self, node: _Node) -> _DecGen:
@@ -527,10 +568,19 @@ class Decoder:
         fields_set = _get(node, "set", list)
         if not all(type(name) is str for name in fields_set):
             raise DecodeError("'model' node: 'set' must hold field names")
+        dumped = node.get("json", [])
+        if type(dumped) is not list or not all(type(name) is str for name in dumped):
+            raise DecodeError("'model' node: 'json' must hold field names")
         data = values.get("root") if spec.root else values | extra
         try:
+            # Fields saved as the model's own JSON-mode data are validated as such: in lax
+            # mode (a strict model would refuse a URL given as a string), as from JSON.
             cls.__pydantic_validator__.validate_python(
-                data, self_instance=obj, by_alias=False, by_name=True
+                data,
+                self_instance=obj,
+                by_alias=False,
+                by_name=True,
+                strict=False if dumped else None,
             )
         except Exception as e:
             raise DecodeError(f"the saved fields of {spec.ref} do not validate: {e}") from e

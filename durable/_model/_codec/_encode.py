@@ -9,6 +9,7 @@ has no handler cannot be saved (`_refusal_reason`). Leaf values are encoded by `
 from __future__ import annotations
 
 import _thread
+import array
 import collections
 import enum
 import functools
@@ -19,6 +20,7 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Any, Final, Literal, TypeAlias, cast
 
 from pydantic import BaseModel
+from pydantic.types import _SecretBase
 
 from ..._iterators import (
     CONTAINER_ITERATORS,
@@ -29,9 +31,11 @@ from ..._iterators import (
 from ._leaves import (
     _LEAF_ENCODERS,
     _bare,
+    _e_array,
     _e_bytearray,
     _e_int,
 )
+from ._reasons import reason_for
 from ._sets import table_size
 from ._types import (
     _CLASS_REFERENCES,
@@ -51,6 +55,7 @@ from ._types import (
     _model_spec,
     _ModelSpec,
     _mro,
+    _namedtuple_fields,
     _Node,
     _plain_str,
     _Refuse,
@@ -86,6 +91,7 @@ _BUILTIN_BASES: Final = frozenset(
         collections.defaultdict,
         collections.Counter,
         collections.deque,
+        array.array,
     }
 )
 
@@ -121,7 +127,8 @@ _FUNCTIONS_REASON: Final = (
     "or make it a module-level durable function"
 )
 _ARBITRARY_REASON: Final = (
-    "instances of arbitrary classes cannot be saved; use a dataclass or a pydantic model"
+    "instances of arbitrary classes cannot be saved; make it a dataclass or a pydantic model "
+    "defined at module level, or keep only the data it holds"
 )
 
 
@@ -131,7 +138,7 @@ def _refusal_reason(t: type) -> str:
         return "classes cannot be saved; refer to the class by its name instead"
     if t in _FUNCTION_TYPES:
         return _FUNCTIONS_REASON
-    special = _SPECIAL_REASONS.get(t)
+    special = _SPECIAL_REASONS.get(t) or reason_for(t)
     if special is not None:
         return special
     if issubclass(t, types.ModuleType):
@@ -165,8 +172,6 @@ _SPECIAL_REASONS: Final[dict[type, str]] = {
 
 
 def _builtin_subclass_reason(t: type) -> str | None:
-    if issubclass(t, tuple) and hasattr(t, "_fields"):
-        return "named tuples cannot be saved; use a frozen dataclass or a plain tuple"
     for base in _mro(t)[1:-1]:
         if base in _BUILTIN_BASES:
             return f"subclasses of {base.__name__} cannot be saved; convert it to a plain one"
@@ -233,6 +238,11 @@ class _EFrame:
         self.child: _Child | None = None  # the child being encoded, for error paths
 
 
+_NATIVE_LEAVES: Final = frozenset({*_LEAF_ENCODERS, bytearray, array.array})
+_NATIVE_ITEMS: Final = frozenset({list, tuple, set, frozenset, collections.deque})
+_NATIVE_MAPS: Final = frozenset(
+    {dict, collections.OrderedDict, collections.Counter, collections.defaultdict}
+)
 _LEAF_HANDLERS: Final[dict[type, _Handler]] = {t: (_LEAF, f) for t, f in _LEAF_ENCODERS.items()}
 
 
@@ -255,6 +265,7 @@ class Encoder:
         self._handlers.update(
             {
                 bytearray: (_IDLEAF, _e_bytearray),
+                array.array: (_IDLEAF, _e_array),
                 list: (_PRE, self._e_list),
                 dict: (_PRE, functools.partial(self._e_map, "dict")),
                 collections.OrderedDict: (_PRE, functools.partial(self._e_map, "odict")),
@@ -373,12 +384,11 @@ class Encoder:
     def _finish(self, frame: _EFrame, node: _Node) -> JSON:
         if frame.n >= 0:
             node["$id"] = frame.n
+        elif "$id" in node:  # a post-order kind that defined itself before its last children
+            self._leave(frame)
         else:
             oid = id(frame.obj)
-            if frame.prev is None:
-                del self._active[oid]
-            else:
-                self._active[oid] = frame.prev
+            self._leave(frame)
             done = self._ids.get(oid)
             if done is None:
                 node["$id"] = self._define(frame.obj)
@@ -388,6 +398,13 @@ class Encoder:
             self._outs.append(node)
             return {"$out": len(self._outs) - 1}
         return node
+
+    def _leave(self, frame: _EFrame) -> None:
+        oid = id(frame.obj)
+        if frame.prev is None:
+            del self._active[oid]
+        else:
+            self._active[oid] = frame.prev
 
     # -- user classes ---------------------------------------------------------------------
 
@@ -420,6 +437,9 @@ class Encoder:
             _class_ref(t)
             model_spec = _model_spec(t)
             return _PRE, lambda v: self._e_model(v, model_spec)
+        if _namedtuple_fields(t) is not None:
+            ref = _class_ref(t)
+            return _POST, lambda v: self._e_ntuple(v, ref)
         return _LEAF, _refuser(_refusal_reason(t))
 
     # -- container handlers: generators yielding (child, step kind, step data) --------------
@@ -436,6 +456,11 @@ class Encoder:
 
     def _e_tuple(self, v: tuple[Any, ...]) -> _EncGen:
         return {"$t": "tuple", "v": (yield from self._e_items(v, _IDX))}
+
+    def _e_ntuple(self, v: tuple[Any, ...], ref: str) -> _EncGen:
+        if getattr(v, "__dict__", None):
+            raise _Refuse("this named tuple has instance attributes; they cannot be saved")
+        return {"$t": "ntuple", "cls": ref, "v": (yield from self._e_items(v, _IDX))}
 
     def _e_set(self, tag: str, v: set[Any] | frozenset[Any]) -> _EncGen:
         node: _Node = {"$t": tag, "v": (yield from self._e_items(v, _ITEM))}
@@ -471,6 +496,35 @@ class Encoder:
                 f"use one of {', '.join(_FACTORIES)} or a plain dict"
             )
         return {"$t": "defaultdict", "f": name, "v": (yield from self._e_pairs(v))}
+
+    def _native(self, root: object) -> bool:
+        """Whether the codec itself can save `root` and everything in it (pydantic models
+        count: each saves its own fields so)."""
+        todo: list[Any] = [root]
+        seen: set[int] = set()
+        while todo:
+            x = todo.pop()
+            t: Any = type(x)
+            if t in _NATIVE_LEAVES or id(x) in seen:
+                continue
+            seen.add(id(x))
+            kind, fn = self._handlers.get(t) or self._user_handler(t)
+            if t in _NATIVE_ITEMS:
+                todo.extend(x)
+            elif t in _NATIVE_MAPS:
+                todo.extend(x.keys())
+                todo.extend(x.values())
+            elif kind == _LEAF and t not in self._handlers and fn is not _e_class:
+                if not isinstance(fn, functools.partial):  # an enum's is; a refusal's is not
+                    return False
+            elif kind == _POST and BaseException in _mro(t):
+                todo.extend(x.args)
+            elif kind == _PRE and t not in self._handlers and BaseModel not in _mro(t):
+                todo.extend(getattr(x, "__dict__", {}).values())  # a dataclass
+                todo.extend(getattr(x, n, None) for n in _dataclass_spec(t).names)
+            elif kind == _POST and t not in self._handlers:
+                todo.extend(cast(tuple[Any, ...], x))  # a named tuple
+        return True
 
     def _e_attrs(
         self, attrs: Mapping[Any, Any], name_ok: Callable[[object], bool]
@@ -549,7 +603,22 @@ class Encoder:
         node: _Node = {"$t": "exc", "cls": ref, "args": args}
         if v.__dict__:
             node["attrs"] = yield from self._e_attrs(v.__dict__, _exc_attr)
+        if id(v) in self._ids:  # a nested occurrence (a cycle through args) came first
+            return node
+        # The chain is set after the exception is built: define it now, so that a chain that
+        # leads back to it (or to any exception met before) is a reference.
+        node["$id"] = self._define(v)
+        for key, linked in (("cause", v.__cause__), ("context", v.__context__)):
+            if linked is not None and self._chainable(linked):
+                node[key] = yield (linked, _RAW, f".__{key}__")
+        if v.__suppress_context__:
+            node["suppress"] = True
         return node
+
+    def _chainable(self, linked: BaseException) -> bool:
+        """Whether a chained exception's class can be saved (else the link is left out, as
+        a traceback is: the exception itself stays saveable)."""
+        return self._user_handler(type(linked))[0] == _POST
 
     def _e_fields(self, v: object, names: tuple[str, ...]) -> Generator[_Child, JSON, _Node]:
         out: _Node = {}
@@ -570,7 +639,24 @@ class Encoder:
 
     def _e_model(self, v: BaseModel, spec: _ModelSpec) -> _EncGen:
         node: _Node = {"$t": "model", "cls": spec.ref}
-        node["v"] = yield from self._e_fields(v, spec.names)
+        fields: _Node = {}
+        dumped: list[JSON] = []
+        for name in spec.names:
+            x = getattr(v, name, _MISS)
+            if x is _MISS:
+                continue
+            if _bare(x) is _MISS and name not in spec.untyped and not self._native(x):
+                # A value only the model knows how to save (an HttpUrl, a SecretStr, a type
+                # of a library): its own serialisation, validated again when it is loaded.
+                data = _model_field_data(v, name, x)
+                if data is not _MISS:  # else the codec says what it cannot save in it
+                    x = data
+                    dumped.append(name)
+            b = _bare(x)
+            fields[name] = b if b is not _MISS else (yield (x, _ATTR, name))
+        node["v"] = fields
+        if dumped:
+            node["json"] = dumped
         if v.__pydantic_extra__:
             node["extra"] = yield from self._e_attrs(v.__pydantic_extra__, _plain_str)
         if v.__pydantic_private__:
@@ -581,6 +667,40 @@ class Encoder:
         names: list[JSON] = list(fields_set)
         node["set"] = names
         return node
+
+
+def _model_field_data(model: BaseModel, name: str, x: object) -> object:
+    """Field `name` of `model` as its own serialisation gives it (JSON mode), or a secret's
+    revealed value: data its validation turns back into `x`."""
+    if isinstance(x, _SecretBase):
+        return x.get_secret_value()
+    if _holds_secret(x):
+        raise _Refuse(
+            f"field {name!r} holds a pydantic secret inside a container; its serialisation "
+            "masks it. Make the secret a field of its own (a SecretStr field is saved revealed)"
+        )
+    try:
+        data = type(model).__pydantic_serializer__.to_python(
+            model, mode="json", include={name}, by_alias=False, round_trip=True
+        )
+    except Exception:
+        return _MISS
+    return data[name] if type(data) is dict and name in data else _MISS
+
+
+def _holds_secret(root: object) -> bool:
+    todo, seen = [root], set()
+    while todo:
+        x = todo.pop()
+        if isinstance(x, _SecretBase):
+            return True
+        if isinstance(x, list | tuple | set | frozenset | collections.deque) and id(x) not in seen:
+            seen.add(id(x))
+            todo.extend(x)
+        elif isinstance(x, dict) and id(x) not in seen:
+            seen.add(id(x))
+            todo.extend(x.values())
+    return False
 
 
 def _e_enum(ref: str, v: enum.Enum) -> JSON:

@@ -37,7 +37,7 @@ _CPYTHON: Final = sys.implementation.name == "cpython"
 _EMPTY: Final = sys.getsizeof(set())
 _ENTRY: Final = 2 * (sys.maxsize.bit_length() + 1) // 8  # a key pointer and a hash
 _MIN: Final = 8
-_MAX_TABLE: Final = 1 << 24  # never allocate a bigger table because a snapshot says so
+_MAX_TABLE: Final = 1 << 26  # never allocate a bigger table because a snapshot says so
 _UNSIGNED: Final = (1 << (sys.maxsize.bit_length() + 1)) - 1
 
 
@@ -57,10 +57,11 @@ def table_size(s: set[Any] | frozenset[Any]) -> int | None:
 
 
 def valid_table_size(size: object, n: int) -> bool:
-    """Whether `size` is a table size a set of `n` items can have (and that we allocate)."""
+    """Whether `size` is a table size a set of `n` items has without removals (at most 8n:
+    a table grows to four times its items, or is sized for twice two merged sets)."""
     return (
         type(size) is int
-        and _MIN <= size <= _MAX_TABLE
+        and _MIN <= size <= min(_MAX_TABLE, 8 * n)
         and size & (size - 1) == 0
         and n * 5 < (size - 1) * 3
     )
@@ -96,7 +97,7 @@ def _probes(h: int, mask: int) -> Iterator[int]:
 
 
 def _candidates(
-    h: int, mask: int, prev: int, taken: dict[int, int], low: int
+    h: int, mask: int, prev: int, taken: dict[int, int], low: int, budget: list[int]
 ) -> list[tuple[int, tuple[int, ...]]]:
     """Where an item of hash `h` can sit after slot `prev`: (slot, the slots its probe passed).
 
@@ -107,8 +108,9 @@ def _candidates(
     out: list[tuple[int, tuple[int, ...]]] = []
     passed: list[int] = []
     bound = low  # the item sits at or before this slot
-    for steps, p in enumerate(_probes(h, mask)):
-        if bound <= prev or steps > 4 * mask + 64:
+    for p in _probes(h, mask):
+        budget[0] -= 1
+        if bound <= prev or budget[0] < 0:
             break
         if p <= prev:
             if p not in taken:
@@ -131,16 +133,15 @@ def _insertion_order(order: Sequence[Any], size: int) -> list[Any] | None:
     slots: list[int] = []
     passed: list[tuple[int, ...]] = []
     choices: list[list[tuple[int, tuple[int, ...]]]] = []
-    budget = 16 * n + 256
-    while len(slots) < n:
-        budget -= 1
-        if budget < 0:
+    budget = [256 * n + 4096]  # probe steps, shared with _candidates: no quadratic search
+    while n:
+        if budget[0] < 0:
             return None
         i = len(slots)
         prev = slots[-1] if slots else -1
         if len(choices) == i:
             low = min((q for q in need if q > prev), default=mask)
-            choices.append(_candidates(hashes[i], mask, prev, taken, low))
+            choices.append(_candidates(hashes[i], mask, prev, taken, low, budget))
         if choices[i]:
             slot, through = choices[i].pop(0)
             taken[slot] = i
@@ -149,14 +150,19 @@ def _insertion_order(order: Sequence[Any], size: int) -> list[Any] | None:
                     need[q] = need.get(q, 0) + 1
             slots.append(slot)
             passed.append(through)
-            if len(slots) < n or all(q in taken for q in need):
+            if len(slots) < n:
                 continue
+            if all(q in taken for q in need):
+                insertion = _topological(order, passed, taken)
+                if insertion is not None:
+                    return insertion
+                budget[0] -= n  # a cycle: items that each passed the other; search on
         else:  # no place left for item i: take back the previous one
             choices.pop()
             if not slots:
                 return None
         _undo(slots.pop(), passed.pop(), taken, need)
-    return _topological(order, passed, taken)
+    return None
 
 
 def _undo(slot: int, through: tuple[int, ...], taken: dict[int, int], need: dict[int, int]) -> None:

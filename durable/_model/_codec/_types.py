@@ -164,11 +164,27 @@ def _has_dataclass_fields(cls: type) -> bool:
     return any("__dataclass_fields__" in _TYPE_DICT.__get__(base, type) for base in _mro(cls))
 
 
+def _namedtuple_fields(cls: type) -> tuple[str, ...] | None:
+    """The `_fields` of a named tuple class (``collections.namedtuple`` or
+    ``typing.NamedTuple``, or a subclass of one); None for anything else. Reads class
+    namespaces only."""
+    mro = _mro(cls)
+    if tuple not in mro:
+        return None
+    for base in mro:
+        fields = _TYPE_DICT.__get__(base, type).get("_fields")
+        if fields is not None:
+            ok = type(fields) is tuple and all(type(f) is str for f in fields)
+            return fields if ok else None
+    return None
+
+
 _KIND_CHECKS: Final[dict[str, tuple[str, Callable[[type], bool]]]] = {
     "enum": ("an Enum", lambda c: enum.Enum in _mro(c)),
     "exc": ("an exception class", lambda c: BaseException in _mro(c)),
     "dataclass": ("a dataclass", _has_dataclass_fields),
     "model": ("a pydantic model", lambda c: BaseModel in _mro(c)),
+    "ntuple": ("a named tuple", lambda c: _namedtuple_fields(c) is not None),
     "class": (
         "a class with durable methods",
         lambda c: f"{c.__module__}:{c.__qualname__}" in _CLASS_REFERENCES,
@@ -242,6 +258,7 @@ class _ModelSpec:
     names: tuple[str, ...]  # model_fields in definition order
     root: bool  # a RootModel: validated from the bare root value
     private: frozenset[str]
+    untyped: frozenset[str]  # fields of type Any: their own serialisation would lose types
 
 
 @functools.cache
@@ -251,6 +268,9 @@ def _model_spec(cls: type[BaseModel]) -> _ModelSpec:
         names=tuple(cls.model_fields),
         root=bool(getattr(cls, "__pydantic_root_model__", False)),
         private=frozenset(getattr(cls, "__private_attributes__", None) or ()),
+        untyped=frozenset(
+            name for name, f in cls.model_fields.items() if f.annotation in (Any, object, None)
+        ),
     )
 
 
