@@ -128,6 +128,7 @@ from ._types import (
     DecodeError,
     UnencodableValue,
     allow_class_reference,
+    restrict_classes,
 )
 
 __all__ = [
@@ -138,4 +139,5 @@ __all__ = [
     "Encoder",
     "UnencodableValue",
     "allow_class_reference",
+    "restrict_classes",
 ]

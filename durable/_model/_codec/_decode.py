@@ -69,11 +69,20 @@ from ._types import (
 )
 
 _JSON_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+_HASHED_NESTS: Final = frozenset({tuple, frozenset})
 
 _DecGen: TypeAlias = Generator[JSON, object, object]
 
 
-def _check_hashable(value: object, where: str) -> None:
+# Tuples and frozensets nested deeper than this are not hashed (as a set item or dict key):
+# CPython hashes them recursively in C, without a recursion limit, and a snapshot can nest
+# them a million deep through out-of-line nodes; plain Python code never hashes such a key.
+_MAX_KEY_DEPTH: Final = 5_000
+
+
+def _check_hashable(value: object, where: str, depths: dict[int, int] | None = None) -> None:
+    if depths and depths.get(id(value), 0) > _MAX_KEY_DEPTH:
+        raise DecodeError(f"{where} nested more than {_MAX_KEY_DEPTH} levels deep")
     try:
         hash(value)
     except TypeError:
@@ -102,6 +111,7 @@ class Decoder:
         self._stack: list[_DFrame] = []
         self._outs: list[JSON] | None = None
         self._classes: dict[tuple[str, str], type] = {}
+        self._depths: dict[int, int] = {}  # id() of decoded tuples and frozensets -> nesting
         leaves: dict[str, Callable[[_Node], object]] = {
             "int": _d_int,
             "float": _d_float,
@@ -182,17 +192,23 @@ class Decoder:
 
     def _forget(self, mark: int) -> None:
         for n in self._order[mark:]:
+            self._depths.pop(id(self._objs[n]), None)
             del self._objs[n]
             del self._tags[n]
         del self._order[mark:]
 
     def _where(self) -> str:
         labels = []
-        for frame in self._stack:
+        stack = self._stack
+        if len(stack) > 8:  # the outermost and innermost levels of a deep nesting
+            stack = [*stack[:3], *stack[-4:]]
+        for frame in stack:
             label, ref, n = _tag_of(frame.node), frame.node.get("cls"), frame.node.get("$id")
             label += f" {ref}" if type(ref) is str else ""
             label += f" #{n}" if type(n) is int else ""
             labels.append(label)
+        if len(self._stack) > 8:
+            labels.insert(3, f"... {len(self._stack) - 7} more ...")
         return f" (in {' > '.join(labels)})" if labels else ""
 
     def _drive(self, data: JSON) -> object:
@@ -270,6 +286,12 @@ class Decoder:
             cls = self._classes[(kind, ref)] = _resolve_class(ref, kind)
         return cls
 
+    def _nest(self, obj: object, items: list[object]) -> None:
+        """Record how deep tuples and frozensets nest in `obj` (see `_MAX_KEY_DEPTH`)."""
+        depths = self._depths
+        if depths or any(type(x) in _HASHED_NESTS for x in items):
+            depths[id(obj)] = 1 + max((depths.get(id(x), 0) for x in items), default=0)
+
     # -- leaves that need the decoder ---------------------------------------------------------
 
     def _d_bytearray(self, node: _Node) -> bytearray:
@@ -328,7 +350,7 @@ class Decoder:
         self._define(node, obj, "set")
         items = yield from self._items(node)
         for item in items:
-            _check_hashable(item, "set item")
+            _check_hashable(item, "set item", self._depths)
         fill_ordered(obj, items, _table_size(node, len(items)))
         return obj
 
@@ -338,6 +360,7 @@ class Decoder:
             return self._same(node, "tuple")
         obj = tuple(items)
         self._define(node, obj, "tuple")
+        self._nest(obj, items)
         return obj
 
     def _d_ntuple(self, node: _Node) -> _DecGen:
@@ -350,16 +373,18 @@ class Decoder:
             raise DecodeError(f"{node['cls']} has {len(fields or ())} fields, not {len(items)}")
         obj = tuple.__new__(cls, items)  # what the generated __new__ does, without calling it
         self._define(node, obj, "ntuple")
+        self._nest(obj, items)
         return obj
 
     def _d_frozenset(self, node: _Node) -> _DecGen:
         items = yield from self._items(node)
         for item in items:
-            _check_hashable(item, "frozenset item")
+            _check_hashable(item, "frozenset item", self._depths)
         if "$same" in node:
             return self._same(node, "frozenset")
         obj = ordered_frozenset(items, _table_size(node, len(items)))
         self._define(node, obj, "frozenset")
+        self._nest(obj, items)
         return obj
 
     def _fill_map(self, node: _Node, obj: dict[object, object]) -> _DecGen:
@@ -369,7 +394,7 @@ class Decoder:
         for i in range(0, len(flat), 2):
             k, x = flat[i], flat[i + 1]
             key = k if type(k) in _JSON_SCALARS else (yield k)
-            _check_hashable(key, "dict key")
+            _check_hashable(key, "dict key", self._depths)
             obj[key] = x if type(x) in _JSON_SCALARS else (yield x)
         return obj
 

@@ -126,6 +126,11 @@ _FUNCTIONS_REASON: Final = (
     "functions cannot be saved; keep only data in variables live at a pause, "
     "or make it a module-level durable function"
 )
+_CONTROL_FLOW_REASON: Final = (
+    "control-flow exceptions (a BaseException that is not an Exception: SystemExit, "
+    "KeyboardInterrupt, GeneratorExit, asyncio.CancelledError) cannot be saved; keep what "
+    "you need of it (its args) in a variable, or re-raise it before the pause"
+)
 _ARBITRARY_REASON: Final = (
     "instances of arbitrary classes cannot be saved; make it a dataclass or a pydantic model "
     "defined at module level, or keep only the data it holds"
@@ -427,6 +432,8 @@ class Encoder:
         if enum.Enum in mro:
             return _LEAF, functools.partial(_e_enum, _class_ref(t))
         if BaseException in mro:
+            if Exception not in mro:
+                return _LEAF, _refuser(_CONTROL_FLOW_REASON)
             ref = _class_ref(t)
             return _POST, lambda v: self._e_exc(v, ref)
         if _has_dataclass_fields(t):
