@@ -20,7 +20,6 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Any, Final, Literal, TypeAlias, cast
 
 from pydantic import BaseModel
-from pydantic.types import _SecretBase
 
 from ..._iterators import (
     CONTAINER_ITERATORS,
@@ -28,6 +27,7 @@ from ..._iterators import (
     SetResume,
     iterated_container,
 )
+from ._fields import _model_field_data
 from ._leaves import (
     _LEAF_ENCODERS,
     _bare,
@@ -674,40 +674,6 @@ class Encoder:
         names: list[JSON] = list(fields_set)
         node["set"] = names
         return node
-
-
-def _model_field_data(model: BaseModel, name: str, x: object) -> object:
-    """Field `name` of `model` as its own serialisation gives it (JSON mode), or a secret's
-    revealed value: data its validation turns back into `x`."""
-    if isinstance(x, _SecretBase):
-        return x.get_secret_value()
-    if _holds_secret(x):
-        raise _Refuse(
-            f"field {name!r} holds a pydantic secret inside a container; its serialisation "
-            "masks it. Make the secret a field of its own (a SecretStr field is saved revealed)"
-        )
-    try:
-        data = type(model).__pydantic_serializer__.to_python(
-            model, mode="json", include={name}, by_alias=False, round_trip=True
-        )
-    except Exception:
-        return _MISS
-    return data[name] if type(data) is dict and name in data else _MISS
-
-
-def _holds_secret(root: object) -> bool:
-    todo, seen = [root], set()
-    while todo:
-        x = todo.pop()
-        if isinstance(x, _SecretBase):
-            return True
-        if isinstance(x, list | tuple | set | frozenset | collections.deque) and id(x) not in seen:
-            seen.add(id(x))
-            todo.extend(x)
-        elif isinstance(x, dict) and id(x) not in seen:
-            seen.add(id(x))
-            todo.extend(x.values())
-    return False
 
 
 def _e_enum(ref: str, v: enum.Enum) -> JSON:
