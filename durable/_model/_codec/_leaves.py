@@ -165,26 +165,21 @@ def _e_uuid(v: uuid.UUID) -> JSON:
     return {"$t": "uuid", "v": str(v)}
 
 
-_PATHS: Final[dict[str, type]] = {
-    t.__name__: t
-    for t in (
-        pathlib.PurePosixPath,
-        pathlib.PureWindowsPath,
-        pathlib.PosixPath,
-        pathlib.WindowsPath,
-    )
-}
-_IPS: Final[dict[str, type]] = {
-    t.__name__: t
-    for t in (
-        ipaddress.IPv4Address,
-        ipaddress.IPv6Address,
-        ipaddress.IPv4Network,
-        ipaddress.IPv6Network,
-        ipaddress.IPv4Interface,
-        ipaddress.IPv6Interface,
-    )
-}
+def _by_name(*classes: type) -> dict[str, type]:
+    return {cls.__name__: cls for cls in classes}
+
+
+_PATHS: Final = _by_name(
+    pathlib.PurePosixPath, pathlib.PureWindowsPath, pathlib.PosixPath, pathlib.WindowsPath
+)
+_IPS: Final = _by_name(
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+)
 _PATTERN: Final = type(re.compile(""))
 _RE_FLAGS: Final = 0x1FF  # every flag re knows, TEMPLATE and DEBUG included
 
