@@ -14,14 +14,20 @@ import datetime as dt
 import decimal
 import enum
 import functools
+import io
 import itertools
 import json
+import logging
 import math
+import queue
+import re
 import socket
+import sqlite3
 import sys
 import threading
 import types
 import uuid
+import weakref
 import zoneinfo
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -982,14 +988,24 @@ async def _async_generator() -> Any:
         (lambda: int, "classes cannot be saved"),
         (lambda: Box, "classes cannot be saved"),
         (lambda: Plain(), "arbitrary classes"),
-        (lambda: object(), "arbitrary classes"),
+        (lambda: object(), "sentinel"),
         (lambda: MyList([1]), "subclasses of list"),
-        (lambda: Point(1, 2), "named tuples"),
         (lambda: {}.keys(), "dictionary views"),
         (lambda: iter(collections.OrderedDict()), "materialise"),
         (lambda: reversed([1]), "materialise"),
         (lambda: collections.defaultdict(lambda: 0), "default_factory"),
-        (lambda: types.SimpleNamespace(a=1), "arbitrary classes"),
+        (lambda: types.SimpleNamespace(a=1), "use a dataclass or a dict"),
+        (lambda: logging.getLogger("durable-test"), "logging.getLogger(__name__)"),
+        (lambda: sqlite3.connect(":memory:"), "open it again after the pause"),
+        (lambda: sqlite3.connect(":memory:").cursor(), "fetch the rows"),
+        (lambda: io.StringIO("x"), "getvalue()"),
+        (lambda: re.match("a", "a"), "m.group"),
+        (lambda: memoryview(b"x"), "bytes(view)"),
+        (lambda: weakref.ref(Plain()), "weak references"),
+        (lambda: queue.Queue(), "keep their items in a list"),
+        (lambda: threading.Thread(), "create it again after the pause"),
+        (lambda: slice(1, 2), "(start, stop, step)"),
+        (lambda: collections.ChainMap({}), "dict(chain)"),
         (lambda: sys._getframe(), "frames"),
     ],
 )

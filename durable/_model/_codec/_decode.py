@@ -25,12 +25,17 @@ from ._functions import _d_cell, _d_frame_cells, _d_function
 from ._leaves import (
     _b64,
     _d_bytes,
+    _d_complex,
     _d_date,
     _d_datetime,
     _d_decimal,
     _d_float,
+    _d_fraction,
     _d_int,
+    _d_ip,
+    _d_path,
     _d_range,
+    _d_regex,
     _d_str,
     _d_time,
     _d_timedelta,
@@ -40,8 +45,10 @@ from ._leaves import (
     _get,
     _int_value,
     _json_kind,
+    _new_array,
     _tag_of,
 )
+from ._sets import fill_ordered, ordered_frozenset, valid_table_size
 from ._types import (
     _FACTORIES,
     _ITER_KINDS,
@@ -53,6 +60,7 @@ from ._types import (
     _exc_attr,
     _ident_attr,
     _model_spec,
+    _namedtuple_fields,
     _Node,
     _plain_str,
     _resolve_class,
@@ -62,11 +70,20 @@ from ._types import (
 )
 
 _JSON_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+_HASHED_NESTS: Final = frozenset({tuple, frozenset})
 
 _DecGen: TypeAlias = Generator[JSON, object, object]
 
 
-def _check_hashable(value: object, where: str) -> None:
+# Tuples and frozensets nested deeper than this are not hashed (as a set item or dict key):
+# CPython hashes them recursively in C, without a recursion limit, and a snapshot can nest
+# them a million deep through out-of-line nodes; plain Python code never hashes such a key.
+_MAX_KEY_DEPTH: Final = 5_000
+
+
+def _check_hashable(value: object, where: str, depths: dict[int, int] | None = None) -> None:
+    if depths and depths.get(id(value), 0) > _MAX_KEY_DEPTH:
+        raise DecodeError(f"{where} nested more than {_MAX_KEY_DEPTH} levels deep")
     try:
         hash(value)
     except TypeError:
@@ -95,6 +112,7 @@ class Decoder:
         self._stack: list[_DFrame] = []
         self._outs: list[JSON] | None = None
         self._classes: dict[tuple[str, str], type] = {}
+        self._depths: dict[int, int] = {}  # id() of decoded tuples and frozensets -> nesting
         leaves: dict[str, Callable[[_Node], object]] = {
             "int": _d_int,
             "float": _d_float,
@@ -110,6 +128,12 @@ class Decoder:
             "zoneinfo": _d_zoneinfo,
             "decimal": _d_decimal,
             "uuid": _d_uuid,
+            "path": _d_path,
+            "regex": _d_regex,
+            "ip": _d_ip,
+            "fraction": _d_fraction,
+            "complex": _d_complex,
+            "array": self._d_array,
             "enum": self._d_enum,
             "class": self._d_class,
             "cells": functools.partial(_d_frame_cells, self),
@@ -117,6 +141,7 @@ class Decoder:
         generators: dict[str, Callable[[_Node], _DecGen]] = {
             "list": self._d_list,
             "tuple": self._d_tuple,
+            "ntuple": self._d_ntuple,
             "set": self._d_set,
             "frozenset": self._d_frozenset,
             "deque": self._d_deque,
@@ -171,17 +196,23 @@ class Decoder:
 
     def _forget(self, mark: int) -> None:
         for n in self._order[mark:]:
+            self._depths.pop(id(self._objs[n]), None)
             del self._objs[n]
             del self._tags[n]
         del self._order[mark:]
 
     def _where(self) -> str:
         labels = []
-        for frame in self._stack:
+        stack = self._stack
+        if len(stack) > 8:  # the outermost and innermost levels of a deep nesting
+            stack = [*stack[:3], *stack[-4:]]
+        for frame in stack:
             label, ref, n = _tag_of(frame.node), frame.node.get("cls"), frame.node.get("$id")
             label += f" {ref}" if type(ref) is str else ""
             label += f" #{n}" if type(n) is int else ""
             labels.append(label)
+        if len(self._stack) > 8:
+            labels.insert(3, f"... {len(self._stack) - 7} more ...")
         return f" (in {' > '.join(labels)})" if labels else ""
 
     def _drive(self, data: JSON) -> object:
@@ -259,11 +290,22 @@ class Decoder:
             cls = self._classes[(kind, ref)] = _resolve_class(ref, kind)
         return cls
 
+    def _nest(self, obj: object, items: list[object]) -> None:
+        """Record how deep tuples and frozensets nest in `obj` (see `_MAX_KEY_DEPTH`)."""
+        depths = self._depths
+        if depths or any(type(x) in _HASHED_NESTS for x in items):
+            depths[id(obj)] = 1 + max((depths.get(id(x), 0) for x in items), default=0)
+
     # -- leaves that need the decoder ---------------------------------------------------------
 
     def _d_bytearray(self, node: _Node) -> bytearray:
         obj = bytearray(_b64(node))
         self._define(node, obj, "bytearray")
+        return obj
+
+    def _d_array(self, node: _Node) -> object:
+        obj = _new_array(node)
+        self._define(node, obj, "array")
         return obj
 
     def _d_class(self, node: _Node) -> type:
@@ -310,10 +352,10 @@ class Decoder:
     def _d_set(self, node: _Node) -> _DecGen:
         obj: set[object] = set()
         self._define(node, obj, "set")
-        for x in _get(node, "v", list):
-            item = x if type(x) in _JSON_SCALARS else (yield x)
-            _check_hashable(item, "set item")
-            obj.add(item)
+        items = yield from self._items(node)
+        for item in items:
+            _check_hashable(item, "set item", self._depths)
+        fill_ordered(obj, items, _table_size(node, len(items)))
         return obj
 
     def _d_tuple(self, node: _Node) -> _DecGen:
@@ -322,16 +364,31 @@ class Decoder:
             return self._same(node, "tuple")
         obj = tuple(items)
         self._define(node, obj, "tuple")
+        self._nest(obj, items)
+        return obj
+
+    def _d_ntuple(self, node: _Node) -> _DecGen:
+        cls: Any = self._class(node, "ntuple")
+        items = yield from self._items(node)
+        if "$same" in node:
+            return self._same(node, "ntuple")
+        fields = _namedtuple_fields(cls)
+        if fields is None or len(items) != len(fields):
+            raise DecodeError(f"{node['cls']} has {len(fields or ())} fields, not {len(items)}")
+        obj = tuple.__new__(cls, items)  # what the generated __new__ does, without calling it
+        self._define(node, obj, "ntuple")
+        self._nest(obj, items)
         return obj
 
     def _d_frozenset(self, node: _Node) -> _DecGen:
         items = yield from self._items(node)
         for item in items:
-            _check_hashable(item, "frozenset item")
+            _check_hashable(item, "frozenset item", self._depths)
         if "$same" in node:
             return self._same(node, "frozenset")
-        obj = frozenset(items)
+        obj = ordered_frozenset(items, _table_size(node, len(items)))
         self._define(node, obj, "frozenset")
+        self._nest(obj, items)
         return obj
 
     def _fill_map(self, node: _Node, obj: dict[object, object]) -> _DecGen:
@@ -341,7 +398,7 @@ class Decoder:
         for i in range(0, len(flat), 2):
             k, x = flat[i], flat[i + 1]
             key = k if type(k) in _JSON_SCALARS else (yield k)
-            _check_hashable(key, "dict key")
+            _check_hashable(key, "dict key", self._depths)
             obj[key] = x if type(x) in _JSON_SCALARS else (yield x)
         return obj
 
@@ -487,6 +544,16 @@ class Decoder:
         for name, value in attrs.items():
             setattr(obj, name, value)
         self._define(node, obj, "exc")
+        for key in ("cause", "context"):
+            if key in node:
+                linked = yield node[key]
+                if not isinstance(linked, BaseException):
+                    raise DecodeError(f"'exc' node: {key!r} must be an exception")
+                setattr(obj, f"__{key}__", linked)
+        suppress = node.get("suppress", False)
+        if type(suppress) is not bool:
+            raise DecodeError("'exc' node: 'suppress' must be a boolean")
+        obj.__suppress_context__ = suppress  # after __cause__, whose setter sets it
         return obj
 
     def _d_dataclass(self, node: _Node) -> _DecGen:
@@ -530,10 +597,19 @@ class Decoder:
         fields_set = _get(node, "set", list)
         if not all(type(name) is str for name in fields_set):
             raise DecodeError("'model' node: 'set' must hold field names")
+        dumped = node.get("json", [])
+        if type(dumped) is not list or not all(type(name) is str for name in dumped):
+            raise DecodeError("'model' node: 'json' must hold field names")
         data = values.get("root") if spec.root else values | extra
         try:
+            # Fields saved as the model's own JSON-mode data are validated as such: in lax
+            # mode (a strict model would refuse a URL given as a string), as from JSON.
             cls.__pydantic_validator__.validate_python(
-                data, self_instance=obj, by_alias=False, by_name=True
+                data,
+                self_instance=obj,
+                by_alias=False,
+                by_name=True,
+                strict=False if dumped else None,
             )
         except Exception as e:
             raise DecodeError(f"the saved fields of {spec.ref} do not validate: {e}") from e
@@ -584,6 +660,12 @@ def _same_value(validated: object, saved: object) -> bool:
         return bool(validated == saved)
     except Exception:  # an odd __eq__: keep what validation built
         return False
+
+
+def _table_size(node: _Node, n: int) -> int | None:
+    """The saved table size of a set: a hint, ignored when it is not one a set can have."""
+    size = node.get("m")
+    return size if valid_table_size(size, n) else None  # type: ignore[return-value]
 
 
 def _min_stop(r: range) -> range:

@@ -9,6 +9,7 @@ has no handler cannot be saved (`_refusal_reason`). Leaf values are encoded by `
 from __future__ import annotations
 
 import _thread
+import array
 import collections
 import enum
 import functools
@@ -27,13 +28,17 @@ from ..._iterators import (
     SetResume,
     iterated_container,
 )
+from ._fields import _model_field_data
 from ._functions import _e_cell, _e_frame_cells, _e_function
 from ._leaves import (
     _LEAF_ENCODERS,
     _bare,
+    _e_array,
     _e_bytearray,
     _e_int,
 )
+from ._reasons import reason_for
+from ._sets import table_size
 from ._types import (
     _CLASS_REFERENCES,
     _FACTORIES,
@@ -52,6 +57,7 @@ from ._types import (
     _model_spec,
     _ModelSpec,
     _mro,
+    _namedtuple_fields,
     _Node,
     _plain_str,
     _Refuse,
@@ -87,6 +93,7 @@ _BUILTIN_BASES: Final = frozenset(
         collections.defaultdict,
         collections.Counter,
         collections.deque,
+        array.array,
     }
 )
 
@@ -121,8 +128,14 @@ _FUNCTIONS_REASON: Final = (
     "functions cannot be saved; keep only data in variables live at a pause, "
     "or make it a module-level durable function"
 )
+_CONTROL_FLOW_REASON: Final = (
+    "control-flow exceptions (a BaseException that is not an Exception: SystemExit, "
+    "KeyboardInterrupt, GeneratorExit, asyncio.CancelledError) cannot be saved; keep what "
+    "you need of it (its args) in a variable, or re-raise it before the pause"
+)
 _ARBITRARY_REASON: Final = (
-    "instances of arbitrary classes cannot be saved; use a dataclass or a pydantic model"
+    "instances of arbitrary classes cannot be saved; make it a dataclass or a pydantic model "
+    "defined at module level, or keep only the data it holds"
 )
 
 
@@ -132,7 +145,7 @@ def _refusal_reason(t: type) -> str:
         return "classes cannot be saved; refer to the class by its name instead"
     if t in _FUNCTION_TYPES:
         return _FUNCTIONS_REASON
-    special = _SPECIAL_REASONS.get(t)
+    special = _SPECIAL_REASONS.get(t) or reason_for(t)
     if special is not None:
         return special
     if issubclass(t, types.ModuleType):
@@ -166,8 +179,6 @@ _SPECIAL_REASONS: Final[dict[type, str]] = {
 
 
 def _builtin_subclass_reason(t: type) -> str | None:
-    if issubclass(t, tuple) and hasattr(t, "_fields"):
-        return "named tuples cannot be saved; use a frozen dataclass or a plain tuple"
     for base in _mro(t)[1:-1]:
         if base in _BUILTIN_BASES:
             return f"subclasses of {base.__name__} cannot be saved; convert it to a plain one"
@@ -234,6 +245,11 @@ class _EFrame:
         self.child: _Child | None = None  # the child being encoded, for error paths
 
 
+_NATIVE_LEAVES: Final = frozenset({*_LEAF_ENCODERS, bytearray, array.array})
+_NATIVE_ITEMS: Final = frozenset({list, tuple, set, frozenset, collections.deque})
+_NATIVE_MAPS: Final = frozenset(
+    {dict, collections.OrderedDict, collections.Counter, collections.defaultdict}
+)
 _LEAF_HANDLERS: Final[dict[type, _Handler]] = {t: (_LEAF, f) for t, f in _LEAF_ENCODERS.items()}
 
 
@@ -256,6 +272,7 @@ class Encoder:
         self._handlers.update(
             {
                 bytearray: (_IDLEAF, _e_bytearray),
+                array.array: (_IDLEAF, _e_array),
                 list: (_PRE, self._e_list),
                 dict: (_PRE, functools.partial(self._e_map, "dict")),
                 collections.OrderedDict: (_PRE, functools.partial(self._e_map, "odict")),
@@ -377,12 +394,11 @@ class Encoder:
     def _finish(self, frame: _EFrame, node: _Node) -> JSON:
         if frame.n >= 0:
             node["$id"] = frame.n
+        elif "$id" in node:  # a post-order kind that defined itself before its last children
+            self._leave(frame)
         else:
             oid = id(frame.obj)
-            if frame.prev is None:
-                del self._active[oid]
-            else:
-                self._active[oid] = frame.prev
+            self._leave(frame)
             done = self._ids.get(oid)
             if done is None:
                 node["$id"] = self._define(frame.obj)
@@ -392,6 +408,13 @@ class Encoder:
             self._outs.append(node)
             return {"$out": len(self._outs) - 1}
         return node
+
+    def _leave(self, frame: _EFrame) -> None:
+        oid = id(frame.obj)
+        if frame.prev is None:
+            del self._active[oid]
+        else:
+            self._active[oid] = frame.prev
 
     # -- user classes ---------------------------------------------------------------------
 
@@ -414,6 +437,8 @@ class Encoder:
         if enum.Enum in mro:
             return _LEAF, functools.partial(_e_enum, _class_ref(t))
         if BaseException in mro:
+            if Exception not in mro:
+                return _LEAF, _refuser(_CONTROL_FLOW_REASON)
             ref = _class_ref(t)
             return _POST, lambda v: self._e_exc(v, ref)
         if _has_dataclass_fields(t):
@@ -424,6 +449,9 @@ class Encoder:
             _class_ref(t)
             model_spec = _model_spec(t)
             return _PRE, lambda v: self._e_model(v, model_spec)
+        if _namedtuple_fields(t) is not None:
+            ref = _class_ref(t)
+            return _POST, lambda v: self._e_ntuple(v, ref)
         return _LEAF, _refuser(_refusal_reason(t))
 
     # -- container handlers: generators yielding (child, step kind, step data) --------------
@@ -441,8 +469,17 @@ class Encoder:
     def _e_tuple(self, v: tuple[Any, ...]) -> _EncGen:
         return {"$t": "tuple", "v": (yield from self._e_items(v, _IDX))}
 
+    def _e_ntuple(self, v: tuple[Any, ...], ref: str) -> _EncGen:
+        if getattr(v, "__dict__", None):
+            raise _Refuse("this named tuple has instance attributes; they cannot be saved")
+        return {"$t": "ntuple", "cls": ref, "v": (yield from self._e_items(v, _IDX))}
+
     def _e_set(self, tag: str, v: set[Any] | frozenset[Any]) -> _EncGen:
-        return {"$t": tag, "v": (yield from self._e_items(v, _ITEM))}
+        node: _Node = {"$t": tag, "v": (yield from self._e_items(v, _ITEM))}
+        size = table_size(v)
+        if size is not None:
+            node["m"] = size
+        return node
 
     def _e_deque(self, v: collections.deque[Any]) -> _EncGen:
         node: _Node = {"$t": "deque", "v": (yield from self._e_items(v, _IDX))}
@@ -471,6 +508,35 @@ class Encoder:
                 f"use one of {', '.join(_FACTORIES)} or a plain dict"
             )
         return {"$t": "defaultdict", "f": name, "v": (yield from self._e_pairs(v))}
+
+    def _native(self, root: object) -> bool:
+        """Whether the codec itself can save `root` and everything in it (pydantic models
+        count: each saves its own fields so)."""
+        todo: list[Any] = [root]
+        seen: set[int] = set()
+        while todo:
+            x = todo.pop()
+            t: Any = type(x)
+            if t in _NATIVE_LEAVES or id(x) in seen:
+                continue
+            seen.add(id(x))
+            kind, fn = self._handlers.get(t) or self._user_handler(t)
+            if t in _NATIVE_ITEMS:
+                todo.extend(x)
+            elif t in _NATIVE_MAPS:
+                todo.extend(x.keys())
+                todo.extend(x.values())
+            elif kind == _LEAF and t not in self._handlers and fn is not _e_class:
+                if not isinstance(fn, functools.partial):  # an enum's is; a refusal's is not
+                    return False
+            elif kind == _POST and BaseException in _mro(t):
+                todo.extend(x.args)
+            elif kind == _PRE and t not in self._handlers and BaseModel not in _mro(t):
+                todo.extend(getattr(x, "__dict__", {}).values())  # a dataclass
+                todo.extend(getattr(x, n, None) for n in _dataclass_spec(t).names)
+            elif kind == _POST and t not in self._handlers:
+                todo.extend(cast(tuple[Any, ...], x))  # a named tuple
+        return True
 
     def _e_attrs(
         self, attrs: Mapping[Any, Any], name_ok: Callable[[object], bool]
@@ -549,7 +615,22 @@ class Encoder:
         node: _Node = {"$t": "exc", "cls": ref, "args": args}
         if v.__dict__:
             node["attrs"] = yield from self._e_attrs(v.__dict__, _exc_attr)
+        if id(v) in self._ids:  # a nested occurrence (a cycle through args) came first
+            return node
+        # The chain is set after the exception is built: define it now, so that a chain that
+        # leads back to it (or to any exception met before) is a reference.
+        node["$id"] = self._define(v)
+        for key, linked in (("cause", v.__cause__), ("context", v.__context__)):
+            if linked is not None and self._chainable(linked):
+                node[key] = yield (linked, _RAW, f".__{key}__")
+        if v.__suppress_context__:
+            node["suppress"] = True
         return node
+
+    def _chainable(self, linked: BaseException) -> bool:
+        """Whether a chained exception's class can be saved (else the link is left out, as
+        a traceback is: the exception itself stays saveable)."""
+        return self._user_handler(type(linked))[0] == _POST
 
     def _e_fields(self, v: object, names: tuple[str, ...]) -> Generator[_Child, JSON, _Node]:
         out: _Node = {}
@@ -570,7 +651,24 @@ class Encoder:
 
     def _e_model(self, v: BaseModel, spec: _ModelSpec) -> _EncGen:
         node: _Node = {"$t": "model", "cls": spec.ref}
-        node["v"] = yield from self._e_fields(v, spec.names)
+        fields: _Node = {}
+        dumped: list[JSON] = []
+        for name in spec.names:
+            x = getattr(v, name, _MISS)
+            if x is _MISS:
+                continue
+            if _bare(x) is _MISS and name not in spec.untyped and not self._native(x):
+                # A value only the model knows how to save (an HttpUrl, a SecretStr, a type
+                # of a library): its own serialisation, validated again when it is loaded.
+                data = _model_field_data(v, name, x)
+                if data is not _MISS:  # else the codec says what it cannot save in it
+                    x = data
+                    dumped.append(name)
+            b = _bare(x)
+            fields[name] = b if b is not _MISS else (yield (x, _ATTR, name))
+        node["v"] = fields
+        if dumped:
+            node["json"] = dumped
         if v.__pydantic_extra__:
             node["extra"] = yield from self._e_attrs(v.__pydantic_extra__, _plain_str)
         if v.__pydantic_private__:

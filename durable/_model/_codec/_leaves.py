@@ -1,8 +1,10 @@
-"""Leaf values of the codec: scalars, ``bytes``, ``range``, date and time, decimal and UUID.
+"""Leaf values of the codec: scalars, ``bytes``, ``range``, date and time, decimal and UUID,
+and the immutable standard-library values (paths, regexes, IP addresses, fractions, complex).
 
 Both directions of each leaf tag (``int``, ``float``, ``str``, ``bytes``, ``bytearray``,
 ``range``, ``datetime``, ``date``, ``time``, ``timedelta``, ``timezone``, ``zoneinfo``,
-``decimal``, ``uuid``), so that a tag's encoder and decoder can be read against each other:
+``decimal``, ``uuid``, ``path``, ``regex``, ``ip``, ``fraction``, ``complex``, ``array``),
+so that a tag's encoder and decoder can be read against each other:
 the leaf encoders (value to JSON, and `_LEAF_ENCODERS`, the encoder's table of them) and the
 leaf decoders (node to value), with the node-reading helpers the decoder also uses (`_get`,
 `_tag_of`, `_json_kind`, `_int_value`, `_str_value`, `_b64`). Plain functions: none of them
@@ -11,11 +13,15 @@ holds identity or needs the state of an encoder or decoder.
 
 from __future__ import annotations
 
+import array
 import base64
 import binascii
 import datetime as _dt
 import decimal
+import fractions
+import ipaddress
 import math
+import pathlib
 import re
 import uuid
 import zoneinfo
@@ -159,6 +165,57 @@ def _e_uuid(v: uuid.UUID) -> JSON:
     return {"$t": "uuid", "v": str(v)}
 
 
+def _by_name(*classes: type) -> dict[str, type]:
+    return {cls.__name__: cls for cls in classes}
+
+
+_PATHS: Final = _by_name(
+    pathlib.PurePosixPath, pathlib.PureWindowsPath, pathlib.PosixPath, pathlib.WindowsPath
+)
+_IPS: Final = _by_name(
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+)
+_PATTERN: Final = type(re.compile(""))
+_RE_FLAGS: Final = 0x1FF  # every flag re knows, TEMPLATE and DEBUG included
+
+
+def _e_path(v: pathlib.PurePath) -> JSON:
+    return {"$t": "path", "k": type(v).__name__, "v": _e_str(str(v))}
+
+
+def _e_regex(v: re.Pattern[Any]) -> JSON:
+    pattern = _e_str(v.pattern) if type(v.pattern) is str else _e_bytes(v.pattern)
+    return {"$t": "regex", "v": pattern, "f": v.flags}
+
+
+def _e_ip(v: object) -> JSON:
+    return {"$t": "ip", "k": type(v).__name__, "v": str(v)}
+
+
+def _e_fraction(v: fractions.Fraction) -> JSON:
+    return {"$t": "fraction", "v": [_e_int(v.numerator), _e_int(v.denominator)]}
+
+
+def _e_complex(v: complex) -> JSON:
+    return {"$t": "complex", "v": [_e_float(v.real), _e_float(v.imag)]}
+
+
+def _e_array(v: array.array[Any]) -> _Node:
+    """Items, not machine bytes: an item size and byte order may differ where it is read."""
+    if v.typecode in "fd":
+        items = [_e_float(x) for x in v]
+    elif v.typecode == "u":
+        items = [_e_str(v.tounicode())]
+    else:
+        items = [_e_int(x) for x in v]
+    return {"$t": "array", "k": v.typecode, "v": items}
+
+
 _LEAF_ENCODERS: Final[dict[type, Callable[[Any], JSON]]] = {
     type(None): _e_identity,
     bool: _e_identity,
@@ -175,6 +232,11 @@ _LEAF_ENCODERS: Final[dict[type, Callable[[Any], JSON]]] = {
     zoneinfo.ZoneInfo: _e_tzinfo,
     decimal.Decimal: _e_decimal,
     uuid.UUID: _e_uuid,
+    **dict.fromkeys(_PATHS.values(), _e_path),
+    _PATTERN: _e_regex,
+    **dict.fromkeys(_IPS.values(), _e_ip),
+    fractions.Fraction: _e_fraction,
+    complex: _e_complex,
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -366,3 +428,90 @@ def _d_uuid(node: _Node) -> uuid.UUID:
         return uuid.UUID(text)
     except ValueError:
         raise DecodeError(f"'uuid' node: {text[:40]!r} is not a UUID") from None
+
+
+def _d_path(node: _Node) -> pathlib.PurePath:
+    kind: str = _get(node, "k", str)
+    cls = _PATHS.get(kind)
+    if cls is None:
+        raise DecodeError(f"'path' node: unknown path type {kind[:40]!r}")
+    try:
+        path: pathlib.PurePath = cls(_str_value(node.get("v")))
+    except (NotImplementedError, ValueError, TypeError) as e:  # WindowsPath on POSIX
+        raise DecodeError(f"'path' node: a {cls.__name__} cannot be made here ({e})") from None
+    return path
+
+
+def _d_regex(node: _Node) -> re.Pattern[Any]:
+    flags = _get(node, "f", int)
+    if flags & ~_RE_FLAGS:
+        raise DecodeError(f"'regex' node: unknown flags {flags:#x}")
+    raw = node.get("v")
+    is_bytes = type(raw) is dict and raw.get("$t") == "bytes"
+    pattern: str | bytes = _b64(raw) if is_bytes else _str_value(raw)  # type: ignore[arg-type]
+    try:
+        return re.compile(pattern, flags)
+    except (re.error, ValueError, TypeError, OverflowError, RecursionError) as e:
+        raise DecodeError(f"'regex' node: {e}") from None
+
+
+def _d_ip(node: _Node) -> object:
+    cls = _IPS.get(_get(node, "k", str))
+    text = _get(node, "v", str)
+    if cls is None or len(text) > 100:
+        raise DecodeError(f"'ip' node: not an address of a known kind: {text[:40]!r}")
+    try:
+        return cls(text)
+    except ValueError as e:
+        raise DecodeError(f"'ip' node: {e}") from None
+
+
+def _pair(node: _Node) -> list[Any]:
+    parts: list[Any] = _get(node, "v", list)
+    if len(parts) != 2:
+        raise DecodeError(f"{_tag_of(node)!r} node: 'v' must hold two numbers")
+    return parts
+
+
+def _d_fraction(node: _Node) -> fractions.Fraction:
+    numerator, denominator = (_int_value(x) for x in _pair(node))
+    if denominator <= 0:
+        raise DecodeError("'fraction' node: the denominator must be positive")
+    return fractions.Fraction(numerator, denominator)
+
+
+def _float_value(x: JSON) -> float:
+    if type(x) is float:
+        return x
+    if type(x) is int and abs(x) <= 2**53:
+        return float(x)
+    if type(x) is dict and x.get("$t") == "float":
+        return _d_float(x)
+    raise DecodeError(f"expected a number, got {_json_kind(x)}")
+
+
+def _d_complex(node: _Node) -> complex:
+    real, imag = (_float_value(x) for x in _pair(node))
+    return complex(real, imag)
+
+
+def _array_items(node: _Node) -> tuple[str, list[Any]]:
+    code = _get(node, "k", str)
+    if len(code) != 1 or code not in array.typecodes:
+        raise DecodeError(f"'array' node: unknown type code {code[:10]!r}")
+    raw = _get(node, "v", list)
+    if code in "fd":
+        return code, [_float_value(x) for x in raw]
+    if code == "u":
+        if len(raw) != 1:
+            raise DecodeError("'array' node: a 'u' array holds one string")
+        return code, list(_str_value(raw[0]))
+    return code, [_int_value(x) for x in raw]
+
+
+def _new_array(node: _Node) -> array.array[Any]:
+    code, items = _array_items(node)
+    try:
+        return array.array(code, items)
+    except (OverflowError, TypeError, ValueError) as e:
+        raise DecodeError(f"'array' node: {e}") from None

@@ -19,7 +19,7 @@ import re
 import reprlib
 import sys
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeAlias, TypeGuard
 
 from pydantic import BaseModel
@@ -160,15 +160,84 @@ def _class_ref(cls: type) -> str:
     return f"{module}:{qualname}"
 
 
+def _class_attr(cls: type, name: str) -> object:
+    """`name` as the first class in `cls`'s MRO defines it (namespaces only), or `_MISS`."""
+    for base in _mro(cls):
+        namespace = _TYPE_DICT.__get__(base, type)
+        if name in namespace:
+            return namespace[name]
+    return _MISS
+
+
 def _has_dataclass_fields(cls: type) -> bool:
-    return any("__dataclass_fields__" in _TYPE_DICT.__get__(base, type) for base in _mro(cls))
+    """Whether `cls` really is a dataclass: its ``__dataclass_fields__`` and
+    ``__dataclass_params__`` are what ``@dataclass`` sets (a dict of `dataclasses.Field` by
+    name, and the decorator's parameters), not just attributes that carry those names."""
+    fields = _class_attr(cls, "__dataclass_fields__")
+    params = _class_attr(cls, "__dataclass_params__")
+    if type(fields) is not dict or type(params) is not _DATACLASS_PARAMS:
+        return False
+    return all(
+        type(name) is str and type(f) is dataclasses.Field and f.name == name
+        for name, f in fields.items()
+    )
+
+
+_DATACLASS_PARAMS: Final = type(
+    _TYPE_DICT.__get__(dataclasses.dataclass(type("_Probe", (), {})), type)["__dataclass_params__"]
+)
+
+# The classes a snapshot may name, as "module:qualname" (None: any of the allowed kinds).
+_ALLOWED: frozenset[str] | None = None
+
+
+def restrict_classes(classes: Iterable[type | str] | None) -> None:
+    """Let snapshots being loaded name only these classes (or "module:qualname" strings), as
+    well as the built-in exceptions; ``None`` lifts the restriction.
+
+    Loading a snapshot calls the constructors and validators of the classes it names (your
+    dataclasses, pydantic models, exceptions, named tuples and enums, of those kinds only, in
+    modules already imported). With a restriction, a snapshot naming any other class is
+    refused as corrupt before anything of it is called.
+    """
+    global _ALLOWED
+    if classes is None:
+        _ALLOWED = None
+        return
+    refs = set()
+    for c in classes:
+        if isinstance(c, str):
+            refs.add(c)
+        elif _is_class(c):
+            refs.add(f"{c.__module__}:{c.__qualname__}")
+        else:
+            raise TypeError(
+                f"restrict_classes takes classes or 'module:qualname' strings, not {c!r}"
+            )
+    _ALLOWED = frozenset(refs)
+
+
+def _namedtuple_fields(cls: type) -> tuple[str, ...] | None:
+    """The `_fields` of a named tuple class (``collections.namedtuple`` or
+    ``typing.NamedTuple``, or a subclass of one); None for anything else. Reads class
+    namespaces only."""
+    mro = _mro(cls)
+    if tuple not in mro:
+        return None
+    for base in mro:
+        fields = _TYPE_DICT.__get__(base, type).get("_fields")
+        if fields is not None:
+            ok = type(fields) is tuple and all(type(f) is str for f in fields)
+            return fields if ok else None
+    return None
 
 
 _KIND_CHECKS: Final[dict[str, tuple[str, Callable[[type], bool]]]] = {
     "enum": ("an Enum", lambda c: enum.Enum in _mro(c)),
-    "exc": ("an exception class", lambda c: BaseException in _mro(c)),
+    "exc": ("an exception class (an Exception subclass)", lambda c: Exception in _mro(c)),
     "dataclass": ("a dataclass", _has_dataclass_fields),
     "model": ("a pydantic model", lambda c: BaseModel in _mro(c)),
+    "ntuple": ("a named tuple", lambda c: _namedtuple_fields(c) is not None),
     "class": (
         "a class with durable methods",
         lambda c: f"{c.__module__}:{c.__qualname__}" in _CLASS_REFERENCES,
@@ -188,6 +257,10 @@ def _resolve_class(ref: str, kind: str) -> type:
         raise DecodeError(
             f"class {ref} is in module {module!r}, which is not imported: import it before "
             "resuming (decoding never imports modules)"
+        )
+    if _ALLOWED is not None and ref not in _ALLOWED and module != "builtins":
+        raise DecodeError(
+            f"class {ref} is not among the classes allowed to be loaded (restrict_classes)"
         )
     cls = _lookup(module, qualname)
     what, check = _KIND_CHECKS[kind]
@@ -242,6 +315,7 @@ class _ModelSpec:
     names: tuple[str, ...]  # model_fields in definition order
     root: bool  # a RootModel: validated from the bare root value
     private: frozenset[str]
+    untyped: frozenset[str]  # fields of type Any: their own serialisation would lose types
 
 
 @functools.cache
@@ -251,6 +325,9 @@ def _model_spec(cls: type[BaseModel]) -> _ModelSpec:
         names=tuple(cls.model_fields),
         root=bool(getattr(cls, "__pydantic_root_model__", False)),
         private=frozenset(getattr(cls, "__private_attributes__", None) or ()),
+        untyped=frozenset(
+            name for name, f in cls.model_fields.items() if f.annotation in (Any, object, None)
+        ),
     )
 
 
