@@ -397,8 +397,11 @@ class Decoder:
             raise DecodeError(f"{_tag_of(node)!r} node: 'v' must hold key/value pairs")
         for i in range(0, len(flat), 2):
             k, x = flat[i], flat[i + 1]
-            key = k if type(k) in _JSON_SCALARS else (yield k)
-            _check_hashable(key, "dict key", self._depths)
+            if type(k) in _JSON_SCALARS:
+                key = k
+            else:
+                key = yield k
+                _check_hashable(key, "dict key", self._depths)
             obj[key] = x if type(x) in _JSON_SCALARS else (yield x)
         return obj
 
