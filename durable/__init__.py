@@ -8,6 +8,7 @@ variables of every frame, as a validated, versioned snapshot; a later call with 
 from __future__ import annotations
 
 from ._model import CallStack, FunctionCall, Snapshot
+from ._model._codec import restrict_classes
 from ._runtime import (
     CheckReport,
     Clock,
@@ -98,6 +99,8 @@ __all__ = [
     "SQLiteStateStore",
     # code changes under paused instances
     "SavedFrame",
+    # what loading a snapshot may construct
+    "restrict_classes",
     "check",
     "CheckReport",
     # the transformer

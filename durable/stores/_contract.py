@@ -388,7 +388,7 @@ def _legacy_seq(data: bytes | None) -> int:
         return 0
     try:
         seq = json.loads(data).get("seq")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return -1  # a corrupt snapshot is never overwritten silently
     return seq if isinstance(seq, int) else -1
 
@@ -398,7 +398,7 @@ def _event_name(instance_id: str, event_id: str, data: bytes) -> str:
     stores that keep no name of their own."""
     try:
         name = json.loads(data)["name"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         name = None
     if not isinstance(name, str):
         raise StoreError(f"instance {_short_repr(instance_id)}: event {event_id!r} is corrupt")
