@@ -66,7 +66,6 @@ from typing import Any, Generic, ParamSpec, TypeVar, cast
 import anyio
 import anyio.abc
 import anyio.to_thread
-import sniffio
 
 from .._model import FINISHED, InstanceHeader, header_of
 from .._tracing import emit
@@ -584,11 +583,12 @@ class Worker:
 
 def _loop_scheduler() -> Callable[[Callable[[], None]], object]:
     """The running event loop's thread-safe, non-blocking "call this soon"."""
-    if sniffio.current_async_library() == "trio":
+    try:
+        return asyncio.get_running_loop().call_soon_threadsafe
+    except RuntimeError:  # not asyncio: anyio's other backend, trio
         import trio
 
         return trio.lowlevel.current_trio_token().run_sync_soon
-    return asyncio.get_running_loop().call_soon_threadsafe
 
 
 def _counts(stats: WorkerStats) -> dict[str, Any]:
