@@ -41,70 +41,45 @@ import logging
 import math
 import os
 import pathlib
-import re
-import reprlib
-import signal
 import sys
-import time
-import unicodedata
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeAlias
+from collections.abc import Sequence
+from typing import Any
 
-import anyio
 import structlog
 from pydantic import JsonValue
 
 from durable._model import EventWait, RetryWait, Snapshot, TimerWait, read_snapshot
 from durable._model._codec import DecodeError, Decoder
-from durable._runtime import DurableBackend, DurableProgram, Worker
+from durable._runtime import DurableBackend
 from durable.errors import DurableError
 from durable.stores import DiskStateStore, SQLiteStateStore
 
+from ._common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    PROG,
+    STATUSES,
+    CliError,
+    Command,
+    _Options,
+    _Parser,
+    _Store,
+)
+from ._output import (
+    _REPR,
+    VALUE_WIDTH,
+    _clip,
+    _print_json,
+    _print_table,
+    _quote,
+    _short_path,
+    _show_id,
+    _show_text,
+    _when,
+)
+from ._worker import _cmd_worker
+
 __all__ = ["main"]
-
-PROG = "durable"
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-STATUSES = ("running", "paused", "completed", "failed", "cancelled", "corrupt")
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_REPR = reprlib.Repr()
-_REPR.maxlevel = 3
-_REPR.maxstring = 80
-_REPR.maxother = 120
-_REPR.maxlong = 40
-for _attr in ("maxdict", "maxlist", "maxtuple", "maxset", "maxfrozenset", "maxdeque"):
-    setattr(_REPR, _attr, 8)
-_QUOTE = reprlib.Repr()
-_QUOTE.maxstring = 80
-VALUE_WIDTH = 160  # a shown value is cut to this many characters
-_MIN_LAST = 30  # with rich, the last column of a table may wrap down to this width
-STATUS_STYLES = {"paused": "yellow", "completed": "green", "failed": "red", "corrupt": "red"}
-
-
-class CliError(Exception):
-    """A failure shown as one line on stderr; `code` is the exit status."""
-
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise CliError(f"{message} (see '{self.prog} --help')", EXIT_USAGE)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Options:
-    store: str | None
-    json: bool
-    imports: list[str]
-
-
-_Store: TypeAlias = DiskStateStore | SQLiteStateStore  # both have `path`
-Command = Callable[[_Store, argparse.Namespace, _Options], None]
 
 
 # ------------------------------------------------------------------------------------------
@@ -632,69 +607,6 @@ def _cmd_cancel(store: _Store, args: argparse.Namespace, opts: _Options) -> None
         )
 
 
-# ------------------------------------------------------------------------------------------
-# worker
-# ------------------------------------------------------------------------------------------
-
-
-def _cmd_worker(store: _Store, args: argparse.Namespace, opts: _Options) -> None:
-    programs: dict[str, DurableProgram[..., Any]] = {}
-    for name in opts.imports:
-        for value in vars(sys.modules[name]).values():
-            if isinstance(value, DurableProgram):
-                programs.setdefault(value.name, value)
-    if not programs:
-        raise CliError("no durable programs found: name their modules with --import", EXIT_USAGE)
-    anyio.run(_serve, store, list(programs.values()), args, backend=args.backend)
-
-
-async def _serve(
-    store: _Store, programs: list[DurableProgram[..., Any]], args: argparse.Namespace
-) -> None:
-    worker = Worker(
-        DurableBackend(store),
-        programs,
-        concurrency=args.concurrency,
-        poll_interval=args.poll_interval,
-        grace=args.grace,
-    )
-    names = ", ".join(sorted(worker.programs))
-    _note(f"running {names} on {store.path}; Ctrl-C or SIGTERM stops")
-    async with anyio.create_task_group() as group:
-        group.start_soon(_stop_on_signal, worker)
-        group.start_soon(_progress, worker, args.progress_every)
-        await worker.run()
-        group.cancel_scope.cancel()
-    stats = worker.stats()
-    _note(f"stopped: {stats.completed} completed, {stats.failed} failed, {stats.waiting} waiting")
-
-
-async def _stop_on_signal(worker: Worker) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            _note(f"{signal.Signals(signum).name}: stopping (grace {worker.grace:g} s)")
-            worker.stop()
-            return
-
-
-async def _progress(worker: Worker, every: float) -> None:
-    last, then = worker.stats(), time.monotonic()
-    while True:
-        await anyio.sleep(every)
-        stats, now = worker.stats(), time.monotonic()
-        elapsed = max(now - then, 1e-9)
-        _note(
-            f"running {stats.running}, waiting {stats.waiting}, "
-            f"completed {(stats.completed - last.completed) / elapsed:.1f}/s, "
-            f"failed {(stats.failed - last.failed) / elapsed:.1f}/s"
-        )
-        last, then = stats, now
-
-
-def _note(line: str) -> None:
-    print(f"{PROG} worker: {line}", file=sys.stderr, flush=True)
-
-
 def _receiver(store: _Store, instance_id: str) -> Snapshot:
     """The snapshot of an instance that can still consume an event; `CliError` otherwise."""
     snapshot = _load(store, instance_id)
@@ -732,118 +644,3 @@ def _delivery(snapshot: Snapshot | None, event: str) -> str:
         waiting = _waiting(snapshot)
         return f"the instance waits for {waiting} now; the event is kept for a later pause"
     return f"the instance is {snapshot.status}; the event is kept until a pause waits for it"
-
-
-# ------------------------------------------------------------------------------------------
-# Output
-# ------------------------------------------------------------------------------------------
-
-
-def _print_json(data: object) -> None:
-    text = json.dumps(data, ensure_ascii=False, indent=2)
-    # A lone surrogate (in an id) cannot be written as UTF-8: write it as its JSON escape.
-    print(_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
-
-
-def _print_table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], status_column: int | None = None
-) -> None:
-    if not _print_rich_table(headers, rows, status_column):
-        print(_plain_table(headers, rows))
-
-
-def _plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = _widths(headers, rows)
-    lines = []
-    for row in [headers, *rows]:
-        cells = [
-            cell + " " * (width - _width(cell)) for cell, width in zip(row, widths, strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
-
-
-def _print_rich_table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], status_column: int | None
-) -> bool:
-    """Print with rich if it is installed, stdout is a terminal and the table fits in it.
-
-    Every column keeps its full width except the last, which wraps down to `_MIN_LAST`
-    columns; a table wider than that is left to the plain renderer, which never cuts a cell.
-    """
-    if not sys.stdout.isatty():
-        return False
-    try:
-        console = importlib.import_module("rich.console").Console()
-        rich_table = importlib.import_module("rich.table")
-        text = importlib.import_module("rich.text")
-    except ImportError:
-        return False
-    widths = _widths(headers, rows)
-    last = min(widths[-1], _MIN_LAST)
-    if sum(widths[:-1]) + last + 2 * (len(widths) - 1) > console.width:
-        return False
-    table = rich_table.Table(box=None, header_style="bold", pad_edge=False)
-    for header, width in zip(headers[:-1], widths, strict=False):
-        table.add_column(header, no_wrap=True, min_width=width)
-    table.add_column(headers[-1], overflow="fold", min_width=last)
-    for row in rows:
-        cells = [text.Text(cell) for cell in row]  # Text: markup in an id is not interpreted
-        if status_column is not None:
-            cells[status_column].stylize(STATUS_STYLES.get(row[status_column], ""))
-        table.add_row(*cells)
-    console.print(table)
-    return True
-
-
-def _widths(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[int]:
-    return [max(map(_width, column)) for column in zip(headers, *rows, strict=True)]
-
-
-def _width(text: str) -> int:
-    """Terminal columns taken by `text`: wide East Asian characters take two."""
-    return sum(
-        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
-        for c in text
-    )
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _show_id(text: str) -> str:
-    """An id or name as typed on a command line when plain, quoted (repr) otherwise."""
-    plain = text and text.isprintable() and text == text.strip() and "'" not in text
-    return text if plain else repr(text)
-
-
-def _quote(text: str) -> str:
-    """An id or name quoted for a sentence, cut short when very long."""
-    return _QUOTE.repr(text)
-
-
-def _show_text(text: str) -> str:
-    """Free text on one line: control characters and lone surrogates escaped."""
-    return text if text.isprintable() else repr(text)[1:-1]
-
-
-def _short_path(filename: str) -> str:
-    """`filename` relative to the current folder when it lies inside it."""
-    try:
-        return str(pathlib.Path(filename).relative_to(pathlib.Path.cwd()))
-    except ValueError:
-        return filename
-
-
-def _when(moment: datetime | str, *, precise: bool = False) -> str:
-    """A moment in UTC, ISO 8601, to the second (to the millisecond if `precise`)."""
-    if isinstance(moment, str):
-        try:
-            return _when(datetime.fromisoformat(moment), precise=precise)
-        except ValueError:
-            return _show_text(moment)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    text = moment.isoformat(timespec="milliseconds" if precise else "seconds")
-    return text.replace("+00:00", "Z")
