@@ -7,7 +7,7 @@ runtime is the only writer of meaning.
 
 from __future__ import annotations
 
-from ._contract import InboxEvent, StateStore, StoredInstance, new_event_id
+from ._contract import InboxEvent, Lease, StateStore, StoredInstance, new_event_id
 from ._disk import DiskStateStore
 from ._memory import InMemoryStateStore
 from ._sqlite import SQLiteStateStore
@@ -16,6 +16,7 @@ __all__ = [
     "DiskStateStore",
     "InboxEvent",
     "InMemoryStateStore",
+    "Lease",
     "SQLiteStateStore",
     "StateStore",
     "StoredInstance",

@@ -25,6 +25,21 @@ The runtime calls four operations:
 * `StateStore.ready` (now, limit) → the paused instances whose wait can be resolved now (an
   event in the inbox for a name the header awaits, a wake time passed, children finished).
 
+Leases: one worker at a time
+============================
+
+A *lease* says which worker runs an instance now: ``(owner, until)``. `StateStore.claim`
+takes or renews it (for an id with or without a snapshot: a start is claimed too) unless
+another owner holds one that has not expired; `StateStore.release` gives it back. A commit
+made with ``owner=`` fails (returns False, writes nothing) when another owner holds the
+instance's lease, expired or not: a worker that stalled past its lease and was overtaken
+cannot commit over the one that took the instance. A commit with ``owner=`` whose header is
+no longer ``running`` (paused, completed, failed) releases the lease in the same step, so a
+pause costs no extra trip. A commit without ``owner`` (the seed call form) ignores leases.
+`StateStore.claim_ready` is `ready` plus `claim` in one step where a store can do that
+(`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL). Leases need not be durable: a lease
+lost in a power failure belonged to a worker that died with it.
+
 Methods are synchronous and may block. The runtime calls them through
 ``anyio.to_thread.run_sync`` when the class attribute ``blocking`` is true and directly on the
 event loop otherwise.
@@ -52,13 +67,13 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from .._model import FINISHED, InstanceHeader, is_ready
 from ..errors import InvalidInstanceIdError, StoreError
 
-__all__ = ["InboxEvent", "StateStore", "StoredInstance", "new_event_id"]
+__all__ = ["InboxEvent", "Lease", "StateStore", "StoredInstance", "new_event_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +100,75 @@ class StoredInstance:
     @property
     def seq(self) -> int | None:
         return None if self.header is None else self.header.seq
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who runs an instance now, and until when (unless renewed)."""
+
+    owner: str
+    until: datetime
+
+
+class LeaseTable:
+    """Leases kept in this process: the default of every store, and `InMemoryStateStore`'s
+    own. Within one process exact; across processes they do not exist."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # held by a commit from `allows` to `settle`
+        self._leases: dict[str, Lease] = {}
+
+    def claim(self, instance_id: str, owner: str, now: datetime, until: datetime) -> bool:
+        with self.lock:
+            held = self._leases.get(instance_id)
+            if held is not None and held.owner != owner and held.until > now:
+                return False
+            self._leases[instance_id] = Lease(owner, until)
+            return True
+
+    def release(self, instance_id: str, owner: str) -> None:
+        with self.lock:
+            held = self._leases.get(instance_id)
+            if held is not None and held.owner == owner:
+                del self._leases[instance_id]
+
+    def get(self, instance_id: str) -> Lease | None:
+        with self.lock:
+            return self._leases.get(instance_id)
+
+    def allows(self, instance_id: str, owner: str | None) -> bool:
+        """Whether a commit by `owner` may go ahead (the caller holds `lock`)."""
+        if owner is None:
+            return True
+        held = self._leases.get(instance_id)
+        return held is None or held.owner == owner
+
+    def settle(self, instance_id: str, owner: str | None, header: InstanceHeader) -> None:
+        """After a commit by `owner` (the caller holds `lock`): a header that is no longer
+        running ends the lease."""
+        if owner is not None and header.status != "running":
+            self._leases.pop(instance_id, None)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since the Unix epoch: exact, and ordered as aware datetimes are."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + value * _MICROSECOND
+
+
+def check_lease_args(owner: object, now: object, until: object) -> str:
+    if not isinstance(owner, str) or not owner:
+        raise TypeError(f"a lease owner is a non-empty str, not {_short_repr(owner)}")
+    if not isinstance(now, datetime) or not isinstance(until, datetime):
+        raise TypeError("now and until must be datetimes")
+    return owner
 
 
 # ------------------------------------------------------------------------------------------
@@ -210,9 +294,12 @@ class StateStore(abc.ABC):
         data: bytes,
         consumed: Collection[str] = (),
         history: Sequence[bytes] = (),
+        *,
+        owner: str | None = None,
     ) -> bool:
         """Save ``data`` and ``header`` if the stored snapshot is checkpoint ``expected_seq``
-        (0: none is stored); then the events ``consumed`` leave the inbox and ``history`` is
+        (0: none is stored) and, with ``owner``, no other owner holds the lease (module
+        docstring); then the events ``consumed`` leave the inbox and ``history`` is
         appended to the audit history. Returns whether it saved.
 
         What the runtime calls at every checkpoint: a compare-and-set. A store should make it
@@ -220,11 +307,15 @@ class StateStore(abc.ABC):
         three steps of it on `load`/`save`, atomic only within one process.
         """
         instance_id = _check_id(instance_id)
-        with self._default_lock:
+        leases = self._lease_table()
+        with self._default_lock, leases.lock:
+            if not leases.allows(instance_id, owner):
+                return False
             if _legacy_seq(self.load(instance_id)) != expected_seq:
                 return False
             self.save(instance_id, _as_bytes(data, "snapshot"))
             self.save(instance_id + _HEADER_KEY, header.to_json())
+            leases.settle(instance_id, owner, header)
         if consumed:
             self.delete_events(instance_id, consumed)
         if history:
@@ -257,6 +348,39 @@ class StateStore(abc.ABC):
             return []
         headers = {i: h for i in ids if (h := self.read_header(i)) is not None}
         return ready_among(headers, now, limit, self._inbox_names, self.read_header)
+
+    # -- leases (module docstring) -------------------------------------------------------------
+
+    def claim(self, instance_id: str, owner: str, now: datetime, until: datetime) -> bool:
+        """Take or renew the lease of ``instance_id`` for ``owner`` until ``until``, unless
+        another owner holds one that has not expired at ``now``. Returns whether ``owner``
+        holds it now. The default keeps leases in this process only."""
+        owner = check_lease_args(owner, now, until)
+        return self._lease_table().claim(_check_id(instance_id), owner, now, until)
+
+    def release(self, instance_id: str, owner: str) -> None:
+        """End ``owner``'s lease of ``instance_id``; fine if it holds none."""
+        self._lease_table().release(_check_id(instance_id), owner)
+
+    def lease(self, instance_id: str) -> Lease | None:
+        """The lease of ``instance_id`` as stored (perhaps expired), or None."""
+        return self._lease_table().get(_check_id(instance_id))
+
+    def claim_ready(
+        self, now: datetime, owner: str, until: datetime, limit: int = 100
+    ) -> list[str]:
+        """`ready` and `claim` together: up to ``limit`` ready instances, each now leased to
+        ``owner``. The default claims what `ready` finds, one by one."""
+        check_lease_args(owner, now, until)
+        found = self.ready(now, limit)
+        return [i for i in found if self.claim(i, owner, now, until)]
+
+    def _lease_table(self) -> LeaseTable:
+        table: LeaseTable | None = self.__dict__.get("_default_leases")
+        if table is None:
+            with self._default_lock:
+                table = self.__dict__.setdefault("_default_leases", LeaseTable())
+        return table
 
     def read_header(self, instance_id: str) -> InstanceHeader | None:
         """The header saved with the current snapshot, or ``None``."""

@@ -63,16 +63,20 @@ class InMemoryStateStore(StateStore):
         data: bytes,
         consumed: Collection[str] = (),
         history: Sequence[bytes] = (),
+        *,
+        owner: str | None = None,
     ) -> bool:
         instance_id = _check_id(instance_id)
         snapshot = _as_bytes(data, "snapshot")
         entries = [_check_history_entry(entry) for entry in history]
         consumed = [_check_event_id(e) for e in consumed]
-        with self._lock:
-            if self._seq(instance_id) != expected_seq:
+        leases = self._lease_table()
+        with self._lock, leases.lock:
+            if not leases.allows(instance_id, owner) or self._seq(instance_id) != expected_seq:
                 return False
             self._snapshots[instance_id] = snapshot
             self._headers[instance_id] = header
+            leases.settle(instance_id, owner, header)
             inbox = self._inboxes.get(instance_id, {})
             for event_id in consumed:
                 inbox.pop(event_id, None)

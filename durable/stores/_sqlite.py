@@ -1,7 +1,7 @@
 """`SQLiteStateStore`: every instance in one SQLite database file (WAL mode, stdlib `sqlite3`).
 
-Schema (version 1, kept in ``PRAGMA user_version``; ``PRAGMA application_id`` marks the file
-as a durable store)
+Schema (version 2, kept in ``PRAGMA user_version``; ``PRAGMA application_id`` marks the file
+as a durable store; older versions are migrated when the file is opened)
 ====================================================================================
 
 Every id and every other caller-given string (event ids and names, parent, program, lease
@@ -21,6 +21,7 @@ exact and sortable for every aware datetime. ::
     waits(instance_id, name)          the event names a *paused* instance awaits
     children(instance_id, position, child_id, first)  the children a *paused* instance
                                       awaits (first: 1 for ``children_mode="first"``)
+    leases(instance_id PK, owner, until)  who runs an instance now (version 2)
 
 ``waits`` and ``children`` are written by `commit` from the header, in the same transaction,
 so that `ready` is a handful of indexed queries and never reads a snapshot.
@@ -32,8 +33,16 @@ Every write is one ``BEGIN IMMEDIATE`` transaction (it takes SQLite's write lock
 processes never both decide on a stale ``seq``): `commit` checks the stored ``seq``, then
 upserts the header and the snapshot, deletes the consumed events, rewrites ``waits`` and
 ``children`` and appends the audit entries; `publish` inserts the event and its audit entries.
-Reads run in one deferred transaction: a consistent snapshot of the database (WAL readers do
-not wait for writers).
+Reads run in one deferred transaction on a second connection of their own: a consistent
+snapshot of the database that never waits for a writer (WAL).
+
+**Group commit.** Writes from many threads at once share transactions: a writer queues its
+work and takes the connection's lock; whoever holds the lock runs every queued write in one
+``BEGIN IMMEDIATE`` ... ``COMMIT`` (one fsync), each inside a ``SAVEPOINT`` so that one
+failing write rolls back alone, then hands each writer its own result. A writer returns only
+after the ``COMMIT`` that holds its write, so a checkpoint is still durable when `commit`
+returns; when that ``COMMIT`` fails, every write of the batch raises `StoreError`. Checkpoints
+of many instances at the same moment (a `durable.Worker`) thus cost one fsync per batch.
 
 ``synchronous="FULL"`` (the default) makes a commit durable when `commit` returns (the WAL is
 fsync-ed at each commit). ``synchronous="NORMAL"`` skips that fsync (the WAL is synced at
@@ -53,14 +62,15 @@ import os
 import pathlib
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Generic, Literal, TypeVar, cast
 
 from .._model import CANCEL_EVENT, FINISHED, InstanceHeader
 from ..errors import StoreError
 from ._contract import (
     InboxEvent,
+    Lease,
     StateStore,
     StoredInstance,
     _as_bytes,
@@ -70,11 +80,16 @@ from ._contract import (
     _event_name,
     _legacy_seq,
     _short_repr,
+    check_lease_args,
+    from_micros,
+    micros,
 )
 
 __all__ = ["SQLiteStateStore"]
 
-SCHEMA_VERSION = 1
+T = TypeVar("T")
+
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x64757261  # "dura": this file is a durable store
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -128,6 +143,13 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             child_id BLOB NOT NULL,
             first INTEGER NOT NULL,
             PRIMARY KEY (instance_id, position)
+        ) WITHOUT ROWID""",
+    ),
+    (  # 1 -> 2: leases, for ids with or without a snapshot (a start is claimed too)
+        """CREATE TABLE leases (
+            instance_id BLOB PRIMARY KEY NOT NULL,
+            owner BLOB NOT NULL,
+            until INTEGER NOT NULL
         ) WITHOUT ROWID""",
     ),
 )
@@ -198,6 +220,49 @@ def _micros(moment: datetime | None) -> int | None:
     return None if moment is None else (moment - _EPOCH) // _MICROSECOND
 
 
+def _lease_row(db: sqlite3.Connection, key: bytes) -> bytes | None:
+    row = db.execute("SELECT owner FROM leases WHERE instance_id = ?", (key,)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def _claim(db: sqlite3.Connection, key: bytes, owner: bytes, now: int, until: int) -> bool:
+    row = db.execute("SELECT owner, until FROM leases WHERE instance_id = ?", (key,)).fetchone()
+    if row is not None and bytes(row[0]) != owner and row[1] > now:
+        return False
+    db.execute(
+        "INSERT INTO leases (instance_id, owner, until) VALUES (?, ?, ?) ON CONFLICT "
+        "(instance_id) DO UPDATE SET owner = excluded.owner, until = excluded.until",
+        (key, owner, until),
+    )
+    return True
+
+
+class _Write(Generic[T]):
+    """One write waiting for its batch (group commit): its body, then its outcome."""
+
+    __slots__ = ("action", "body", "done", "error", "instance_id", "result")
+
+    def __init__(
+        self, action: str, instance_id: str | None, body: Callable[[sqlite3.Connection], T]
+    ) -> None:
+        self.action = action
+        self.instance_id = instance_id
+        self.body = body
+        self.done = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def fail(self, error: BaseException) -> None:
+        """The batch failed: this write is not saved, whatever its body returned."""
+        self.result = None
+        self.error = error
+
+    def outcome(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return cast(T, self.result)
+
+
 class SQLiteStateStore(StateStore):
     """A store in one SQLite database file: snapshots, headers (as indexed columns), event
     inboxes and audit histories, in WAL mode (see the module docstring for the schema).
@@ -229,8 +294,12 @@ class SQLiteStateStore(StateStore):
         self._path = pathlib.Path(path).absolute()
         self._synchronous = level
         self._timeout = timeout
-        self._lock = threading.Lock()  # one thread at a time on the connection
+        self._lock = threading.Lock()  # one thread at a time on the writing connection
         self._db: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()  # one thread at a time on the reading connection
+        self._reader: sqlite3.Connection | None = None
+        self._queue: list[_Write[object]] = []  # writes waiting for a batch
+        self._queue_lock = threading.Lock()
         self._pid = os.getpid()
         self._closed = False
         with self._lock:
@@ -325,12 +394,13 @@ class SQLiteStateStore(StateStore):
 
     @contextlib.contextmanager
     def _transaction(
-        self, action: str, instance_id: str | None = None, *, write: bool = True
+        self, action: str, instance_id: str | None = None, *, write: bool = False
     ) -> Iterator[sqlite3.Connection]:
-        """One transaction on the connection (``BEGIN IMMEDIATE`` to write), under the lock;
-        committed when the block ends, rolled back if it raises."""
-        with self._lock, self._errors(action, instance_id):
-            db = self._connection()
+        """One read transaction on the reading connection (``write=True``: on the writing
+        connection, for migrations and checks); rolled back or committed when the block ends."""
+        lock = self._lock if write else self._read_lock
+        with lock, self._errors(action, instance_id):
+            db = self._connection() if write else self._reading_connection()
             db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield db
@@ -345,19 +415,85 @@ class SQLiteStateStore(StateStore):
                     db.execute("ROLLBACK")
                 raise
 
+    def _batched(
+        self, action: str, instance_id: str | None, body: Callable[[sqlite3.Connection], T]
+    ) -> T:
+        """Run ``body`` in a write transaction, batched with the writes queued meanwhile
+        (group commit: module docstring); its result once the batch has committed."""
+        job = _Write(action, instance_id, body)
+        with self._queue_lock:
+            self._queue.append(job)  # type: ignore[arg-type]
+        with self._lock:
+            if not job.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._run_batch(batch)
+        return job.outcome()
+
+    def _run_batch(self, batch: list[_Write[object]]) -> None:
+        """Every write of ``batch`` in one transaction (the caller holds `_lock`)."""
+        try:
+            with self._errors(f"commit a batch of {len(batch)} write(s)"):
+                db = self._connection()
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for job in batch:
+                        self._run_one(db, job, alone=len(batch) == 1)
+                    db.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                    raise
+        except BaseException as e:
+            for job in batch:
+                job.fail(e)
+        finally:
+            for job in batch:
+                job.done = True
+
+    def _run_one(self, db: sqlite3.Connection, job: _Write[object], *, alone: bool) -> None:
+        """One write of a batch, in a savepoint of its own unless it is alone (then its
+        error rolls back the transaction)."""
+        if alone:
+            with self._errors(job.action, job.instance_id):
+                job.result = job.body(db)
+            return
+        db.execute("SAVEPOINT write")
+        try:
+            with self._errors(job.action, job.instance_id):
+                job.result = job.body(db)
+        except Exception as e:
+            db.execute("ROLLBACK TO write")
+            job.error = e
+        db.execute("RELEASE write")
+
     def _connection(self) -> sqlite3.Connection:
-        """The open connection; a new one in a forked child (a connection must not cross a
-        fork)."""
+        """The open writing connection; a new one in a forked child (a connection must not
+        cross a fork)."""
         if self._closed:
             raise StoreError(f"the SQLite store {self._path} is closed")
         if self._db is None or self._pid != os.getpid():
             self._pid = os.getpid()
+            self._reader = None
             return self._connect()
         return self._db
 
+    def _reading_connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"the SQLite store {self._path} is closed")
+        if self._reader is None or self._pid != os.getpid():
+            with self._lock:
+                self._connection()  # reconnects after a fork, brings the schema up to date
+            reader = sqlite3.connect(
+                self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            reader.execute("PRAGMA query_only = ON")
+            self._reader = reader
+        return self._reader
+
     def check(self) -> None:
         """Run SQLite's full integrity check; raise `StoreError` if the file is damaged."""
-        with self._transaction("check the database", write=False) as db:
+        with self._transaction("check the database") as db:
             problems = [row[0] for row in db.execute("PRAGMA integrity_check")]
         if problems != ["ok"]:
             raise StoreError(
@@ -365,12 +501,14 @@ class SQLiteStateStore(StateStore):
             )
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             self._closed = True
-            db, self._db = self._db, None
-            if db is not None and self._pid == os.getpid():
-                with self._errors("close the store"):
-                    db.close()
+            connections = (self._db, self._reader)
+            self._db = self._reader = None
+            for db in connections:
+                if db is not None and self._pid == os.getpid():
+                    with self._errors("close the store"):
+                        db.close()
 
     # -- the four operations --------------------------------------------------------------------
 
@@ -407,6 +545,8 @@ class SQLiteStateStore(StateStore):
         data: bytes,
         consumed: Collection[str] = (),
         history: Sequence[bytes] = (),
+        *,
+        owner: str | None = None,
     ) -> bool:
         instance_id = _check_id(instance_id)
         if not isinstance(header, InstanceHeader):
@@ -415,18 +555,22 @@ class SQLiteStateStore(StateStore):
         key = _b(instance_id)
         gone = [(key, _b(_check_event_id(e))) for e in consumed]
         entries = [_check_history_entry(entry) for entry in history]
-        with self._transaction("save the snapshot", instance_id) as db:
+        by = None if owner is None else _b(owner)
+
+        def body(db: sqlite3.Connection) -> bool:
+            if by is not None and _lease_row(db, key) not in (None, by):
+                return False  # another worker took the instance over
             if self._seq(db, key) != expected_seq:
                 return False
             self._write(db, key, header, snapshot)
             if gone:
                 db.executemany("DELETE FROM inbox WHERE instance_id = ? AND event_id = ?", gone)
             self._append(db, key, entries)
+            if by is not None and header.status != "running":
+                db.execute("DELETE FROM leases WHERE instance_id = ?", (key,))
             return True
 
-    # `commit` = `_seq` + `_write` + deletes + `_append` on one connection in one transaction:
-    # a group commit would run several of those bodies inside a single transaction (one
-    # fsync) from a queue drained by one thread, answering each caller with its own result.
+        return self._batched("save the snapshot", instance_id, body)
 
     def _seq(self, db: sqlite3.Connection, key: bytes) -> int:
         row = db.execute("SELECT seq FROM instances WHERE id = ?", (key,)).fetchone()
@@ -505,13 +649,16 @@ class SQLiteStateStore(StateStore):
         event = _as_bytes(data, "event data")
         entries = [_check_history_entry(entry) for entry in history]
         key = _b(instance_id)
-        with self._transaction("add an event", instance_id) as db:
+
+        def body(db: sqlite3.Connection) -> None:
             db.execute(
                 "INSERT OR REPLACE INTO inbox (instance_id, event_id, name, data) "
                 "VALUES (?, ?, ?, ?)",
                 (key, _b(event_id), _b(name), event),
             )
             self._append(db, key, entries)
+
+        self._batched("add an event", instance_id, body)
 
     def ready(self, now: datetime, limit: int = 100) -> list[str]:
         """Paused instances whose wait resolves at ``now`` (`durable._model.is_ready`), oldest
@@ -523,6 +670,49 @@ class SQLiteStateStore(StateStore):
         with self._transaction("find the ready instances", write=False) as db:
             rows = db.execute(_READY, params).fetchall()
         return [_s(row[0]) for row in rows]
+
+    # -- leases ---------------------------------------------------------------------------------
+
+    def claim(self, instance_id: str, owner: str, now: datetime, until: datetime) -> bool:
+        key = _b(_check_id(instance_id))
+        by = _b(check_lease_args(owner, now, until))
+        at, end = micros(now), micros(until)
+        return self._batched("claim", instance_id, lambda db: _claim(db, key, by, at, end))
+
+    def release(self, instance_id: str, owner: str) -> None:
+        key, by = _b(_check_id(instance_id)), _b(owner)
+        self._batched(
+            "release",
+            instance_id,
+            lambda db: db.execute(
+                "DELETE FROM leases WHERE instance_id = ? AND owner = ?", (key, by)
+            ),
+        )
+
+    def lease(self, instance_id: str) -> Lease | None:
+        key = _b(_check_id(instance_id))
+        with self._transaction("read the lease", instance_id) as db:
+            row = db.execute(
+                "SELECT owner, until FROM leases WHERE instance_id = ?", (key,)
+            ).fetchone()
+        return None if row is None else Lease(_s(row[0]), from_micros(row[1]))
+
+    def claim_ready(
+        self, now: datetime, owner: str, until: datetime, limit: int = 100
+    ) -> list[str]:
+        """`ready` and `claim` in one write transaction: instances leased to another owner
+        whose lease has not expired are left out."""
+        by = _b(check_lease_args(owner, now, until))
+        if limit <= 0:
+            return []
+        at, end = micros(now), micros(until)
+        params = {"now": at, "cancel": _b(CANCEL_EVENT), "limit": limit}
+
+        def body(db: sqlite3.Connection) -> list[str]:
+            found = [bytes(row[0]) for row in db.execute(_READY, params).fetchall()]
+            return [_s(key) for key in found if _claim(db, key, by, at, end)]
+
+        return self._batched("claim the ready instances", None, body)
 
     def read_header(self, instance_id: str) -> InstanceHeader | None:
         key = _b(_check_id(instance_id))
@@ -542,8 +732,10 @@ class SQLiteStateStore(StateStore):
         """Replace the snapshot alone (the seed contract): its header is dropped."""
         instance_id = _check_id(instance_id)
         snapshot = _as_bytes(data, "snapshot")
-        with self._transaction("save the snapshot", instance_id) as db:
-            self._write(db, _b(instance_id), None, snapshot)
+        key = _b(instance_id)
+        self._batched(
+            "save the snapshot", instance_id, lambda db: self._write(db, key, None, snapshot)
+        )
 
     def add_event(self, instance_id: str, event_id: str, data: bytes) -> None:
         """Add an event whose name is in its data (the seed contract: JSON with ``name``)."""
@@ -560,8 +752,13 @@ class SQLiteStateStore(StateStore):
         ids = [(key, _b(_check_event_id(e))) for e in event_ids]
         if not ids:
             return
-        with self._transaction("delete events", instance_id) as db:
-            db.executemany("DELETE FROM inbox WHERE instance_id = ? AND event_id = ?", ids)
+        self._batched(
+            "delete events",
+            instance_id,
+            lambda db: db.executemany(
+                "DELETE FROM inbox WHERE instance_id = ? AND event_id = ?", ids
+            ),
+        )
 
     def append_history(self, instance_id: str, entry: bytes) -> None:
         self.append_history_many(instance_id, [entry])
@@ -571,8 +768,9 @@ class SQLiteStateStore(StateStore):
         copies = [_check_history_entry(entry) for entry in entries]
         if not copies:
             return
-        with self._transaction("append to the history", instance_id) as db:
-            self._append(db, key, copies)
+        self._batched(
+            "append to the history", instance_id, lambda db: self._append(db, key, copies)
+        )
 
     def read_history(self, instance_id: str) -> list[bytes]:
         key = _b(_check_id(instance_id))

@@ -71,7 +71,7 @@ def read_everything(path: pathlib.Path) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def test_a_new_store_is_a_wal_database_of_schema_version_1(tmp_path: pathlib.Path) -> None:
+def test_a_new_store_is_a_wal_database_of_schema_version_2(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "s.db"
     store = SQLiteStateStore(path)
     assert store.path == path.absolute()
@@ -79,12 +79,32 @@ def test_a_new_store_is_a_wal_database_of_schema_version_1(tmp_path: pathlib.Pat
     store.close()
     db = raw(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"instances", "snapshots", "inbox", "history", "waits", "children"}
+    assert tables == {"instances", "snapshots", "inbox", "history", "waits", "children", "leases"}
     db.close()
     SQLiteStateStore(path).close()  # reopening migrates nothing and keeps the version
+
+
+def test_a_version_1_database_is_migrated_and_keeps_its_instances(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "s.db"
+    store = SQLiteStateStore(path)
+    assert store.commit("i", 0, header(1, events=("go",)), snap(1))
+    store.publish("i", "e1", "go", b"{}")
+    store.close()
+    db = raw(path)  # make it the file version 1 wrote: no leases table
+    db.execute("DROP TABLE leases")
+    db.execute("PRAGMA user_version = 1")
+    db.close()
+    store = SQLiteStateStore(path)
+    stored = store.read("i")
+    assert stored.seq == 1 and [e.id for e in stored.inbox] == ["e1"]
+    now = datetime.now(UTC)
+    assert store.claim("i", "w1", now, now + timedelta(seconds=30))
+    assert not store.claim("i", "w2", now, now + timedelta(seconds=30))
+    store.close()
+    assert raw(path).execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_a_newer_schema_version_is_refused(tmp_path: pathlib.Path) -> None:
@@ -93,7 +113,7 @@ def test_a_newer_schema_version_is_refused(tmp_path: pathlib.Path) -> None:
     db = raw(path)
     db.execute("PRAGMA user_version = 7")
     db.close()
-    with pytest.raises(StoreError, match=r"schema version 7, newer than .* knows \(1\)"):
+    with pytest.raises(StoreError, match=r"schema version 7, newer than .* knows \(2\)"):
         SQLiteStateStore(path)
     assert raw(path).execute("PRAGMA user_version").fetchone()[0] == 7  # left as it was
 

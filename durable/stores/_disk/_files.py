@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import pathlib
 import tempfile
@@ -31,22 +32,51 @@ _thread_locks = [threading.Lock() for _ in range(64)]  # used only where flock i
 
 
 @contextlib.contextmanager
-def locked(path: pathlib.Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (created if missing) for the duration.
+def locked(path: pathlib.Path) -> Iterator[int]:
+    """Hold an exclusive lock on `path` (created if missing) for the duration; yields its
+    open descriptor (the file holds the instance's lease, see `read_lease`).
 
     ``flock`` excludes other processes and, since each call opens its own descriptor, other
     threads too. Without ``fcntl`` (Windows) the lock holds only between threads.
     """
-    if fcntl is None:
-        with _thread_locks[hash(path) % len(_thread_locks)]:
-            yield
-        return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | O_BINARY, 0o644)
     try:
+        if fcntl is None:
+            with _thread_locks[hash(path) % len(_thread_locks)]:
+                yield fd
+            return
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield fd
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def read_lease(fd: int) -> tuple[str, int] | None:
+    """The lease in a lock file: ``(owner, until in microseconds)``, or None.
+
+    Leases are advisory and never fsync-ed (a lease lost with the machine belonged to a worker
+    that died with it), so anything unreadable counts as no lease.
+    """
+    os.lseek(fd, 0, os.SEEK_SET)
+    raw = os.read(fd, 1 << 16)
+    if not raw:
+        return None
+    try:
+        owner, until = json.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(owner, str) or not isinstance(until, int):
+        return None
+    return owner, until
+
+
+def write_lease(fd: int, lease: tuple[str, int] | None) -> None:
+    """Replace the lease in a lock file (None: no lease); not fsync-ed (see `read_lease`)."""
+    os.ftruncate(fd, 0)
+    if lease is not None:
+        data = json.dumps(list(lease), ensure_ascii=False).encode("utf-8", "surrogatepass")
+        os.lseek(fd, 0, os.SEEK_SET)
+        write_all(fd, data)
 
 
 def fsync_dir(folder: pathlib.Path) -> None:

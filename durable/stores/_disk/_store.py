@@ -14,6 +14,7 @@ from ..._model import InstanceHeader
 from ...errors import StoreError
 from .._contract import (
     InboxEvent,
+    Lease,
     StateStore,
     StoredInstance,
     _as_bytes,
@@ -23,6 +24,9 @@ from .._contract import (
     _event_name,
     _legacy_seq,
     _short_repr,
+    check_lease_args,
+    from_micros,
+    micros,
     ready_among,
 )
 from ._files import (
@@ -33,10 +37,12 @@ from ._files import (
     locked,
     pread_nowait,
     read_fd,
+    read_lease,
     read_or_none,
     remove_stale_temps,
     write_all,
     write_atomic,
+    write_lease,
 )
 from ._journal import (
     COMPACT_BYTES,
@@ -150,10 +156,13 @@ class _JournalCache:
 class _OpenJournal:
     """A journal held by the holder of its lock: open for appending, or not yet created."""
 
-    def __init__(self, path: pathlib.Path, instance_id: str, cache: _JournalCache) -> None:
+    def __init__(
+        self, path: pathlib.Path, instance_id: str, cache: _JournalCache, lock_fd: int
+    ) -> None:
         self.path = path
         self.instance_id = instance_id
         self.cache = cache
+        self.lock_fd = lock_fd  # the held lock file, which holds the lease
         try:
             self.fd: int | None = os.open(path, os.O_RDWR | os.O_APPEND | O_BINARY)
         except FileNotFoundError:
@@ -336,8 +345,11 @@ class DiskStateStore(StateStore):
     def _writing(self, instance_id: str, action: str) -> Iterator[_OpenJournal]:
         """Hold the instance's lock and its journal open for appending."""
         path, lock, _ = self._paths(instance_id)
-        with self._errors(f"{action} of instance {_short_repr(instance_id)}", path), locked(lock):
-            journal_file = _OpenJournal(path, instance_id, self._cache)
+        with (
+            self._errors(f"{action} of instance {_short_repr(instance_id)}", path),
+            locked(lock) as lock_fd,
+        ):
+            journal_file = _OpenJournal(path, instance_id, self._cache, lock_fd)
             try:
                 yield journal_file
             finally:
@@ -369,10 +381,12 @@ class DiskStateStore(StateStore):
         data: bytes,
         consumed: Collection[str] = (),
         history: Sequence[bytes] = (),
+        *,
+        owner: str | None = None,
     ) -> bool:
         if not isinstance(header, InstanceHeader):
             raise TypeError(f"header must be an InstanceHeader, got {type(header).__qualname__}")
-        return self._checkpoint(instance_id, expected_seq, header, data, consumed, history)
+        return self._checkpoint(instance_id, expected_seq, header, data, consumed, history, owner)
 
     def load(self, instance_id: str) -> bytes | None:
         return self._read(instance_id, "load the snapshot").snapshot
@@ -389,12 +403,16 @@ class DiskStateStore(StateStore):
         data: bytes,
         consumed: Collection[str] = (),
         history: Sequence[bytes] = (),
+        owner: str | None = None,
     ) -> bool:
         snapshot = _as_bytes(data, "snapshot")
         consumed = [_check_event_id(e) for e in consumed]
         entries = [_check_history_entry(entry) for entry in history]
         with self._writing(instance_id, "save the snapshot") as journal_file:
             journal = journal_file.read()
+            lease = None if owner is None else read_lease(journal_file.lock_fd)
+            if lease is not None and lease[0] != owner:
+                return False  # another worker took the instance over
             if expected_seq is not None:
                 seq = journal.seq()
                 if (_legacy_seq(journal.snapshot) if seq is None else seq) != expected_seq:
@@ -412,6 +430,8 @@ class DiskStateStore(StateStore):
                 journal_file.rewrite(journal.history, after, last, self._paths(instance_id)[2])
             else:
                 journal_file.append(record)
+            if lease is not None and header is not None and header.status != "running":
+                write_lease(journal_file.lock_fd, None)
             return True
 
     def publish(
@@ -439,6 +459,43 @@ class DiskStateStore(StateStore):
         with self._writing(instance_id, "add an event") as journal_file:
             journal_file.read()  # cuts a torn tail; refuses a damaged journal
             journal_file.append(record)
+
+    # -- leases: in the instance's lock file, under its lock ----------------------------------
+
+    def claim(self, instance_id: str, owner: str, now: datetime, until: datetime) -> bool:
+        owner = check_lease_args(owner, now, until)
+        path = self._paths(instance_id)[1]
+        with self._errors(f"claim instance {_short_repr(instance_id)}", path), locked(path) as fd:
+            held = read_lease(fd)
+            if held is not None and held[0] != owner and held[1] > micros(now):
+                return False
+            write_lease(fd, (owner, micros(until)))
+            return True
+
+    def release(self, instance_id: str, owner: str) -> None:
+        path = self._paths(instance_id)[1]
+        if not path.exists():
+            return
+        with self._errors(f"release instance {_short_repr(instance_id)}", path), locked(path) as fd:
+            held = read_lease(fd)
+            if held is not None and held[0] == owner:
+                write_lease(fd, None)
+
+    def lease(self, instance_id: str) -> Lease | None:
+        path = self._paths(instance_id)[1]
+        try:
+            fd = os.open(path, os.O_RDONLY | O_BINARY)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise StoreError(
+                f"cannot read the lease of {_short_repr(instance_id)} at {path}: {e}"
+            ) from e
+        try:
+            held = read_lease(fd)
+        finally:
+            os.close(fd)
+        return None if held is None else Lease(held[0], from_micros(held[1]))
 
     def ready(self, now: datetime, limit: int = 100) -> list[str]:
         """Paused instances whose wait resolves at ``now``, from the headers and inbox names
