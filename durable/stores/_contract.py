@@ -375,6 +375,20 @@ class StateStore(abc.ABC):
         found = self.ready(now, limit)
         return [i for i in found if self.claim(i, owner, now, until)]
 
+    # -- wake-up hints from other processes ---------------------------------------------------
+
+    #: Whether `listen` hears other processes (PostgreSQL's LISTEN/NOTIFY); workers then
+    #: poll `ready` only as a fallback.
+    listens: ClassVar[bool] = False
+
+    async def listen(self, notify: Callable[[str], None]) -> None:
+        """Call ``notify(instance_id)`` whenever any process publishes to an instance or
+        commits one that a parent may wait for, until cancelled. A hint: a lost one only
+        delays (workers also poll `ready`). ``notify`` is thread-safe and never blocks.
+
+        The default has nothing to hear and returns at once."""
+        return None
+
     def _lease_table(self) -> LeaseTable:
         table: LeaseTable | None = self.__dict__.get("_default_leases")
         if table is None:
