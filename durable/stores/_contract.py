@@ -367,13 +367,26 @@ class StateStore(abc.ABC):
         return self._lease_table().get(_check_id(instance_id))
 
     def claim_ready(
-        self, now: datetime, owner: str, until: datetime, limit: int = 100
+        self,
+        now: datetime,
+        owner: str,
+        until: datetime,
+        limit: int = 100,
+        *,
+        programs: Collection[str] | None = None,
     ) -> list[str]:
-        """`ready` and `claim` together: up to ``limit`` ready instances, each now leased to
-        ``owner``. The default claims what `ready` finds, one by one."""
+        """What a worker runs next: the *root* instances (no parent) that can continue at
+        ``now``, each now leased to ``owner``; at most ``limit``.
+
+        A root can continue when it is ready itself or when a descendant is (a child of
+        `durable.gather` is run by its root's run, so its root is what is claimed). Only
+        roots whose program is in ``programs`` are claimed (None: any); roots leased to
+        another owner and not expired are left out. The default builds on `ready`,
+        `read_header` and `claim`; a store may do it in one transaction."""
         check_lease_args(owner, now, until)
-        found = self.ready(now, limit)
-        return [i for i in found if self.claim(i, owner, now, until)]
+        roots = roots_of(self.ready(now, limit), self.read_header)
+        wanted = [i for i, program in roots if programs is None or program in programs]
+        return [i for i in wanted if self.claim(i, owner, now, until)]
 
     # -- wake-up hints from other processes ---------------------------------------------------
 
@@ -513,6 +526,23 @@ def ready_among(
             if len(found) >= limit:
                 break
     return found
+
+
+def roots_of(
+    ids: Sequence[str], header_of: Callable[[str], InstanceHeader | None]
+) -> list[tuple[str, str]]:
+    """The root instance of each of ``ids`` (following ``parent``), with its program; each
+    root once, in the order first met. Ids whose chain breaks (no header) are left out."""
+    roots: dict[str, str] = {}
+    for instance_id in ids:
+        header, seen = header_of(instance_id), {instance_id}
+        while header is not None and header.parent is not None and header.parent not in seen:
+            instance_id = header.parent
+            seen.add(instance_id)
+            header = header_of(instance_id)
+        if header is not None and header.parent is None:
+            roots.setdefault(instance_id, header.program)
+    return list(roots.items())
 
 
 def _finished(header: InstanceHeader | None) -> bool:

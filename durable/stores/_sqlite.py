@@ -83,6 +83,7 @@ from ._contract import (
     check_lease_args,
     from_micros,
     micros,
+    roots_of,
 )
 
 __all__ = ["SQLiteStateStore"]
@@ -698,10 +699,15 @@ class SQLiteStateStore(StateStore):
         return None if row is None else Lease(_s(row[0]), from_micros(row[1]))
 
     def claim_ready(
-        self, now: datetime, owner: str, until: datetime, limit: int = 100
+        self,
+        now: datetime,
+        owner: str,
+        until: datetime,
+        limit: int = 100,
+        *,
+        programs: Collection[str] | None = None,
     ) -> list[str]:
-        """`ready` and `claim` in one write transaction: instances leased to another owner
-        whose lease has not expired are left out."""
+        """`ready`, the roots of what it finds, and `claim`, in one write transaction."""
         by = _b(check_lease_args(owner, now, until))
         if limit <= 0:
             return []
@@ -709,10 +715,17 @@ class SQLiteStateStore(StateStore):
         params = {"now": at, "cancel": _b(CANCEL_EVENT), "limit": limit}
 
         def body(db: sqlite3.Connection) -> list[str]:
-            found = [bytes(row[0]) for row in db.execute(_READY, params).fetchall()]
-            return [_s(key) for key in found if _claim(db, key, by, at, end)]
+            found = [_s(row[0]) for row in db.execute(_READY, params).fetchall()]
+            roots = roots_of(found, lambda i: self._header_in(db, i))
+            wanted = [i for i, program in roots if programs is None or program in programs]
+            return [i for i in wanted if _claim(db, _b(i), by, at, end)]
 
         return self._batched("claim the ready instances", None, body)
+
+    def _header_in(self, db: sqlite3.Connection, instance_id: str) -> InstanceHeader | None:
+        row = db.execute("SELECT header FROM instances WHERE id = ?", (_b(instance_id),))
+        found = row.fetchone()
+        return None if found is None else self._header(instance_id, found[0])
 
     def read_header(self, instance_id: str) -> InstanceHeader | None:
         key = _b(_check_id(instance_id))

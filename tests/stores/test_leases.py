@@ -4,6 +4,7 @@ shared by processes (disk, SQLite)."""
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import subprocess
 import sys
@@ -186,3 +187,16 @@ def test_processes_never_share_a_lease(kind: str, tmp_path: pathlib.Path) -> Non
     assert all(proc.returncode == 0 for proc in procs)
     assert sum(len(w) for w in won) == 200  # every id claimed exactly once
     assert set().union(*won) == set(range(200))
+
+
+def test_claim_ready_claims_the_root_of_a_ready_child(any_store: StateStore) -> None:
+    store = any_store
+    root = header(1, children=("root/1",))
+    child = dataclasses.replace(header(1, events=("go",)), parent="root")
+    assert store.commit("root", 0, root, snap(1))
+    assert store.commit("root/1", 0, child, snap(1))
+    store.publish("root/1", "e1", "go", ev("go"))
+    assert store.claim_ready(T0, "w1", LATER, 10, programs=["other:program"]) == []
+    assert store.lease("root") is None
+    assert store.claim_ready(T0, "w1", LATER, 10, programs=[root.program]) == ["root"]
+    assert store.lease("root/1") is None  # the child is run by its root's run
