@@ -28,7 +28,14 @@ from typing import Any
 import anyio
 
 import durable
-from durable import DiskStateStore, DurableBackend, InMemoryStateStore, StateStore, make_durable
+from durable import (
+    DiskStateStore,
+    DurableBackend,
+    InMemoryStateStore,
+    SQLiteStateStore,
+    StateStore,
+    make_durable,
+)
 
 
 async def cycling(n: int) -> int:
@@ -59,14 +66,14 @@ PINGING = make_durable(pinging)
 
 
 def stores(folder: Path) -> dict[str, Callable[[str], StateStore]]:
-    made: dict[str, Callable[[str], StateStore]] = {
+    return {
         "memory": lambda _: InMemoryStateStore(),
         "disk": lambda name: DiskStateStore(folder / name),
+        "sqlite FULL": lambda name: SQLiteStateStore(folder / f"{name}.db"),
+        "sqlite NORMAL": lambda name: SQLiteStateStore(
+            folder / f"{name}.db", synchronous="NORMAL"
+        ),
     }
-    sqlite = getattr(durable, "SQLiteStateStore", None)  # a hook: a later version has one
-    if sqlite is not None:
-        made["sqlite"] = lambda name: sqlite(folder / f"{name}.db")
-    return made
 
 
 async def throughput(store: StateStore, instances: int, cycles: int) -> float:
@@ -111,6 +118,7 @@ async def latency(store: StateStore, samples: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
+    parser.add_argument("--only", help="only the stores whose name contains this")
     args = parser.parse_args()
     instances, cycles, samples = (20, 3, 50) if args.quick else (200, 10, 300)
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,6 +126,8 @@ def main() -> None:
         print(f"{instances} instances x {cycles} pause -> publish -> resume cycles, one Worker")
         n = 0
         for name, make in stores(folder).items():
+            if args.only and args.only not in name:
+                continue
             for loop in ("asyncio", "trio"):
                 n += 1
                 store = make(f"t{n}")
@@ -127,7 +137,7 @@ def main() -> None:
                 p50, p99 = anyio.run(latency, store, samples, backend=loop)
                 store.close()
                 print(
-                    f"  {name:7} {loop:8} {rate:8.0f} cycles/s   publish -> resumed "
+                    f"  {name:13} {loop:8} {rate:8.0f} cycles/s   publish -> resumed "
                     f"p50 {p50 * 1000:6.2f} ms  p99 {p99 * 1000:6.2f} ms"
                 )
 

@@ -72,6 +72,8 @@ EVENTS: dict[str, str] = {
     "worker.instance_skipped": "a ready instance runs a program the Worker does not run",
     "worker.race_lost": "debug: another process resumed the instance first; skipped",
     "worker.store_error": "warning: a store failed under a Worker; retried (`retry_in`)",
+    "worker.instance_leased": "debug: another worker holds the instance's lease; skipped",
+    "worker.lease_lost": "warning: a lease could not be renewed: another worker took over",
 }
 
 _stdlib = logging.getLogger("durable")

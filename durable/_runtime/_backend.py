@@ -37,6 +37,7 @@ import functools
 import json
 import threading
 from collections.abc import Callable, Collection, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -55,9 +56,24 @@ from ..stores import InboxEvent, InMemoryStateStore, StateStore, StoredInstance,
 from ._clock import SYSTEM_CLOCK, Clock
 from ._resolve import Resolved, resolve
 
-__all__ = ["DurableBackend", "Loaded", "OrchestrationBackend"]
+__all__ = ["DurableBackend", "Loaded", "OrchestrationBackend", "RunLease", "lease_owner"]
 
 T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class RunLease:
+    """The lease a run holds, set by `durable.Worker` around the runs of instances it claimed
+    (`lease_owner`): the run commits as `owner` (`StateStore.commit(owner=)`), so a worker
+    overtaken after its lease expired cannot commit; `settled` turns true once a commit of
+    `instance_id` left it not running, which ended the lease in the same step."""
+
+    owner: str
+    instance_id: str
+    settled: bool = False
+
+
+lease_owner: ContextVar[RunLease | None] = ContextVar("durable_lease_owner", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +228,8 @@ class DurableBackend(OrchestrationBackend):
         header: InstanceHeader,
         history: list[dict[str, Any]],
     ) -> None:
-        """Save `state` if the store still holds the checkpoint it follows (``seq - 1``).
+        """Save `state` if the store still holds the checkpoint it follows (``seq - 1``) and,
+        in a run of a `durable.Worker`, the worker still holds the instance's lease.
 
         In one trip to the store: the compare-and-set save, deleting the events the state
         names as consumed, and appending `history`. Raises `ConcurrentResumeError` when
@@ -339,6 +356,8 @@ def _commit_job(
 ) -> Callable[[], bool]:
     """The store's compare-and-set save of `state`, ready to run in the store's thread."""
     data = json.dumps(state, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    lease = lease_owner.get()
+    owner = None if lease is None else lease.owner
     return functools.partial(
         store.commit,
         instance_id,
@@ -347,10 +366,15 @@ def _commit_job(
         data.encode("utf-8", "surrogatepass"),
         list(state.get("consumed_events") or ()),
         [_json_line(entry) for entry in history],
+        # only when leased, so that a store written before leases keeps working
+        **({} if owner is None else {"owner": owner}),
     )
 
 
 def _committed(instance_id: str, header: InstanceHeader, saved: bool) -> None:
+    lease = lease_owner.get()
+    if saved and lease is not None and lease.instance_id == instance_id:
+        lease.settled = header.status != "running"
     if not saved:
         raise ConcurrentResumeError(
             f"instance {instance_id!r}: another run saved it since this run loaded "

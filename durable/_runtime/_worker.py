@@ -52,14 +52,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import math
+import os
+import secrets
+import socket
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Generic, ParamSpec, TypeVar, cast
 
@@ -76,7 +80,7 @@ from ..errors import (
     StoreError,
     Suspended,
 )
-from ._backend import DurableBackend, OrchestrationBackend
+from ._backend import DurableBackend, OrchestrationBackend, RunLease, lease_owner
 from ._clock import SystemClock
 from ._engine import DurableRuntime, arguments_digest
 from ._program import DurableProgram
@@ -145,6 +149,8 @@ class InstanceHandle(Generic[R]):
                 runtime = DurableRuntime(self.worker.backend)
                 return cast(R, await runtime.run(program, self.instance_id, start=False))
             self._done = self._done or anyio.Event()
+            if self._outcome is not None:  # settled while the header was being read
+                continue
             with anyio.move_on_after(self.worker.poll_interval):
                 await self._done.wait()
 
@@ -165,7 +171,11 @@ class Worker:
         poll_interval: float = 1.0,
         timer_check: float = 0.05,
         grace: float = 10.0,
+        lease: float = 30.0,
+        owner: str | None = None,
     ) -> None:
+        if not lease > 0:
+            raise ValueError(f"lease must be > 0 seconds, not {lease!r}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency!r}")
         if not poll_interval > 0:
@@ -175,6 +185,9 @@ class Worker:
         self.poll_interval = poll_interval
         self.timer_check = timer_check
         self.grace = grace
+        self.lease = timedelta(seconds=lease)
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._held: set[str] = set()  # instances leased to this worker, running now
         self.programs: dict[str, DurableProgram[..., Any]] = {}
         self._foreign: set[str] = set()
         for program in programs:
@@ -226,6 +239,10 @@ class Worker:
         if isinstance(self.backend, DurableBackend):
             self.backend.add_listener(self._notify)
         group.start_soon(self._main)
+        if isinstance(self.backend, DurableBackend):
+            group.start_soon(self._renew_leases)
+            if self.backend.store.listens:
+                group.start_soon(self.backend.store.listen, self._notify)
         emit("worker.started", programs=sorted(self.programs), concurrency=self.concurrency)
         return self
 
@@ -403,9 +420,12 @@ class Worker:
     async def _poll(self, now: datetime) -> list[str]:
         assert isinstance(self.backend, DurableBackend)
         store = self.backend.store
-        limit = self.concurrency + len(self._busy) + len(self._foreign)
-        found = await self._io(store.ready, now, limit)
-        return [i for i in found if i not in self._foreign]
+        limit = self.concurrency + len(self._busy)
+        until = now + self.lease
+        programs = set(self.programs)
+        return await self._io(
+            functools.partial(store.claim_ready, now, self.owner, until, limit, programs=programs)
+        )
 
     def _schedule(self, instance_id: str, *, again: bool) -> None:
         """Run `instance_id` soon; if it is running, run it again after (`again`) or not."""
@@ -473,8 +493,14 @@ class Worker:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
-        """One run of `instance_id`; its outcome recorded. Never raises an Exception."""
+        """One run of `instance_id`, under its lease; its outcome recorded. Never raises an
+        Exception."""
+        lease = await self._claim(instance_id)
+        if lease is None:
+            return
         self._running += 1
+        self._held.add(instance_id)
+        token = lease_owner.set(lease)
         try:
             value = await self._runtime.run(program, instance_id, args, kwargs)
         except Suspended as s:
@@ -499,7 +525,59 @@ class Worker:
         else:
             self._finished(instance_id, True, value)
         finally:
+            lease_owner.reset(token)
+            self._held.discard(instance_id)
             self._running -= 1
+            if not lease.settled:  # no commit ended it: give it back for other workers
+                with anyio.CancelScope(shield=True):
+                    await self._give_back(instance_id)
+
+    async def _claim(self, instance_id: str) -> RunLease | None:
+        """The lease of `instance_id` for this worker's run, or None when another worker
+        holds it (then that worker runs it) or the store failed (then it is retried)."""
+        if not isinstance(self.backend, DurableBackend):
+            return RunLease(self.owner, instance_id, settled=True)  # nothing to claim
+        now = self.backend.clock.now()
+        store = self.backend.store
+        try:
+            claimed = await self._io(store.claim, instance_id, self.owner, now, now + self.lease)
+        except StoreError as e:
+            self._store_failed(instance_id, e)
+            return None
+        if not claimed:
+            emit("worker.instance_leased", level="debug", instance_id=instance_id)
+            return None
+        return RunLease(self.owner, instance_id)
+
+    async def _give_back(self, instance_id: str) -> None:
+        assert isinstance(self.backend, DurableBackend)
+        try:
+            await self._io(self.backend.store.release, instance_id, self.owner)
+        except StoreError as e:  # the lease expires on its own
+            emit("worker.store_error", level="warning", instance_id=instance_id, error=str(e))
+
+    async def _renew_leases(self) -> None:
+        """Renew the leases of the runs in flight every third of the lease."""
+        assert isinstance(self.backend, DurableBackend)
+        store = self.backend.store
+        while True:
+            await anyio.sleep(self.lease.total_seconds() / 3)
+            held = sorted(self._held)
+            if not held:
+                continue
+            now = self.backend.clock.now()
+
+            def renew(ids: list[str] = held, now: datetime = now) -> list[str]:
+                until = now + self.lease
+                return [i for i in ids if not store.claim(i, self.owner, now, until)]
+
+            try:
+                lost = await self._io(renew)
+            except StoreError as e:
+                emit("worker.store_error", level="warning", error=str(e))
+                continue
+            for instance_id in lost:  # its commit will be refused: the other worker goes on
+                emit("worker.lease_lost", level="warning", instance_id=instance_id)
 
     def _finished(self, instance_id: str, ok: bool, value: Any) -> None:
         self._waiting.discard(instance_id)

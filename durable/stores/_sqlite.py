@@ -299,6 +299,7 @@ class SQLiteStateStore(StateStore):
         self._db: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()  # one thread at a time on the reading connection
         self._reader: sqlite3.Connection | None = None
+        self._reader_pid = os.getpid()
         self._queue: list[_Write[object]] = []  # writes waiting for a batch
         self._queue_lock = threading.Lock()
         self._pid = os.getpid()
@@ -475,16 +476,15 @@ class SQLiteStateStore(StateStore):
             raise StoreError(f"the SQLite store {self._path} is closed")
         if self._db is None or self._pid != os.getpid():
             self._pid = os.getpid()
-            self._reader = None
             return self._connect()
         return self._db
 
     def _reading_connection(self) -> sqlite3.Connection:
         if self._closed:
             raise StoreError(f"the SQLite store {self._path} is closed")
-        if self._reader is None or self._pid != os.getpid():
-            with self._lock:
-                self._connection()  # reconnects after a fork, brings the schema up to date
+        if self._reader is None or self._reader_pid != os.getpid():
+            # (after a fork the writing connection reconnects on its own next use)
+            self._reader_pid = os.getpid()
             reader = sqlite3.connect(
                 self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
@@ -506,8 +506,8 @@ class SQLiteStateStore(StateStore):
             self._closed = True
             connections = (self._db, self._reader)
             self._db = self._reader = None
-            for db in connections:
-                if db is not None and self._pid == os.getpid():
+            for db, pid in zip(connections, (self._pid, self._reader_pid), strict=True):
+                if db is not None and pid == os.getpid():
                     with self._errors("close the store"):
                         db.close()
 

@@ -313,7 +313,11 @@ async def test_instances_of_other_programs_are_skipped() -> None:
     backend.publish_event("other", "go")
     with capture_events() as events:
         async with Worker(backend, [three_waits], poll_interval=0.01):
-            await anyio.sleep(0.1)
+            await anyio.sleep(0.1)  # polls never claim it: not a program of this worker
+            assert backend.store.lease("other") is None
+            for _ in range(3):  # a wake-up in this process names it: looked at, skipped
+                await backend.publish("other", "go")
+                await anyio.sleep(0.02)
     skipped = [e for e in events if e["event"] == "worker.instance_skipped"]
     assert [e["instance_id"] for e in skipped] == ["other"]  # logged once
     assert backend.store.read_header("other").status == "paused"  # type: ignore[union-attr]

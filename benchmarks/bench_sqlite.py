@@ -1,0 +1,152 @@
+"""`SQLiteStateStore`: a checkpoint against a raw SQLite commit, and resuming late in a long run.
+
+Run from the repository root: ``.venv/bin/python benchmarks/bench_sqlite.py [--quick]``.
+Prints ratios measured in this one run; asserts nothing about timing.
+
+1. **One checkpoint against one SQLite WAL ``synchronous=FULL`` commit of the same bytes.**
+   A durable function awaits a trivial ``@durable.step`` in a loop on
+   ``SQLiteStateStore(synchronous="FULL")``; each completed step is one checkpoint (one
+   ``BEGIN IMMEDIATE`` … ``COMMIT``, one fsync of the WAL). The figure is the median time per
+   completed step against the median time of ``INSERT OR REPLACE`` of a row holding the same
+   bytes (snapshot + header) into a WAL database with ``synchronous=FULL``, one commit each,
+   through the same stdlib `sqlite3`. Goal: at most 1.5x.
+2. **Resume after 10,000 checkpoints against after 10.** Two instances of a loop that waits
+   for an event; A has made 10 checkpoints, B 10,000 (driven with ``synchronous=NORMAL`` to
+   save time; the store is then reopened with ``FULL``). Then cycles are timed alternately on
+   A and B: publish, then the call that loads the snapshot, consumes the event, runs to the
+   next wait and commits. Resuming never reads the history, so the ratio of the medians B/A
+   should be close to 1. Goal: at most 1.2x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+
+import durable
+from durable import DurableBackend, SQLiteStateStore, Suspended, make_durable
+
+
+@durable.step
+async def tick(i: int) -> int:
+    return i + 1
+
+
+async def stepping(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += await tick(i)
+    return total
+
+
+STEPPING = make_durable(stepping)
+
+
+async def waiting(n: int) -> int:
+    total = 0
+    for _ in range(n):
+        total += await durable.wait_for_event("go")
+    return total
+
+
+WAITING = make_durable(waiting)
+
+
+def raw_commits(path: Path, data: bytes, rounds: int) -> list[float]:
+    """`rounds` commits of `data` into a WAL database with synchronous=FULL: seconds each."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = FULL")
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB)")
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT OR REPLACE INTO t VALUES (1, ?)", (data,))
+        db.execute("COMMIT")
+        times.append(time.perf_counter() - start)
+    db.close()
+    return times
+
+
+async def checkpoint_cost(folder: Path, steps: int, rounds: int) -> None:
+    store = SQLiteStateStore(folder / "steps.db", synchronous="FULL")
+    backend = DurableBackend(store)
+    per_step = []
+    for r in range(rounds):
+        start = time.perf_counter()
+        await STEPPING(steps, orchestration_backend=backend, instance_id=f"s-{r}")
+        per_step.append((time.perf_counter() - start) / (steps + 2))  # + start and end
+    probe = store.read("s-0")
+    size = len(probe.data or b"") + len(probe.header.to_json() if probe.header else b"")
+    store.close()
+    reference = raw_commits(folder / "raw.db", b"x" * size, rounds * 50)
+    step_us = statistics.median(per_step) * 1e6
+    ref_us = statistics.median(reference) * 1e6
+    print(f"1. a checkpoint (completed step) on SQLite FULL, {steps} steps x {rounds} runs")
+    print(f"  per checkpoint                      median {step_us:8.1f} µs")
+    print(f"  raw WAL FULL commit of {size:>5} B     median {ref_us:8.1f} µs")
+    print(f"  ratio {step_us / ref_us:.2f}x  goal <= 1.5")
+
+
+async def cycle(backend: DurableBackend, instance_id: str) -> float:
+    start = time.perf_counter()
+    await backend.publish(instance_id, "go", 1)
+    with contextlib.suppress(Suspended):
+        await WAITING.resume(orchestration_backend=backend, instance_id=instance_id)
+    return time.perf_counter() - start
+
+
+async def drive(backend: DurableBackend, instance_id: str, checkpoints: int) -> None:
+    with contextlib.suppress(Suspended):
+        await WAITING(10**9, orchestration_backend=backend, instance_id=instance_id)
+    for _ in range(checkpoints - 1):
+        await cycle(backend, instance_id)
+
+
+async def resume_cost(folder: Path, long: int, samples: int) -> None:
+    path = folder / "long.db"
+    fast = SQLiteStateStore(path, synchronous="NORMAL")
+    await drive(DurableBackend(fast), "short", 10)
+    await drive(DurableBackend(fast), "long", long)
+    fast.close()
+    store = SQLiteStateStore(path, synchronous="FULL")
+    backend = DurableBackend(store)
+    short_times, long_times = [], []
+    for i in range(samples):
+        order = (("short", short_times), ("long", long_times))
+        for instance_id, times in order if i % 2 else order[::-1]:
+            times.append(await cycle(backend, instance_id))
+    seq = {i: store.read_header(i).seq for i in ("short", "long")}  # type: ignore[union-attr]
+    store.close()
+    a, b = statistics.median(short_times) * 1e3, statistics.median(long_times) * 1e3
+    print(f"2. resume after {seq['long']:,} vs {seq['short']:,} checkpoints on SQLite FULL")
+    print(f"  one cycle after {seq['short']:>6,}: median {a:6.3f} ms")
+    print(f"  one cycle after {seq['long']:>6,}: median {b:6.3f} ms")
+    print(f"  ratio {b / a:.2f}x  goal <= 1.2")
+
+
+async def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    args = parser.parse_args(argv)
+    steps, rounds = (20, 3) if args.quick else (200, 7)
+    long, samples = (200, 20) if args.quick else (10_000, 100)
+    with tempfile.TemporaryDirectory(prefix="bench-durable-", dir=os.environ.get("TMPDIR")) as d:
+        folder = Path(d)
+        print(f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, in {folder}")
+        await checkpoint_cost(folder, steps, rounds)
+        await resume_cost(folder, long, samples)
+
+
+if __name__ == "__main__":
+    anyio.run(main, sys.argv[1:])
