@@ -5,7 +5,7 @@ Run from the repository root: ``.venv/bin/python benchmarks/bench_worker.py [--q
 1. **Cycles per second**: ``INSTANCES`` instances, each doing ``CYCLES`` pause → publish →
    resume cycles (``await durable.wait_for_event("go")`` in a loop), driven by one `Worker`
    (concurrency 100) while another task publishes the events (``await backend.publish``)
-   round by round. A cycle is one publish, one resume and one saved pause. Figures: cycles
+   round by round, the publishes of a round concurrent (as from many clients). A cycle is one publish, one resume and one saved pause. Figures: cycles
    per second from the first start to the last result, on `InMemoryStateStore` and
    `DiskStateStore` (every commit and publish is an fsync'd append), on asyncio and trio, and
    on `durable.SQLiteStateStore` when this version has one.
@@ -85,9 +85,12 @@ async def throughput(store: StateStore, instances: int, cycles: int) -> float:
         ]
 
         async def publisher() -> None:
+            # One round at a time, its publishes concurrent: many clients publishing at once
+            # (each `publish` is durable when it returns; concurrent ones share a commit).
             for _ in range(cycles):
-                for i in range(instances):
-                    await backend.publish(f"c-{i}", "go", 1)
+                async with anyio.create_task_group() as round_:
+                    for i in range(instances):
+                        round_.start_soon(backend.publish, f"c-{i}", "go", 1)
 
         async with anyio.create_task_group() as group:
             group.start_soon(publisher)

@@ -176,6 +176,13 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds the runs in flight get to reach a wait at shutdown",
     )
     cmd.add_argument(
+        "--lease",
+        type=_positive,
+        default=30.0,
+        help="seconds an instance stays claimed by this worker unless renewed; after a crash "
+        "another worker continues it once the lease expires",
+    )
+    cmd.add_argument(
         "--backend", choices=("asyncio", "trio"), default="asyncio", help="the event loop"
     )
     return parser

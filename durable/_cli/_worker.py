@@ -39,6 +39,7 @@ async def _serve(
         concurrency=args.concurrency,
         poll_interval=args.poll_interval,
         grace=args.grace,
+        lease=args.lease,
     )
     names = ", ".join(sorted(worker.programs))
     _note(f"running {names} on {store.path}; Ctrl-C or SIGTERM stops")

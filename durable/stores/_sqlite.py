@@ -241,14 +241,19 @@ def _claim(db: sqlite3.Connection, key: bytes, owner: bytes, now: int, until: in
 class _Write(Generic[T]):
     """One write waiting for its batch (group commit): its body, then its outcome."""
 
-    __slots__ = ("action", "body", "done", "error", "instance_id", "result")
+    __slots__ = ("action", "body", "done", "durable", "error", "instance_id", "result")
 
     def __init__(
-        self, action: str, instance_id: str | None, body: Callable[[sqlite3.Connection], T]
+        self,
+        action: str,
+        instance_id: str | None,
+        body: Callable[[sqlite3.Connection], T],
+        durable: bool,
     ) -> None:
         self.action = action
         self.instance_id = instance_id
         self.body = body
+        self.durable = durable
         self.done = False
         self.result: T | None = None
         self.error: BaseException | None = None
@@ -418,11 +423,20 @@ class SQLiteStateStore(StateStore):
                 raise
 
     def _batched(
-        self, action: str, instance_id: str | None, body: Callable[[sqlite3.Connection], T]
+        self,
+        action: str,
+        instance_id: str | None,
+        body: Callable[[sqlite3.Connection], T],
+        *,
+        durable: bool = True,
     ) -> T:
         """Run ``body`` in a write transaction, batched with the writes queued meanwhile
-        (group commit: module docstring); its result once the batch has committed."""
-        job = _Write(action, instance_id, body)
+        (group commit: module docstring); its result once the batch has committed.
+
+        ``durable=False`` (leases): the write need not survive a power loss, so a batch of
+        only such writes commits with ``synchronous=NORMAL`` (no fsync; the next durable
+        commit syncs the WAL, these frames included)."""
+        job = _Write(action, instance_id, body, durable)
         with self._queue_lock:
             self._queue.append(job)  # type: ignore[arg-type]
         with self._lock:
@@ -437,6 +451,9 @@ class SQLiteStateStore(StateStore):
         try:
             with self._errors(f"commit a batch of {len(batch)} write(s)"):
                 db = self._connection()
+                relaxed = self._synchronous == "FULL" and not any(j.durable for j in batch)
+                if relaxed:
+                    db.execute("PRAGMA synchronous = NORMAL")
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     for job in batch:
@@ -446,6 +463,9 @@ class SQLiteStateStore(StateStore):
                     with contextlib.suppress(sqlite3.Error):
                         db.execute("ROLLBACK")
                     raise
+                finally:
+                    if relaxed:
+                        db.execute(f"PRAGMA synchronous = {self._synchronous}")
         except BaseException as e:
             for job in batch:
                 job.fail(e)
@@ -688,6 +708,7 @@ class SQLiteStateStore(StateStore):
             lambda db: db.execute(
                 "DELETE FROM leases WHERE instance_id = ? AND owner = ?", (key, by)
             ),
+            durable=False,
         )
 
     def lease(self, instance_id: str) -> Lease | None:
@@ -720,7 +741,7 @@ class SQLiteStateStore(StateStore):
             wanted = [i for i, program in roots if programs is None or program in programs]
             return [i for i in wanted if _claim(db, _b(i), by, at, end)]
 
-        return self._batched("claim the ready instances", None, body)
+        return self._batched("claim the ready instances", None, body, durable=False)
 
     def _header_in(self, db: sqlite3.Connection, instance_id: str) -> InstanceHeader | None:
         row = db.execute("SELECT header FROM instances WHERE id = ?", (_b(instance_id),))

@@ -1,0 +1,207 @@
+"""Worker processes sharing one store (`durable worker`): SQLite and the disk journal.
+
+Instances of ``programs.fleet.hop`` are started here; two or more ``durable worker``
+processes run them while a publisher process publishes their events. Every block of ``hop``
+logs its start and end with its process id (tests/programs/fleet.py), so the tests check from
+the log that no two processes ever ran one instance's block at the same time, that every
+block ran, and — after a worker is killed with SIGKILL — that only the blocks in flight in the
+killed worker ran again, and no more of them than it could run at once.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import anyio
+import pytest
+
+import durable
+from durable import DiskStateStore, DurableBackend, SQLiteStateStore, StateStore
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from programs import fleet  # noqa: E402
+
+PUBLISHER = """
+import sys
+from durable import DiskStateStore, DurableBackend, SQLiteStateStore
+path, n = sys.argv[1], int(sys.argv[2])
+store = SQLiteStateStore(path) if path.endswith(".db") else DiskStateStore(path)
+backend = DurableBackend(store)
+for round_ in range(3):
+    for i in range(n):
+        backend.publish_event(f"h-{i}", "go", round_ + 1)
+store.close()
+"""
+
+
+def open_store(path: pathlib.Path) -> StateStore:
+    return SQLiteStateStore(path) if path.suffix == ".db" else DiskStateStore(path)
+
+
+@pytest.fixture(params=["sqlite", "disk"])
+def store_path(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> pathlib.Path:
+    return tmp_path / ("fleet.db" if request.param == "sqlite" else "fleet")
+
+
+def start_instances(path: pathlib.Path, n: int, log: pathlib.Path) -> None:
+    os.environ["DURABLE_FLEET_LOG"] = str(log)
+    store = open_store(path)
+    backend = DurableBackend(store)
+
+    async def start() -> None:
+        for i in range(n):
+            with pytest.raises(durable.Suspended):
+                await fleet.hop(i, orchestration_backend=backend, instance_id=f"h-{i}")
+
+    anyio.run(start)
+    store.close()
+
+
+def worker(path: pathlib.Path, log: pathlib.Path, *, lease: float = 30.0) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)]),
+        "DURABLE_FLEET_LOG": str(log),
+    }
+    argv = [sys.executable, "-m", "durable", "--store", str(path), "worker"]
+    argv += ["--import", "programs.fleet", "--poll-interval", "0.05", "--concurrency", "20"]
+    argv += ["--lease", str(lease), "--progress-every", "60", "--grace", "5"]
+    proc = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()  # "running ...": its signal handlers are in place
+    assert "running" in line, line
+    return proc
+
+
+def wait_all_done(path: pathlib.Path, n: int, procs: list[subprocess.Popen[str]]) -> None:
+    store = open_store(path)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            headers = [store.read_header(f"h-{i}") for i in range(n)]
+            if all(h is not None and h.status == "completed" for h in headers):
+                return
+            if all(p.poll() is not None for p in procs):
+                break
+            time.sleep(0.1)
+        pytest.fail(f"not every instance completed; workers: {[p.poll() for p in procs]}")
+    finally:
+        store.close()
+
+
+def stop(procs: list[subprocess.Popen[str]]) -> list[str]:
+    errors = []
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            errors.append(proc.communicate(timeout=60)[1])
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    return errors
+
+
+def blocks(log: pathlib.Path) -> Iterator[tuple[str, str, int, int]]:
+    for line in log.read_text().splitlines():
+        kind, instance_id, block, pid = line.split()
+        yield kind, instance_id, int(block), int(pid)
+
+
+def check_log(log: pathlib.Path, n: int, killed: int | None = None) -> list[tuple[str, int]]:
+    """No block of one instance ran in two processes at once; every block of every instance
+    ran; returns the blocks that ran more than once (each must have been cut short)."""
+    running: dict[str, tuple[int, int]] = {}  # instance -> (block, pid) started, not ended
+    starts: collections.Counter[tuple[str, int]] = collections.Counter()
+    ends: collections.Counter[tuple[str, int]] = collections.Counter()
+    for kind, instance_id, block, pid in blocks(log):
+        if kind == "start":
+            if instance_id in running:
+                other_block, other = running[instance_id]
+                # only a killed process may leave a block started and never ended
+                assert other == killed and other != pid, (
+                    f"{instance_id}: block {block} started in {pid} while block {other_block} "
+                    f"ran in {other}"
+                )
+            running[instance_id] = (block, pid)
+            starts[(instance_id, block)] += 1
+        else:
+            assert running.get(instance_id) == (block, pid), (instance_id, block, pid)
+            del running[instance_id]
+            ends[(instance_id, block)] += 1
+    wanted = {(f"h-{i}", b) for i in range(n) for b in range(4)}
+    assert set(ends) == wanted  # every block ran to its end
+    return [key for key, count in starts.items() if count > 1]
+
+
+def run_fleet(store_path: pathlib.Path, tmp_path: pathlib.Path, n: int, workers: int) -> None:
+    log = tmp_path / "blocks.log"
+    start_instances(store_path, n, log)
+    procs = [worker(store_path, log) for _ in range(workers)]
+    publisher = subprocess.run(
+        [sys.executable, "-c", PUBLISHER, str(store_path), str(n)], capture_output=True, text=True
+    )
+    assert publisher.returncode == 0, publisher.stderr
+    wait_all_done(store_path, n, procs)
+    errors = stop(procs)
+    assert all(p.returncode == 0 for p in procs), errors
+    assert check_log(log, n) == []  # no block ran twice
+    store = open_store(store_path)
+    try:
+        results = [store.read_header(f"h-{i}") for i in range(n)]
+        assert all(h is not None and h.status == "completed" for h in results)
+        assert [e.name for i in range(n) for e in store.read(f"h-{i}").inbox] == []
+    finally:
+        store.close()
+    finished = sum(int(e.split("stopped: ")[1].split()[0]) for e in errors if "stopped: " in e)
+    assert finished == n  # every instance completed exactly once, in one of the workers
+
+
+def test_two_worker_processes_share_a_store(
+    store_path: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    run_fleet(store_path, tmp_path, 60, 2)
+
+
+@pytest.mark.exhaustive
+def test_four_worker_processes_1000_instances_three_waits(
+    store_path: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    run_fleet(store_path, tmp_path, 1000, 4)
+
+
+@pytest.mark.parametrize("n", [80, pytest.param(1000, marks=pytest.mark.exhaustive)])
+def test_a_worker_killed_with_sigkill_loses_nothing(
+    store_path: pathlib.Path, tmp_path: pathlib.Path, n: int
+) -> None:
+    log = tmp_path / "blocks.log"
+    start_instances(store_path, n, log)
+    first = worker(store_path, log, lease=1.0)
+    second = worker(store_path, log, lease=1.0)
+    publisher = subprocess.Popen([sys.executable, "-c", PUBLISHER, str(store_path), str(n)])
+    # kill the first worker once it has run some blocks
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if log.exists() and sum(1 for b in blocks(log) if b[3] == first.pid) >= n // 4:
+            break
+        time.sleep(0.01)
+    first.kill()  # SIGKILL
+    first.wait()
+    third = worker(store_path, log, lease=1.0)  # the restarted worker
+    assert publisher.wait(timeout=120) == 0
+    wait_all_done(store_path, n, [second, third])
+    errors = stop([second, third])
+    assert second.returncode == third.returncode == 0, errors
+    again = check_log(log, n, killed=first.pid)
+    assert len(again) <= 20  # at most the killed worker's concurrency
+    by_first = {(i, b) for kind, i, b, pid in blocks(log) if kind == "start" and pid == first.pid}
+    assert set(again) <= by_first  # only blocks the killed worker was running ran again
