@@ -72,6 +72,11 @@ EVENTS: dict[str, str] = {
     "worker.instance_skipped": "a ready instance runs a program the Worker does not run",
     "worker.race_lost": "debug: another process resumed the instance first; skipped",
     "worker.store_error": "warning: a store failed under a Worker; retried (`retry_in`)",
+    "program.unstable_name": (
+        "warning: a program of a script run as __main__ has no importable name; a worker "
+        "in another process will not find it: pass make_durable(fn, name=...)"
+    ),
+    "instance.rehomed": "durable.rehome renamed its saved `__main__` references (`from`, `to`)",
 }
 
 _stdlib = logging.getLogger("durable")
