@@ -60,8 +60,19 @@ def is_module_name(name: object) -> bool:
 
 
 def module_name_of_file(filename: str, path: Sequence[str]) -> str | None:
-    """The dotted name under which `import` finds `filename` (rules 2 and 3 above), or None."""
-    full = os.path.normcase(os.path.abspath(filename))
+    """The dotted name under which `import` finds `filename` (rules 2 and 3 above), or None.
+
+    A symbolic link is also followed: Python puts a linked script's real folder on
+    ``sys.path``, while ``__file__`` keeps the link."""
+    absolute = os.path.abspath(filename)
+    name = _name_of_path(absolute, path)
+    if name is None and os.path.islink(absolute):
+        name = _name_of_path(os.path.realpath(absolute), path)
+    return name
+
+
+def _name_of_path(absolute: str, path: Sequence[str]) -> str | None:
+    full = os.path.normcase(absolute)
     directory, base = os.path.split(full)
     stem, ext = os.path.splitext(base)
     if ext != ".py":

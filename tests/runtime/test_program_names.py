@@ -86,6 +86,13 @@ def test_a_plain_script_is_named_by_its_file(tmp_path: pathlib.Path) -> None:
     assert out == {"name": "shop:work", "events": []}
 
 
+def test_a_linked_script_is_named_by_the_file_python_runs(tmp_path: pathlib.Path) -> None:
+    target = script(tmp_path / "real" / "shop.py")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "run-shop.py").symlink_to(target)
+    assert run(tmp_path / "bin" / "run-shop.py") == {"name": "shop:work", "events": []}
+
+
 def test_a_script_in_a_package_folder_is_named_by_its_package(tmp_path: pathlib.Path) -> None:
     (tmp_path / "myapp" / "flows").mkdir(parents=True)
     (tmp_path / "myapp" / "__init__.py").write_text("")
@@ -244,6 +251,11 @@ def test_rehome_dry_run_writes_nothing(store: StateStore, tmp_path: pathlib.Path
     assert (done.renamed, done.seq) == (MAIN_NAMES, None)
     assert store.read("legacy").data == before
     assert store.read_history("legacy") == history
+    backend = DurableBackend(store)
+    with pytest.raises(
+        durable.IncompatibleSnapshotError, match=r"rehome --module programs\.orders"
+    ):
+        anyio.run(lambda: orders.fulfil.resume(orchestration_backend=backend, instance_id="legacy"))
 
 
 def test_rehome_then_a_worker_that_imports_the_module_resumes_it(
