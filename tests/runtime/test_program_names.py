@@ -9,7 +9,6 @@ re-homed with `durable.rehome`.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -308,18 +307,19 @@ def test_rehome_of_a_missing_instance_or_to_a_bad_module_is_refused(store: State
             rehome(store, "nobody", module=module)
 
 
-def test_a_leased_instance_is_not_rehomed(tmp_path: pathlib.Path) -> None:
-    store = durable.InMemoryStateStore()
-    legacy(store, tmp_path)
-    stored = store.read("legacy")
-    assert stored.header is not None and stored.data is not None
-    leased = dataclasses.replace(
-        stored.header, lease_owner="worker-7", lease_until=datetime.now(UTC) + timedelta(hours=1)
-    )
-    assert store.commit("legacy", stored.header.seq, leased, stored.data)
-    with pytest.raises(durable.InstanceLeasedError, match="worker-7"):
-        rehome(store, "legacy", module="programs.orders")
-    assert store.read("legacy").data == stored.data
+def test_a_leased_instance_is_not_rehomed(store: StateStore, tmp_path: pathlib.Path) -> None:
+    before = legacy(store, tmp_path)
+    now = datetime.now(UTC)
+    assert store.claim("legacy", "worker-7", now, now + timedelta(hours=1))
+    for dry_run in (True, False):
+        with pytest.raises(durable.InstanceLeasedError, match="worker-7"):
+            rehome(store, "legacy", module="programs.orders", dry_run=dry_run)
+    assert store.read("legacy").data == before
+    lease = store.lease("legacy")
+    assert lease is not None and lease.owner == "worker-7"  # not taken from its holder
+    store.release("legacy", "worker-7")
+    assert rehome(store, "legacy", module="programs.orders").seq is not None
+    assert store.lease("legacy") is None  # rehome gave back the lease it held
 
 
 def test_rehome_leaves_user_strings_alone(tmp_path: pathlib.Path) -> None:
