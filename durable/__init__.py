@@ -19,6 +19,7 @@ from ._runtime import (
     InstanceHandle,
     InstanceInfo,
     OrchestrationBackend,
+    Rehomed,
     RetryPolicy,
     SavedFrame,
     StepInfo,
@@ -30,6 +31,7 @@ from ._runtime import (
     current_step,
     gather,
     make_durable,
+    rehome,
     sleep,
     sleep_until,
     step,
@@ -44,6 +46,7 @@ from .errors import (
     IncompatibleSnapshotError,
     InstanceCancelledError,
     InstanceExistsError,
+    InstanceLeasedError,
     InstanceNotFoundError,
     InvalidInstanceIdError,
     InvalidWaitError,
@@ -103,6 +106,8 @@ __all__ = [
     "restrict_classes",
     "check",
     "CheckReport",
+    "rehome",
+    "Rehomed",
     # the transformer
     "DurableAstTransformer",
     # tracing
@@ -123,6 +128,7 @@ __all__ = [
     "InstanceCancelledError",
     "InstanceExistsError",
     "InstanceNotFoundError",
+    "InstanceLeasedError",
 ]
 
 for _name in __all__:

@@ -74,6 +74,11 @@ EVENTS: dict[str, str] = {
     "worker.store_error": "warning: a store failed under a Worker; retried (`retry_in`)",
     "worker.instance_leased": "debug: another worker holds the instance's lease; skipped",
     "worker.lease_lost": "warning: a lease could not be renewed: another worker took over",
+    "program.unstable_name": (
+        "warning: a program of a script run as __main__ has no importable name; a worker "
+        "in another process will not find it: pass make_durable(fn, name=...)"
+    ),
+    "instance.rehomed": "durable.rehome renamed its saved `__main__` references (`from`, `to`)",
 }
 
 _stdlib = logging.getLogger("durable")

@@ -155,6 +155,11 @@ class InstanceNotFoundError(DurableError, LookupError):
     has no saved state."""
 
 
+class InstanceLeasedError(DurableError):
+    """A maintenance operation (`durable.rehome`) found the instance claimed by a running
+    worker (its lease has not expired); nothing was changed."""
+
+
 class InvalidWaitError(DurableError, ValueError):
     """A primitive was given an argument it cannot wait on (a timeout <= 0, a naive datetime,
     something `gather` cannot run); raised where it is called, like any bad argument."""

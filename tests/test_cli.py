@@ -20,7 +20,14 @@ import anyio
 import pytest
 
 import durable
-from durable import DiskStateStore, DurableBackend, PauseForEventException, make_durable
+from durable import (
+    DiskStateStore,
+    DurableBackend,
+    PauseForEventException,
+    SQLiteStateStore,
+    StateStore,
+    make_durable,
+)
 
 HERE = pathlib.Path(__file__).resolve().parent
 ENV = {
@@ -64,7 +71,7 @@ PAUSE_LINE = next(
 )
 
 
-async def _start(store: DiskStateStore, instance_id: str, qty: int) -> Any:
+async def _start(store: StateStore, instance_id: str, qty: int) -> Any:
     """Call the instance once; returns its result, the pause or the exception it raised."""
     order = Order("widget", qty, Colour.RED)
     try:
@@ -428,3 +435,81 @@ async def test_send_a_payload_and_cancel(tmp_path: pathlib.Path) -> None:
     shown = ok("--store", store.path, "show", "claim-2")
     assert "status    cancelled" in shown
     assert "has cancelled" in failure("--store", store.path, "cancel", "claim-2")
+
+
+# ------------------------------------------------------------------------------------------
+# rehome
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def legacy_db(tmp_path: pathlib.Path) -> pathlib.Path:
+    """An SQLite store with two instances a script run as __main__ saved under __main__ names
+    (`programs.orders`, a copy run without an importable name) and one saved by this module."""
+    from programs import orders
+
+    path = tmp_path / "app.db"
+    store = SQLiteStateStore(path)
+    try:
+        for iid in ("old-1", "old-2"):
+            orders.start_as_legacy_main(store, iid, tmp_path)
+        anyio.run(_start, store, "modern", 2)
+    finally:
+        store.close()
+    return path
+
+
+def _snapshots(path: pathlib.Path) -> dict[str, bytes | None]:
+    store = SQLiteStateStore(path)
+    try:
+        return {iid: store.read(iid).data for iid in store.list_instances()}
+    finally:
+        store.close()
+
+
+def test_rehome_dry_run_prints_and_writes_nothing(legacy_db: pathlib.Path) -> None:
+    before = _snapshots(legacy_db)
+    out = ok("--store", legacy_db, "rehome", "--module", "programs.orders", "old-1", "--dry-run")
+    assert out == (
+        "'old-1': __main__:_fulfil -> programs.orders:_fulfil, __main__:Order -> "
+        "programs.orders:Order, __main__:Receipt -> programs.orders:Receipt "
+        "(dry run: nothing written)\n"
+    )
+    assert _snapshots(legacy_db) == before
+
+
+def test_rehome_all_then_again_is_a_no_op(legacy_db: pathlib.Path) -> None:
+    before = _snapshots(legacy_db)
+    done = json.loads(ok("--store", legacy_db, "--json", "rehome", "--all", "--module", "orders"))
+    assert [(r["instance_id"], r["seq"]) for r in done] == [("old-1", 3), ("old-2", 3)]
+    assert done[0]["renamed"]["__main__:_fulfil"] == "orders:_fulfil"
+    after = _snapshots(legacy_db)
+    assert all(b"__main__" not in data for data in after.values() if data is not None)
+    assert after["modern"] == before["modern"]
+    assert ok("--store", legacy_db, "rehome", "--all", "--module", "orders") == (
+        "no instance names __main__: nothing to rehome\n"
+    )
+    assert ok("--store", legacy_db, "rehome", "old-2", "--module", "orders") == (
+        "'old-2': nothing names __main__; unchanged\n"
+    )
+    assert _snapshots(legacy_db) == after
+    history = json.loads(ok("--store", legacy_db, "--json", "history", "old-1"))
+    assert [
+        (e["kind"], e["from"], e["to"]) for e in history if e["kind"] == "instance.rehomed"
+    ] == [("instance.rehomed", "__main__", "orders")]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["rehome", "nobody", "--module", "orders"], "'nobody' has no saved state"),
+        (["rehome", "--module", "orders"], "name the instances to rehome, or pass --all"),
+        (["rehome", "--all", "old-1", "--module", "orders"], "not both"),
+        (["rehome", "old-1", "--module", "my-orders"], "not an importable module name"),
+        (["rehome", "old-1"], "--module"),
+    ],
+)
+def test_rehome_refusals(legacy_db: pathlib.Path, args: list[str], message: str) -> None:
+    before = _snapshots(legacy_db)
+    assert message in failure("--store", legacy_db, *args)
+    assert _snapshots(legacy_db) == before

@@ -7,6 +7,7 @@
     durable --store PATH history ID                 the audit history, oldest first
     durable --store PATH send ID EVENT [--force]    publish an event to an instance
     durable --store PATH worker --import MODULE     run the instances of MODULE's programs
+    durable --store PATH rehome --module M ID...    rename saved __main__ references to M
 
 ``--store`` names a `DiskStateStore` folder or a `SQLiteStateStore` file (``app.db``,
 ``app.sqlite``, ``app.sqlite3``, any SQLite database, or ``sqlite:///app.db``) and defaults to
@@ -77,6 +78,7 @@ from ._output import (
     _show_text,
     _when,
 )
+from ._rehome import _cmd_rehome, module_argument
 from ._worker import _cmd_worker
 
 __all__ = ["main"]
@@ -184,6 +186,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     cmd.add_argument(
         "--backend", choices=("asyncio", "trio"), default="asyncio", help="the event loop"
+    )
+    cmd = command(
+        "rehome",
+        _cmd_rehome,
+        "rename the __main__ references saved for instances to the script's importable module",
+    )
+    cmd.add_argument("instance_ids", metavar="ID", nargs="*", type=_argument)
+    cmd.add_argument(
+        "--module", required=True, type=module_argument, help="the module name, e.g. orders"
+    )
+    cmd.add_argument("--all", action="store_true", help="every instance that names __main__")
+    cmd.add_argument(
+        "--dry-run", action="store_true", help="print what would change; write nothing"
     )
     return parser
 
@@ -534,8 +549,8 @@ def _failure_note(failures: list[str]) -> list[str]:
     return [
         "",
         f"note: {len(failures)} value(s) shown as raw JSON (first: {failures[0]}). Pass "
-        "--import MODULE for the module that defines their type; types defined in a script "
-        "run directly (module __main__) cannot be shown.",
+        "--import MODULE for the module that defines their type (a script's types are saved "
+        "under its importable name; those saved as __main__:... need 'durable rehome').",
     ]
 
 

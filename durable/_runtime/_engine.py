@@ -746,9 +746,15 @@ def _point_line(compiled: CompiledFunction, point: int | None) -> int:
 def _check_identity(instance_id: str, program: DurableProgram[Any, Any], snap: Snapshot) -> None:
     saved = snap.program
     if saved.qualname != program.name:
+        module = program.name.partition(":")[0]
+        rehome = (
+            f" (saved by a script run as __main__: 'durable rehome --module {module}' renames it)"
+            if saved.qualname.startswith("__main__:") and ":" in program.name
+            else ""
+        )
         raise IncompatibleSnapshotError(
             f"instance {instance_id!r} belongs to {saved.qualname}, not {program.name}; "
-            "call it through the function that started it"
+            f"call it through the function that started it{rehome}"
         )
 
 

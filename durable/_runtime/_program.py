@@ -8,7 +8,9 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar, cast
 
+from .._importname import MAIN, saved_module
 from .._model._codec import allow_class_reference, register_functions
+from .._tracing import emit
 from .._transform import CompiledFunction, PointInfo, compile_durable
 from ._backend import OrchestrationBackend
 from ._engine import DurableRuntime, current_run
@@ -43,15 +45,31 @@ class DurableProgram(ProgramBase, Generic[P, R]):
     awaited inside another durable function it is a nested durable call.
     """
 
-    def __init__(self, fn: Callable[P, Coroutine[Any, Any, R]], *, version: str | None = None):
+    def __init__(
+        self,
+        fn: Callable[P, Coroutine[Any, Any, R]],
+        *,
+        version: str | None = None,
+        name: str | None = None,
+    ):
         if not (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):
             raise TypeError(f"make_durable needs an `async def` function, not {fn!r}")
+        _check_name(name)
         self.__wrapped__ = fn
         self._compiled: CompiledFunction = compile_durable(fn)
         # The function's own parameters, even when a decorator such as functools.wraps(other)
         # set its __wrapped__: its code binds them, not other's.
         self._signature = inspect.signature(fn, follow_wrapped=False)
-        self.name = f"{fn.__module__}:{fn.__qualname__}"
+        module = saved_module(fn.__module__, fn.__globals__)
+        self.name = f"{module}:{fn.__qualname__}" if name is None else name
+        if module == MAIN and name is None:
+            emit(
+                "program.unstable_name",
+                level="warning",
+                program=self.name,
+                advice=f"{self._compiled.filename} has no importable module name, so a worker "
+                "in another process will not find this program; pass make_durable(fn, name=...)",
+            )
         register_functions(
             self.name, self._compiled.fingerprint, fn.__globals__, self._compiled.functions
         )
@@ -59,7 +77,7 @@ class DurableProgram(ProgramBase, Generic[P, R]):
         self._migrations: dict[str | None, tuple[str | None, Migration]] = {}
         owner, dot, _ = fn.__qualname__.rpartition(".")
         if dot and "<" not in owner:  # a method: its class may be live as `cls`
-            allow_class_reference(f"{fn.__module__}:{owner}")
+            allow_class_reference(f"{module}:{owner}")
         functools.update_wrapper(self, fn)
         self.__signature__ = self._signature  # inspect.signature stops here, not at __wrapped__
         registry[self.name] = self
@@ -186,11 +204,30 @@ class DurableProgram(ProgramBase, Generic[P, R]):
         return {name: bound.arguments[name] for name in self._compiled.start_live}
 
 
+def _check_name(name: object) -> None:
+    """An explicit saved name: what the store keeps and workers find the program by."""
+    if name is None:
+        return
+    if not isinstance(name, str):
+        raise TypeError(f"make_durable(name=...) takes a str, not {type(name).__name__}")
+    if not name or not name.isprintable() or name != name.strip() or " " in name:
+        raise ValueError(
+            f"make_durable(name={name!r}): a program name is a non-empty string without "
+            "spaces or control characters, such as 'orders.fulfil' or 'orders:fulfil'"
+        )
+
+
 def make_durable(
-    fn: Callable[P, Coroutine[Any, Any, R]], *, version: str | None = None
+    fn: Callable[P, Coroutine[Any, Any, R]],
+    *,
+    version: str | None = None,
+    name: str | None = None,
 ) -> DurableProgram[P, R]:
     """Make `fn` durable: every pause saves its live state; a later call resumes from there.
 
-    Raises `UnsupportedSyntaxError` (file and line) for code that cannot be made durable.
+    Its instances are saved under `name`, by default ``"module:qualname"`` of `fn`, where a
+    script run as ``__main__`` counts as the module ``import`` finds its file as (see the
+    README, "Program names"). Raises `UnsupportedSyntaxError` (file and line) for code that
+    cannot be made durable.
     """
-    return DurableProgram(fn, version=version)
+    return DurableProgram(fn, version=version, name=name)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio.to_thread
 
+from .._importname import saved_name
 from .._model import FunctionCall, RetryWait, Wait
 from .._model._codec import Encoder, UnencodableValue
 from ..errors import InvalidWaitError, UnserializableStateError
@@ -108,7 +109,7 @@ class Step(Primitive, Generic[P, R]):
             raise InvalidWaitError(f"a step cannot be a generator: {fn!r}")
         self.fn = fn
         self.retry = retry if retry is not None else NO_RETRY
-        self.name = f"{fn.__module__}:{fn.__qualname__}"
+        self.name = saved_name(fn)  # a step of a script run as __main__: its importable name
         self.fingerprint = "step"  # a step's code may change under a waiting instance
         self._signature = inspect.signature(fn, follow_wrapped=False)
         self.start_live = tuple(self._signature.parameters)

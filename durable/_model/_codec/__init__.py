@@ -111,7 +111,8 @@ Security
 --------
 Decoding never imports a module, never unpickles, and only calls code the data names in one
 way: classes named ``"module:qualname"`` are looked up in ``sys.modules`` (the module must
-already be imported) by walking namespaces (``__dict__``, no ``getattr``, so no module
+already be imported; the module run as ``__main__`` is saved and found under its importable
+name, see `durable._importname`) by walking namespaces (``__dict__``, no ``getattr``, so no module
 ``__getattr__`` runs), and must be of the kind the tag allows (an Enum, a dataclass, a pydantic
 model, an ``Exception`` subclass, a named tuple) before their constructor or validator is
 called. Anything else is a `DecodeError` and nothing is called: a dataclass must really be one

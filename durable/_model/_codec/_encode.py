@@ -60,6 +60,7 @@ from ._types import (
     _namedtuple_fields,
     _Node,
     _plain_str,
+    _ref_name,
     _Refuse,
     _Sentinel,
     _short_repr,
@@ -691,7 +692,7 @@ def _e_enum(ref: str, v: enum.Enum) -> JSON:
 
 
 def _e_class(v: type) -> JSON:
-    ref = f"{v.__module__}:{v.__qualname__}"
+    ref = _ref_name(v)
     if ref not in _CLASS_REFERENCES:
         raise _Refuse(_refusal_reason(type(v)))
     _class_ref(v)  # it must resolve back to itself

@@ -17,12 +17,13 @@ import enum
 import functools
 import re
 import reprlib
-import sys
 import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeAlias, TypeGuard
 
 from pydantic import BaseModel
+
+from ..._importname import loaded_module, saved_name
 
 # "module:qualname" of the classes that may be saved as values (by reference): the classes
 # that define durable methods, so that a classmethod's `cls` can be live at a pause. Any
@@ -125,8 +126,11 @@ def _is_class(obj: object) -> TypeGuard[type]:
 
 
 def _lookup(module: str, qualname: str) -> object:
-    """The object `module:qualname` names, or None; reads namespaces only, runs no code."""
-    obj: object = sys.modules.get(module)
+    """The object `module:qualname` names, or None; reads namespaces only, runs no code.
+
+    `module` may be the importable name of the module run as ``__main__``: that module is
+    meant (see `durable._importname`)."""
+    obj: object = loaded_module(module)
     if not issubclass(type(obj), types.ModuleType):
         return None
     namespace: Mapping[str, object] = _MODULE_DICT.__get__(obj)
@@ -157,7 +161,13 @@ def _class_ref(cls: type) -> str:
             f"{module}:{qualname} does not name this class (it was shadowed or redefined, or "
             "its module is not imported); only classes reachable by module and name can be saved"
         )
-    return f"{module}:{qualname}"
+    return _ref_name(cls)
+
+
+def _ref_name(cls: type) -> str:
+    """The ``module:qualname`` saved for `cls`: a class of the module run as ``__main__`` is
+    saved under that module's importable name, so another process that imports it finds it."""
+    return saved_name(cls)
 
 
 def _class_attr(cls: type, name: str) -> object:
@@ -209,7 +219,7 @@ def restrict_classes(classes: Iterable[type | str] | None) -> None:
         if isinstance(c, str):
             refs.add(c)
         elif _is_class(c):
-            refs.add(f"{c.__module__}:{c.__qualname__}")
+            refs.add(_ref_name(c))
         else:
             raise TypeError(
                 f"restrict_classes takes classes or 'module:qualname' strings, not {c!r}"
@@ -240,7 +250,7 @@ _KIND_CHECKS: Final[dict[str, tuple[str, Callable[[type], bool]]]] = {
     "ntuple": ("a named tuple", lambda c: _namedtuple_fields(c) is not None),
     "class": (
         "a class with durable methods",
-        lambda c: f"{c.__module__}:{c.__qualname__}" in _CLASS_REFERENCES,
+        lambda c: _ref_name(c) in _CLASS_REFERENCES,
     ),
 }
 
@@ -253,7 +263,7 @@ def _resolve_class(ref: str, kind: str) -> type:
         raise DecodeError(f"malformed class reference {ref[:80]!r}")
     if not all(p.isidentifier() for p in parts):
         raise DecodeError(f"malformed class reference {ref[:80]!r}")
-    if module not in sys.modules:
+    if loaded_module(module) is None:
         raise DecodeError(
             f"class {ref} is in module {module!r}, which is not imported: import it before "
             "resuming (decoding never imports modules)"
@@ -301,7 +311,7 @@ def _dataclass_spec(cls: type) -> _DataclassSpec:
     has_init = bool(getattr(params, "init", True))
     fields = dataclasses.fields(cls)
     return _DataclassSpec(
-        ref=f"{cls.__module__}:{cls.__qualname__}",
+        ref=_ref_name(cls),
         names=tuple(f.name for f in fields),
         init_names=frozenset(f.name for f in fields if f.init) if has_init else frozenset(),
         frozen=bool(getattr(params, "frozen", False)),
@@ -321,7 +331,7 @@ class _ModelSpec:
 @functools.cache
 def _model_spec(cls: type[BaseModel]) -> _ModelSpec:
     return _ModelSpec(
-        ref=f"{cls.__module__}:{cls.__qualname__}",
+        ref=_ref_name(cls),
         names=tuple(cls.model_fields),
         root=bool(getattr(cls, "__pydantic_root_model__", False)),
         private=frozenset(getattr(cls, "__private_attributes__", None) or ()),
