@@ -1,0 +1,50 @@
+"""``durable dashboard``: serve the read-only web dashboard (`durable._web`) over the store.
+
+It needs the ``web`` extra (Starlette, Jinja, uvicorn); without it the command fails with
+the line to install it. The server listens on ``--host`` (127.0.0.1: this machine only) and
+``--port`` until SIGINT or SIGTERM. Like ``show``, it only reads the store and runs no
+durable code; ``--import MODULE`` lets it decode the saved values of MODULE's types.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from ._common import CliError, Command, _Options, _Store
+
+__all__ = ["add_dashboard"]
+
+INSTALL = "pip install 'durable-resume[web]'"
+
+
+def add_dashboard(command: Callable[[str, Command, str], argparse.ArgumentParser]) -> None:
+    """Register ``dashboard`` through the parser's `command` helper."""
+    cmd = command("dashboard", _cmd_dashboard, "serve a read-only web page over the store")
+    cmd.add_argument("--port", type=_port, default=8080, help="the TCP port (default 8080)")
+    cmd.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)"
+    )
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return int(text)
+
+
+def _cmd_dashboard(store: _Store, args: argparse.Namespace, opts: _Options) -> None:
+    try:  # here, not at the top: every other command works without the extra
+        import uvicorn
+
+        from durable._web import create_app
+    except ImportError as e:
+        raise CliError(f"the dashboard needs the web extra ({e}): {INSTALL}") from None
+    app = create_app(store)
+    url = f"http://{_host_in_url(args.host)}:{args.port}/"
+    print(f"durable dashboard of {store.path} at {url} (read-only; Ctrl-C stops it)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+def _host_in_url(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
