@@ -15,7 +15,7 @@ from ._common import CliError, Command, _Options, _Store
 
 __all__ = ["add_dashboard"]
 
-INSTALL = "pip install 'durable-resume[web]'"
+INSTALL = "pip install 'durable-resume[web]' (in a clone: pip install -e '.[web]')"
 
 
 def add_dashboard(command: Callable[[str, Command, str], argparse.ArgumentParser]) -> None:

@@ -61,9 +61,10 @@ register_url_convertor("durable_id", _AnyText())
 def create_app(store: StateStore) -> Starlette:
     """The dashboard over `store`: it only reads, and the caller keeps and closes the store."""
     templates = _environment()
+    where = str(getattr(store, "path", type(store).__name__))  # shown in every page's banner
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = templates.get_template(name).render(statuses=STATUSES, **context)
+        html = templates.get_template(name).render(statuses=STATUSES, store=where, **context)
         return HTMLResponse(html, status_code=status)
 
     def list_page(request: Request) -> Response:
@@ -85,7 +86,7 @@ def create_app(store: StateStore) -> Starlette:
         first_url = "/?" + _encode({**filters, "limit": limit}) if after is not None else None
         return page(
             "list.html", rows=rows, filters=filters, next_url=next_url, first_url=first_url,
-            limit=limit, store=str(getattr(store, "path", type(store).__name__)),
+            limit=limit,
         )  # fmt: skip
 
     def by_path(request: Request) -> Response:

@@ -203,3 +203,13 @@ def test_the_command_says_how_to_install_the_extra(tmp_path: os.PathLike[str]) -
     assert done.returncode == 1
     assert "pip install 'durable-resume[web]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_command_serves_the_pages_read_only(server: str) -> None:
+    """``durable dashboard`` as a process, over an SQLite file (the browser tests drive it too)."""
+    listing = httpx.get(server + "/", timeout=30)
+    assert listing.status_code == 200
+    assert instance_ids(listing.text)[:3] == ["approval-1", "billing-1", "broken-1"]
+    order = httpx.get(server + instance_url("billing-1"), timeout=30).text
+    assert "Order(sku=&#39;widget&#39;, qty=3)" in order  # decoded: --import reached the server
+    assert httpx.post(server + "/", timeout=30).status_code == 405
