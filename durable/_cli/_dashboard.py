@@ -2,13 +2,15 @@
 
 It needs the ``web`` extra (Starlette, Jinja, uvicorn); without it the command fails with
 the line to install it. The server listens on ``--host`` (127.0.0.1: this machine only) and
-``--port`` until SIGINT or SIGTERM. Like ``show``, it only reads the store and runs no
-durable code; ``--import MODULE`` lets it decode the saved values of MODULE's types.
+``--port`` (0: a free port) until SIGINT or SIGTERM; its first line on stdout is its URL.
+Like ``show``, it only reads the store and runs no durable code; ``--import MODULE`` lets it
+decode the saved values of MODULE's types.
 """
 
 from __future__ import annotations
 
 import argparse
+import socket
 from collections.abc import Callable
 
 from ._common import CliError, Command, _Options, _Store
@@ -40,10 +42,22 @@ def _cmd_dashboard(store: _Store, args: argparse.Namespace, opts: _Options) -> N
         from durable._web import create_app
     except ImportError as e:
         raise CliError(f"the dashboard needs the web extra ({e}): {INSTALL}") from None
-    app = create_app(store)
-    url = f"http://{_host_in_url(args.host)}:{args.port}/"
+    listener = _listen(args.host, args.port)
+    port = listener.getsockname()[1]  # the one the system chose for --port 0
+    url = f"http://{_host_in_url(args.host)}:{port}/"
     print(f"durable dashboard of {store.path} at {url} (read-only; Ctrl-C stops it)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    config = uvicorn.Config(create_app(store), log_level="warning", access_log=False)
+    with listener:
+        uvicorn.Server(config).run(sockets=[listener])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, opened here so that a port in use is one line and exit 1."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as e:
+        raise CliError(f"cannot listen on {host} port {port}: {e.strerror or e}") from None
 
 
 def _host_in_url(host: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-import socket
+import re
 import subprocess
 import sys
 import time
@@ -21,13 +21,6 @@ from durable import SQLiteStateStore
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a ``durable dashboard`` subprocess over a populated SQLite store."""
@@ -35,29 +28,34 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store = SQLiteStateStore(path)
     anyio.run(populate, store)
     store.close()
-    port = _free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
     command = [sys.executable, "-m", "durable", "--store", str(path)]
-    command += ["--import", "programs.dashboard_flows", "dashboard", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
+    command += ["--import", "programs.dashboard_flows", "dashboard", "--port", "0"]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
-        _wait_until_up(process, url)
-        yield url
+        yield _url_when_up(process)
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-def _wait_until_up(process: subprocess.Popen[bytes], url: str) -> None:
+def _url_when_up(process: subprocess.Popen[str]) -> str:
+    """The URL the server prints on its first line, once it answers there."""
+    assert process.stdout is not None
+    line = process.stdout.readline()  # written once the port is bound
+    match = re.search(r"http://\S+/", line)
+    if match is None:
+        process.kill()
+        _, err = process.communicate()
+        raise AssertionError(f"the dashboard did not start: {line!r} {err}")
+    url = match[0].rstrip("/")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            _, err = process.communicate()
-            raise AssertionError(f"the dashboard exited: {err.decode(errors='replace')}")
         try:
-            if httpx.get(url + "/", timeout=2).status_code == 200:
-                return
+            if httpx.get(url + "/", timeout=5).status_code == 200:
+                return url
         except httpx.TransportError:
             time.sleep(0.1)
     raise AssertionError(f"the dashboard did not answer at {url} within 60 s")

@@ -5,8 +5,9 @@ history), hostile ids, missing and corrupt instances, and no way to write."""
 from __future__ import annotations
 
 import html
-import os
+import pathlib
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -164,8 +165,9 @@ async def test_hostile_ids_are_shown_as_text_and_linked_safely(
     page = await get(client, link)
     assert "<script>alert" not in page
     assert 'status-completed">completed<' in page
-    shown = html.unescape(re.search(r'<code id="instance-id">(.*?)</code>', page, re.S)[1])
-    assert shown == instance_id.replace("\ud800", "\\ud800")
+    shown = re.search(r'<code id="instance-id">(.*?)</code>', page, re.S)
+    assert shown is not None
+    assert html.unescape(shown[1]) == instance_id.replace("\ud800", "\\ud800")
 
 
 async def test_a_missing_instance_is_a_404_page(client: httpx.AsyncClient) -> None:
@@ -196,7 +198,7 @@ async def test_nothing_can_be_written(store: StateStore, client: httpx.AsyncClie
     assert {i: store.read(i) for i in store.list_instances()} == before
 
 
-def test_the_command_says_how_to_install_the_extra(tmp_path: os.PathLike[str]) -> None:
+def test_the_command_says_how_to_install_the_extra(tmp_path: pathlib.Path) -> None:
     blocked = "import sys; sys.modules['starlette'] = None; from durable._cli import main; "
     code = blocked + f"sys.exit(main(['--store', {str(tmp_path)!r}, 'dashboard']))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -213,3 +215,17 @@ def test_the_command_serves_the_pages_read_only(server: str) -> None:
     order = httpx.get(server + instance_url("billing-1"), timeout=30).text
     assert "Order(sku=&#39;widget&#39;, qty=3)" in order  # decoded: --import reached the server
     assert httpx.post(server + "/", timeout=30).status_code == 405
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(tmp_path: pathlib.Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        command = [sys.executable, "-m", "durable", "--store", str(tmp_path)]
+        done = subprocess.run(
+            [*command, "dashboard", "--port", port], capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"durable: error: cannot listen on 127.0.0.1 port {port}")
+    assert len(done.stderr.splitlines()) == 1
