@@ -8,6 +8,7 @@
     durable --store PATH send ID EVENT [--force]    publish an event to an instance
     durable --store PATH worker --import MODULE     run the instances of MODULE's programs
     durable --store PATH rehome --module M ID...    rename saved __main__ references to M
+    durable --store PATH dashboard [--port 8080]    a read-only web page (the ``web`` extra)
 
 ``--store`` names a `DiskStateStore` folder or a `SQLiteStateStore` file (``app.db``,
 ``app.sqlite``, ``app.sqlite3``, any SQLite database, or ``sqlite:///app.db``) and defaults to
@@ -47,10 +48,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from pydantic import JsonValue
 
-from durable._model import EventWait, RetryWait, Snapshot, TimerWait, read_snapshot
-from durable._model._codec import DecodeError, Decoder
+from durable._model import (
+    DecodedValue,
+    EventWait,
+    RetryWait,
+    Snapshot,
+    TimerWait,
+    decode_values,
+    read_snapshot,
+)
 from durable._runtime import DurableBackend
 from durable.errors import DurableError
 from durable.stores import DiskStateStore, SQLiteStateStore
@@ -66,6 +73,7 @@ from ._common import (
     _Parser,
     _Store,
 )
+from ._dashboard import add_dashboard
 from ._output import (
     _REPR,
     VALUE_WIDTH,
@@ -200,6 +208,7 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument(
         "--dry-run", action="store_true", help="print what would change; write nothing"
     )
+    add_dashboard(command)
     return parser
 
 
@@ -445,23 +454,6 @@ def _entry_row(entry: _Entry) -> list[str]:
 # ------------------------------------------------------------------------------------------
 
 
-class _Reader:
-    """Decodes the values of one snapshot, in its order, into short text."""
-
-    def __init__(self) -> None:
-        self._decoder = Decoder()
-        self.failures: list[str] = []
-
-    def text(self, data: JsonValue) -> str:
-        try:
-            value = self._decoder.decode(data)
-        except DecodeError as e:
-            self.failures.append(str(e))
-            raw = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-            return _clip("(raw) " + raw, VALUE_WIDTH)
-        return _clip(_REPR.repr(value), VALUE_WIDTH)
-
-
 @dataclasses.dataclass
 class _Frame:
     locals: list[tuple[str, str]]
@@ -478,14 +470,19 @@ class _Values:
 
 def _decode_values(snapshot: Snapshot) -> _Values:
     """Every saved value as text, decoded in the order the snapshot format defines."""
-    reader = _Reader()
-    frames = []
-    for frame in snapshot.call_stack.frames:
-        variables = [(name, reader.text(value)) for name, value in frame.locals.items()]
-        frames.append(_Frame(variables, reader.text(frame.value)))
-    result = reader.text(snapshot.result)
-    error = reader.text(snapshot.error)
-    return _Values(frames, result, error, reader.failures)
+    decoded = decode_values(snapshot)
+    frames = [
+        _Frame([(name, _text(value)) for name, value in frame.locals], _text(frame.value))
+        for frame in decoded.frames
+    ]
+    return _Values(frames, _text(decoded.result), _text(decoded.error), decoded.failures)
+
+
+def _text(value: DecodedValue) -> str:
+    if value.problem is not None:
+        raw = json.dumps(value.raw, ensure_ascii=False, separators=(",", ":"))
+        return _clip("(raw) " + raw, VALUE_WIDTH)
+    return _clip(_REPR.repr(value.value), VALUE_WIDTH)
 
 
 def _cmd_show(store: _Store, args: argparse.Namespace, opts: _Options) -> None:

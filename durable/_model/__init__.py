@@ -6,6 +6,7 @@ from __future__ import annotations
 from ._header import FINISHED, STATUSES, InstanceHeader, is_ready
 from ._reader import header_of, read_snapshot
 from ._snapshot import FORMAT_VERSION, CallStack, FunctionCall, ProgramIdentity, Snapshot, Status
+from ._values import DecodedFrame, DecodedValue, DecodedValues, decode_values
 from ._wait import (
     CANCEL_EVENT,
     ChildrenWait,
@@ -24,6 +25,9 @@ __all__ = [
     "STATUSES",
     "CallStack",
     "ChildrenWait",
+    "DecodedFrame",
+    "DecodedValue",
+    "DecodedValues",
     "EventWait",
     "FunctionCall",
     "InstanceHeader",
@@ -33,6 +37,7 @@ __all__ = [
     "Status",
     "TimerWait",
     "Wait",
+    "decode_values",
     "header_of",
     "is_ready",
     "read_snapshot",

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import abc
 import base64
+import bisect
 import json
 import reprlib
 import secrets
@@ -491,6 +492,39 @@ class StateStore(abc.ABC):
         """The ids that have a snapshot, sorted."""
         raise NotImplementedError(f"{type(self).__qualname__} cannot list its instances")
 
+    def list_headers(
+        self,
+        status: str | None = None,
+        program: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[tuple[str, InstanceHeader | None]]:
+        """A page of the instances that have a snapshot: up to ``limit`` ``(id, header)``
+        pairs, sorted by id, the ids greater than ``after`` (a cursor: the last id of the
+        previous page), with ``status`` and ``program`` (``"module:qualname"``) if given.
+
+        For tools (the dashboard): a page costs a few header reads, never a snapshot parse.
+        The header is None for a snapshot saved without one (the seed ``save``) or one that
+        cannot be read; such an instance matches no ``status`` or ``program`` filter. The
+        default walks `list_instances` and `read_header`; stores with indexed headers answer
+        with one query.
+        """
+        ids = self.list_instances()
+        found: list[tuple[str, InstanceHeader | None]] = []
+        for instance_id in ids[bisect.bisect_right(ids, after) if after is not None else 0 :]:
+            if len(found) >= limit:
+                break
+            header = self._header_or_none(instance_id)
+            if header_matches(header, status, program):
+                found.append((instance_id, header))
+        return found
+
+    def _header_or_none(self, instance_id: str) -> InstanceHeader | None:
+        try:
+            return self.read_header(instance_id)
+        except StoreError:
+            return None
+
     def close(self) -> None:  # noqa: B027 - a no-op default, not an abstract method
         """Release resources; a no-op by default."""
 
@@ -543,6 +577,15 @@ def roots_of(
         if header is not None and header.parent is None:
             roots.setdefault(instance_id, header.program)
     return list(roots.items())
+
+
+def header_matches(header: InstanceHeader | None, status: str | None, program: str | None) -> bool:
+    """Whether an instance with ``header`` belongs on a `StateStore.list_headers` page."""
+    if status is None and program is None:
+        return True
+    if header is None:
+        return False
+    return status in (None, header.status) and program in (None, header.program)
 
 
 def _finished(header: InstanceHeader | None) -> bool:

@@ -814,6 +814,36 @@ class SQLiteStateStore(StateStore):
             ).fetchall()
         return [bytes(row[0]) for row in rows]
 
+    def list_headers(
+        self,
+        status: str | None = None,
+        program: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[tuple[str, InstanceHeader | None]]:
+        """A page of headers, sorted by id (`StateStore.list_headers`): one query walking the
+        primary key from ``after``, filtering on the header columns; no snapshot is read."""
+        if limit <= 0:
+            return []
+        where = ["id >= ?" if after is None else "id > ?"]
+        params: list[object] = [b"" if after is None else _b(after)]
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if program is not None:
+            where.append("program = ?")
+            params.append(_b(program))
+        query = f"SELECT id, header FROM instances WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+        with self._transaction("list the instances", write=False) as db:
+            rows = db.execute(query, (*params, limit)).fetchall()
+        return [(_s(key), self._header_or_none_from(_s(key), raw)) for key, raw in rows]
+
+    def _header_or_none_from(self, instance_id: str, raw: bytes | None) -> InstanceHeader | None:
+        try:
+            return self._header(instance_id, raw)
+        except StoreError:
+            return None
+
     def list_instances(self) -> list[str]:
         with self._transaction("list the instances", write=False) as db:
             rows = db.execute("SELECT id FROM snapshots").fetchall()

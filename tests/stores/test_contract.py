@@ -1,8 +1,10 @@
-"""The store contract (`StateStore.read`, `commit`, `publish`, `ready`, `read_header`) on
-every store of the ``store`` fixture, and on a user's store with only ``load``/``save``."""
+"""The store contract (`StateStore.read`, `commit`, `publish`, `ready`, `read_header`,
+`list_headers`) on every store of the ``store`` fixture, and on a user's store with only
+``load``/``save``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -240,6 +242,62 @@ def test_hostile_ids_keep_their_own_state(store: StateStore) -> None:
     assert store.list_instances() == sorted(HOSTILE_IDS)
 
 
+# ------------------------------------------------------------------------------------------
+# list_headers: pages of (id, header) in id order, filtered (what the dashboard lists)
+# ------------------------------------------------------------------------------------------
+
+LISTED_IDS = ["", ".", "a/1", "a\n", "b", "x" * 300, "é", "\ud800", "\U0001f600"]
+
+
+def _fill_listed(store: StateStore) -> dict[str, InstanceHeader]:
+    made = {}
+    for n, instance_id in enumerate(LISTED_IDS):
+        status: Status = "paused" if n % 2 else "completed"
+        made[instance_id] = dataclasses.replace(header(1, status), program=f"m:p{n % 3}")
+        assert store.commit(instance_id, 0, made[instance_id], snap(1))
+    return made
+
+
+def test_list_headers_pages_walk_every_instance_in_id_order(store: StateStore) -> None:
+    made = _fill_listed(store)
+    seen: list[tuple[str, InstanceHeader | None]] = []
+    after = None
+    while page := store.list_headers(after=after, limit=2):
+        assert len(page) <= 2
+        seen += page
+        after = page[-1][0]
+    assert seen == sorted(made.items())
+    assert store.list_headers(limit=100) == seen
+    assert store.list_headers(limit=0) == []
+
+
+def test_list_headers_filters_by_status_and_program(store: StateStore) -> None:
+    made = _fill_listed(store)
+    for status in ("paused", "completed", "failed"):
+        for program in (None, "m:p1", "m:nope"):
+            want = [
+                (i, h)
+                for i, h in sorted(made.items())
+                if h.status == status and program in (None, h.program)
+            ]
+            assert store.list_headers(status=status, program=program) == want
+    paused = [i for i, h in sorted(made.items()) if h.status == "paused"]
+    first = store.list_headers(status="paused", limit=1)
+    assert [i for i, _ in first] == paused[:1]
+    rest = store.list_headers(status="paused", after=paused[0])
+    assert [i for i, _ in rest] == paused[1:]
+
+
+def test_list_headers_lists_a_snapshot_saved_without_a_header_with_none(
+    store: StateStore,
+) -> None:
+    _fill_listed(store)
+    store.save("legacy", snap(3))
+    listed = dict(store.list_headers(limit=100))
+    assert "legacy" in listed and listed["legacy"] is None
+    assert "legacy" not in dict(store.list_headers(status="paused", limit=100))
+
+
 @pytest.mark.parametrize("bad", [None, 1, b"bytes", ("a",)])
 def test_non_str_ids_are_rejected_by_the_operations(store: StateStore, bad: object) -> None:
     for call in (
@@ -284,6 +342,8 @@ CORE: list[Callable[[StateStore], None]] = [
     test_ready_decides_from_headers_and_inbox_names,
     test_ready_follows_commits_and_publishes,
     test_hostile_ids_keep_their_own_state,
+    test_list_headers_pages_walk_every_instance_in_id_order,
+    test_list_headers_filters_by_status_and_program,
 ]
 
 

@@ -26,6 +26,7 @@ from .._contract import (
     _short_repr,
     check_lease_args,
     from_micros,
+    header_matches,
     micros,
     ready_among,
 )
@@ -545,6 +546,43 @@ class DiskStateStore(StateStore):
             if instance_id is not None and (journal is None or journal.snapshot is not None):
                 ids.append(instance_id)
         return sorted(ids)
+
+    def list_headers(
+        self,
+        status: str | None = None,
+        program: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[tuple[str, InstanceHeader | None]]:
+        """A page of headers, sorted by id (`StateStore.list_headers`). The ids come from
+        the file names (only ``h_<sha256>`` journals are opened to learn theirs); then
+        journals are read in id order only until the page is full."""
+        found: list[tuple[str, InstanceHeader | None]] = []
+        for instance_id in sorted(self._journal_ids()):
+            if len(found) >= limit:
+                break
+            if after is not None and instance_id <= after:
+                continue
+            try:
+                journal = self._read(instance_id, "read the header")
+            except StoreError:
+                journal = None  # damaged: listed, as `list_instances` lists it
+            if journal is not None and journal.snapshot is None:
+                continue
+            header = None if journal is None else journal.header
+            if header_matches(header, status, program):
+                found.append((instance_id, header))
+        return found
+
+    def _journal_ids(self) -> set[str]:
+        ids = set()
+        for name in self._journal_names():
+            instance_id = id_of_journal(name)
+            if instance_id is None:
+                instance_id = self._examine(name)[0]
+            if instance_id is not None:
+                ids.add(instance_id)
+        return ids
 
     def damaged(self) -> list[tuple[str, str]]:
         """``(journal path, problem)`` for every journal that cannot be read, sorted by path:
