@@ -50,6 +50,7 @@ from .errors import (
     NoSourceError,
     PauseForEventException,
     RaisedAtWait,
+    RepairRefusedError,
     SnapshotValidationError,
     StoreError,
     Suspended,
@@ -123,6 +124,7 @@ __all__ = [
     "InstanceCancelledError",
     "InstanceExistsError",
     "InstanceNotFoundError",
+    "RepairRefusedError",
 ]
 
 for _name in __all__:

@@ -17,6 +17,7 @@
           ├── InstanceExistsError      a start names an instance started with other arguments
           ├── InstanceNotFoundError    a resume names an instance that never started
           ├── InvalidWaitError         a bad argument to a primitive (also a ValueError)
+          ├── RepairRefusedError       a retry, edit or fork was refused (nothing written)
           └── RaisedAtWait             raised inside a durable function, at a wait:
                ├── EventTimeoutError        the event did not come in time (also TimeoutError)
                └── InstanceCancelledError   the instance was cancelled
@@ -47,6 +48,7 @@ __all__ = [
     "InstanceNotFoundError",
     "InvalidInstanceIdError",
     "NoSourceError",
+    "RepairRefusedError",
     "PauseForEventException",
     "SnapshotValidationError",
     "StoreError",
@@ -153,6 +155,12 @@ class InstanceExistsError(DurableError):
 class InstanceNotFoundError(DurableError, LookupError):
     """A resume-only call (`DurableProgram.resume`, `Worker.resume`) names an instance that
     has no saved state."""
+
+
+class RepairRefusedError(DurableError):
+    """An operator's repair (`DurableBackend.retry`, ``edit``, ``fork``) was refused: the
+    instance is not in a state it applies to, a value is invalid or not live, another writer
+    changed it first. The message says which instance and why; nothing was written."""
 
 
 class InvalidWaitError(DurableError, ValueError):

@@ -18,8 +18,8 @@ from ._contract import (
     _check_history_entry,
     _check_id,
     _event_name,
-    check_keep,
     _legacy_seq,
+    check_keep,
     ready_among,
 )
 

@@ -34,8 +34,9 @@ Transactions and durability
 Every write is one ``BEGIN IMMEDIATE`` transaction (it takes SQLite's write lock first, so two
 processes never both decide on a stale ``seq``): `commit` checks the stored ``seq``, then
 copies the checkpoint it supersedes to ``checkpoints`` (dropping the one that falls out of the
-last ``keep_checkpoints``), upserts the header and the snapshot, deletes the consumed events, rewrites ``waits`` and
-``children`` and appends the audit entries; `publish` inserts the event and its audit entries.
+last ``keep_checkpoints``), upserts the header and the snapshot, deletes the consumed events,
+rewrites ``waits`` and ``children`` and appends the audit entries; `publish` inserts the
+event and its audit entries.
 Reads run in one deferred transaction on a second connection of their own: a consistent
 snapshot of the database that never waits for a writer (WAL).
 

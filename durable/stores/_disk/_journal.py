@@ -198,7 +198,6 @@ class Journal:
 
     __slots__ = (
         "body",
-        "past",
         "end",
         "event_sizes",
         "events",
@@ -206,6 +205,7 @@ class Journal:
         "header",
         "history",
         "key",
+        "past",
         "snapshot",
         "snapshot_size",
     )
