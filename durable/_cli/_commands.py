@@ -7,6 +7,10 @@
     durable --store PATH history ID                 the audit history, oldest first
     durable --store PATH send ID EVENT [--force]    publish an event to an instance
     durable --store PATH worker --import MODULE     run the instances of MODULE's programs
+    durable --store PATH retry ID [--run]           a failed instance back at its last good
+                                                    checkpoint (then resume it once)
+    durable --store PATH edit ID --frame N --set NAME=JSON --why TEXT   change live values
+    durable --store PATH fork ID NEW_ID [--from-seq N]   copy an instance to a new id
 
 ``--store`` names a `DiskStateStore` folder or a `SQLiteStateStore` file (``app.db``,
 ``app.sqlite``, ``app.sqlite3``, any SQLite database, or ``sqlite:///app.db``) and defaults to
@@ -20,7 +24,7 @@ corrupt snapshot, a refused ``send``), 2 for bad arguments. Every failure is one
 stderr, never a traceback. Tables use ``rich`` when it is installed (the ``cli`` extra) and
 stdout is a terminal, plain aligned text otherwise.
 
-Only ``worker`` runs durable code: a `durable.Worker` over the store for every
+Only ``worker`` and ``retry --run`` run durable code: a `durable.Worker` over the store for every
 `DurableProgram` found in the globals of the ``--import`` modules, with a progress line on
 stderr every few seconds (``--progress-every``) until SIGINT or SIGTERM; then the runs in
 flight get ``--grace`` seconds to reach their next wait or end, and whatever is still running
@@ -77,6 +81,7 @@ from ._output import (
     _show_text,
     _when,
 )
+from ._repair import register as _register_repairs
 from ._worker import _cmd_worker
 
 __all__ = ["main"]
@@ -178,6 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument(
         "--backend", choices=("asyncio", "trio"), default="asyncio", help="the event loop"
     )
+    _register_repairs(command, _argument)
     return parser
 
 
