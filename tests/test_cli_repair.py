@@ -59,7 +59,7 @@ async def test_edit_then_retry_then_fork(tmp_path: pathlib.Path) -> None:
 
     retried = cli("retry", "o1", "--run", "--store", tmp_path, *CODE)
     assert retried.returncode == 0, retried.stderr
-    assert "retried 'o1': back at checkpoint" in retried.stdout
+    assert "retried 'o1' from the call stack edited at checkpoint" in retried.stdout
     assert "resumed: it completed with 'n: charged 30'" in retried.stdout
 
     forked = cli("fork", "o1", "o2", "--store", tmp_path)

@@ -76,9 +76,14 @@ def _cmd_retry(store: _Store, args: argparse.Namespace, opts: _Options) -> None:
     if opts.json:
         _print_json({**_summary(done), **({"outcome": outcome} if outcome else {})})
         return
+    failed = done.entry["failed_seq"]
+    source = (
+        f"the call stack edited at checkpoint {failed}"
+        if done.from_seq == failed
+        else f"checkpoint {done.from_seq} (it failed at checkpoint {failed})"
+    )
     print(
-        f"retried {_quote(done.instance_id)}: back at checkpoint {done.from_seq} (the failure "
-        f"was checkpoint {done.entry['failed_seq']}), saved as checkpoint {done.seq}, "
+        f"retried {_quote(done.instance_id)} from {source}: saved as checkpoint {done.seq}, "
         f"{done.status}"
     )
     print(outcome or "it continues from there when it is next resumed (a worker, or --run)")
