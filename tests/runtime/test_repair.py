@@ -226,3 +226,34 @@ def test_retry_across_a_process_restart(tmp_path: object, monkeypatch: pytest.Mo
     assert anyio.run(repair) == "x: charged 500"
     store.close()
     assert log.read_text().split() == ["before", "approved", "charge", "charge", "after"]
+
+
+async def test_point_moves_a_paused_frame_back_to_its_start(store: StateStore) -> None:
+    backend = DurableBackend(store)
+    with pytest.raises(PauseForEventException):
+        await repairable.order(10, "n", orchestration_backend=backend, instance_id="m")
+    done = await backend.edit("m", frame=0, point="start", set={"amount": 20}, why="redo")
+    assert done.status == "running"
+    assert done.entry["from_point"] != "start" and done.entry["to_point"] == "start"
+    with pytest.raises(PauseForEventException):  # the first block runs again, then waits
+        await repairable.order.resume(orchestration_backend=backend, instance_id="m")
+    assert repairable.COUNTS == {"before": 2}
+    await backend.publish("m", "approve", 1)
+    assert await repairable.order.resume(
+        orchestration_backend=backend, instance_id="m"
+    ) == "n: charged 21"
+
+
+async def test_a_worker_resumes_a_retried_instance(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from durable import Worker
+
+    backend = DurableBackend(store)
+    await _failed(backend, "w")
+    _fix(monkeypatch)
+    async with Worker(backend, [repairable.order]) as worker:
+        await backend.retry("w")
+        handle = await worker.resume("w")
+        assert await handle.result() == "n: charged 150"
+    assert repairable.COUNTS["approved"] == 1 and repairable.COUNTS["after"] == 1
