@@ -53,6 +53,7 @@ from .errors import (
     NoSourceError,
     PauseForEventException,
     RaisedAtWait,
+    RepairRefusedError,
     SnapshotValidationError,
     StoreError,
     Suspended,
@@ -129,6 +130,7 @@ __all__ = [
     "InstanceExistsError",
     "InstanceNotFoundError",
     "InstanceLeasedError",
+    "RepairRefusedError",
 ]
 
 for _name in __all__:

@@ -17,6 +17,8 @@
           ├── InstanceExistsError      a start names an instance started with other arguments
           ├── InstanceNotFoundError    a resume names an instance that never started
           ├── InvalidWaitError         a bad argument to a primitive (also a ValueError)
+          ├── InstanceLeasedError      a maintenance operation met a running (leased) instance
+          ├── RepairRefusedError       a retry, edit or fork was refused (nothing written)
           └── RaisedAtWait             raised inside a durable function, at a wait:
                ├── EventTimeoutError        the event did not come in time (also TimeoutError)
                └── InstanceCancelledError   the instance was cancelled
@@ -44,9 +46,11 @@ __all__ = [
     "DurableError",
     "IncompatibleSnapshotError",
     "InstanceExistsError",
+    "InstanceLeasedError",
     "InstanceNotFoundError",
     "InvalidInstanceIdError",
     "NoSourceError",
+    "RepairRefusedError",
     "PauseForEventException",
     "SnapshotValidationError",
     "StoreError",
@@ -158,6 +162,12 @@ class InstanceNotFoundError(DurableError, LookupError):
 class InstanceLeasedError(DurableError):
     """A maintenance operation (`durable.rehome`) found the instance claimed by a running
     worker (its lease has not expired); nothing was changed."""
+
+
+class RepairRefusedError(DurableError):
+    """An operator's repair (`DurableBackend.retry`, ``edit``, ``fork``) was refused: the
+    instance is not in a state it applies to, a value is invalid or not live, another writer
+    changed it first. The message says which instance and why; nothing was written."""
 
 
 class InvalidWaitError(DurableError, ValueError):

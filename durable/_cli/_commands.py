@@ -9,6 +9,10 @@
     durable --store PATH worker --import MODULE     run the instances of MODULE's programs
     durable --store PATH rehome --module M ID...    rename saved __main__ references to M
     durable --store PATH dashboard [--port 8080]    a read-only web page (the ``web`` extra)
+    durable --store PATH retry ID [--run]           a failed instance back at its last good
+                                                    checkpoint (then resume it once)
+    durable --store PATH edit ID --frame N --set NAME=JSON --why TEXT   change live values
+    durable --store PATH fork ID NEW_ID [--from-seq N]   copy an instance to a new id
 
 ``--store`` names a `DiskStateStore` folder or a `SQLiteStateStore` file (``app.db``,
 ``app.sqlite``, ``app.sqlite3``, any SQLite database, or ``sqlite:///app.db``) and defaults to
@@ -22,7 +26,7 @@ corrupt snapshot, a refused ``send``), 2 for bad arguments. Every failure is one
 stderr, never a traceback. Tables use ``rich`` when it is installed (the ``cli`` extra) and
 stdout is a terminal, plain aligned text otherwise.
 
-Only ``worker`` runs durable code: a `durable.Worker` over the store for every
+Only ``worker`` and ``retry --run`` run durable code: a `durable.Worker` over the store for every
 `DurableProgram` found in the globals of the ``--import`` modules, with a progress line on
 stderr every few seconds (``--progress-every``) until SIGINT or SIGTERM; then the runs in
 flight get ``--grace`` seconds to reach their next wait or end, and whatever is still running
@@ -87,6 +91,7 @@ from ._output import (
     _when,
 )
 from ._rehome import _cmd_rehome, module_argument
+from ._repair import register as _register_repairs
 from ._worker import _cmd_worker
 
 __all__ = ["main"]
@@ -209,6 +214,7 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print what would change; write nothing"
     )
     add_dashboard(command)
+    _register_repairs(command, _argument)
     return parser
 
 

@@ -11,6 +11,7 @@ from ._gather import gather
 from ._primitives import sleep, sleep_until, wait_for_event
 from ._program import CodeBlock, DurableProgram, make_durable
 from ._rehome import Rehomed, rehome
+from ._repair import Repair
 from ._steps import RetryPolicy, Step, StepInfo, current_step, step
 from ._upgrade import CheckReport, SavedFrame
 from ._worker import InstanceHandle, Worker, WorkerStats
@@ -38,6 +39,7 @@ __all__ = [
     "DurableProgram",
     "DurableRuntime",
     "OrchestrationBackend",
+    "Repair",
     "SavedFrame",
     "check",
     "make_durable",

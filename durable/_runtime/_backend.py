@@ -54,6 +54,7 @@ from ..errors import (
 )
 from ..stores import InboxEvent, InMemoryStateStore, StateStore, StoredInstance, new_event_id
 from ._clock import SYSTEM_CLOCK, Clock
+from ._repair import Repair, edit_instance, fork_instance, retry_instance
 from ._resolve import Resolved, resolve
 
 __all__ = ["DurableBackend", "Loaded", "OrchestrationBackend", "RunLease", "lease_owner"]
@@ -316,6 +317,69 @@ class DurableBackend(OrchestrationBackend):
         self._publish(instance_id, CANCEL_EVENT, reason)
         emit("instance.cancel_requested", instance_id=instance_id)
         self._notify(instance_id)
+
+    # -- repairs by an operator (see `durable._runtime._repair`) ---------------------------------
+
+    async def retry(
+        self, instance_id: str, *, by: str | None = None, reason: str | None = None
+    ) -> Repair:
+        """Put a failed instance back at its last good checkpoint (the newest retained one
+        before the failure), as a new checkpoint; its next resume continues from there. An
+        ``instance.retried`` history entry records it with ``by`` (default: the OS user).
+        Raises `RepairRefusedError` (nothing written) for an instance that is not failed or
+        keeps no good checkpoint."""
+        job = functools.partial(
+            retry_instance, self.store, self.clock.now(), instance_id, by, reason
+        )
+        done = await self._io(job)
+        emit("instance.retried", instance_id=instance_id, seq=done.seq, from_seq=done.from_seq)
+        self._notify(instance_id)
+        return done
+
+    async def edit(
+        self,
+        instance_id: str,
+        *,
+        frame: int,
+        set: dict[str, Any] | None = None,
+        point: str | None = None,
+        why: str,
+        by: str | None = None,
+        expected_seq: int | None = None,
+    ) -> Repair:
+        """Change live values of frame ``frame`` (0: the root) of a paused or failed instance
+        (a failed one: of the checkpoint `retry` resumes from) to ``set`` (name -> JSON),
+        and with ``point`` move that frame to another named pause point (or ``"start"``) of
+        its function, whose code must be imported. A compare-and-set on ``seq``
+        (``expected_seq``: refuse unless the instance is still at that checkpoint), recorded
+        as ``instance.edited`` with old and new values, ``by`` (default: the OS user) and
+        ``why``. Raises `RepairRefusedError` and writes nothing when refused."""
+        job = functools.partial(
+            edit_instance,
+            self.store,
+            self.clock.now(),
+            instance_id,
+            frame=frame,
+            values=dict(set or {}),
+            point=point,
+            why=why,
+            by=by,
+            expected_seq=expected_seq,
+        )
+        done = await self._io(job)
+        emit("instance.edited", instance_id=instance_id, seq=done.seq, frame=frame, why=why)
+        return done
+
+    async def fork(self, instance_id: str, new_id: str, from_seq: int | None = None) -> Repair:
+        """Copy instance ``instance_id`` (its current checkpoint, or retained checkpoint
+        ``from_seq``) to the new instance ``new_id`` with an empty inbox; both histories get
+        an ``instance.forked`` entry. Raises `InstanceExistsError` if ``new_id`` exists."""
+        job = functools.partial(
+            fork_instance, self.store, self.clock.now(), instance_id, new_id, from_seq
+        )
+        done = await self._io(job)
+        emit("instance.forked", instance_id=new_id, origin=instance_id, origin_seq=done.from_seq)
+        return done
 
     def _publish(self, instance_id: str, event_name: str, payload: Any) -> None:
         at = self.clock.now().isoformat()

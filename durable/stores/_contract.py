@@ -51,6 +51,18 @@ the ``seq`` read from the stored snapshot (the one place a snapshot is parsed ou
 runtime, kept for such stores only); they are atomic within one process, not across
 processes. `InMemoryStateStore` and `DiskStateStore` implement everything natively.
 
+Retained checkpoints
+====================
+
+A store keeps up to `StateStore.keep_checkpoints` superseded checkpoints of each instance
+beside its current one (each its header and snapshot bytes, exactly as committed): what
+``retry`` (back to the last good checkpoint before a failure) and ``fork --from-seq`` read.
+`StateStore.checkpoints` lists them, oldest first; `StateStore.checkpoint` finds one by
+``seq``, the current one included. A checkpoint is retained by the commit that supersedes
+it, in the same atomic step; one saved through the seed ``save`` (no header) is not. The
+stores that ship default to `DEFAULT_KEEP_CHECKPOINTS` (10) and take ``keep_checkpoints=``;
+0 keeps none. The defaults below (for a store of only ``load``/``save``) keep none.
+
 Every ``str`` is a valid instance id: ``""``, ``"../x"``, ``"/abs"``, ``"a\\x00b"``, ``"CON"``,
 very long strings, strings holding lone surrogates, ids differing only by case. Distinct ids
 never share storage. Anything that is not a ``str`` raises `InvalidInstanceIdError`.
@@ -74,7 +86,18 @@ from typing import ClassVar
 from .._model import FINISHED, InstanceHeader, is_ready
 from ..errors import InvalidInstanceIdError, StoreError
 
-__all__ = ["InboxEvent", "Lease", "StateStore", "StoredInstance", "new_event_id"]
+__all__ = [
+    "DEFAULT_KEEP_CHECKPOINTS",
+    "InboxEvent",
+    "Lease",
+    "StateStore",
+    "StoredInstance",
+    "new_event_id",
+]
+
+#: Superseded checkpoints a store keeps per instance unless told otherwise: enough for
+#: ``retry`` after a failure a few checkpoints deep and for ``fork`` from the last ones.
+DEFAULT_KEEP_CHECKPOINTS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +185,13 @@ def micros(moment: datetime) -> int:
 
 def from_micros(value: int) -> datetime:
     return _EPOCH + value * _MICROSECOND
+
+
+def check_keep(keep: object) -> int:
+    """A valid ``keep_checkpoints`` (an int >= 0)."""
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 0:
+        raise ValueError(f"keep_checkpoints must be an int >= 0, got {_short_repr(keep)}")
+    return keep
 
 
 def check_lease_args(owner: object, now: object, until: object) -> str:
@@ -388,6 +418,26 @@ class StateStore(abc.ABC):
         roots = roots_of(self.ready(now, limit), self.read_header)
         wanted = [i for i, program in roots if programs is None or program in programs]
         return [i for i in wanted if self.claim(i, owner, now, until)]
+
+    # -- retained checkpoints (module docstring) ----------------------------------------------
+
+    #: How many superseded checkpoints this store keeps per instance (0 for the defaults).
+    keep_checkpoints: int = 0
+
+    def checkpoints(self, instance_id: str) -> list[tuple[InstanceHeader, bytes]]:
+        """The retained checkpoints of ``instance_id`` before its current one, oldest first
+        (at most `keep_checkpoints`): each its header and snapshot bytes. The default keeps
+        none."""
+        _check_id(instance_id)
+        return []
+
+    def checkpoint(self, instance_id: str, seq: int) -> tuple[InstanceHeader, bytes] | None:
+        """Checkpoint ``seq`` of ``instance_id`` (the current one or a retained one), or None
+        when it is not kept."""
+        stored = self.read(instance_id)
+        if stored.header is not None and stored.data is not None and stored.header.seq == seq:
+            return stored.header, stored.data
+        return next(((h, d) for h, d in self.checkpoints(instance_id) if h.seq == seq), None)
 
     # -- wake-up hints from other processes ---------------------------------------------------
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from .._model import InstanceHeader
 from ._contract import (
+    DEFAULT_KEEP_CHECKPOINTS,
     InboxEvent,
     StateStore,
     StoredInstance,
@@ -17,6 +19,7 @@ from ._contract import (
     _check_id,
     _event_name,
     _legacy_seq,
+    check_keep,
     ready_among,
 )
 
@@ -33,12 +36,15 @@ class InMemoryStateStore(StateStore):
 
     blocking = False  # pure Python under a short lock; never blocks the event loop
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_checkpoints: int = DEFAULT_KEEP_CHECKPOINTS) -> None:
+        """``keep_checkpoints``: superseded checkpoints kept per instance (0: none)."""
+        self.keep_checkpoints = check_keep(keep_checkpoints)
         self._lock = threading.Lock()  # guards the dicts below
         self._snapshots: dict[str, bytes] = {}
         self._headers: dict[str, InstanceHeader] = {}
         self._inboxes: dict[str, dict[str, InboxEvent]] = {}
         self._histories: dict[str, list[bytes]] = {}
+        self._past: dict[str, deque[tuple[InstanceHeader, bytes]]] = {}
 
     # -- the four operations ---------------------------------------------------------------
 
@@ -74,6 +80,7 @@ class InMemoryStateStore(StateStore):
         with self._lock, leases.lock:
             if not leases.allows(instance_id, owner) or self._seq(instance_id) != expected_seq:
                 return False
+            self._retain(instance_id)
             self._snapshots[instance_id] = snapshot
             self._headers[instance_id] = header
             leases.settle(instance_id, owner, header)
@@ -83,6 +90,22 @@ class InMemoryStateStore(StateStore):
             if entries:
                 self._histories.setdefault(instance_id, []).extend(entries)
             return True
+
+    def _retain(self, instance_id: str) -> None:
+        """Keep the checkpoint a commit is about to supersede (the caller holds `_lock`)."""
+        header = self._headers.get(instance_id)
+        if header is None or self.keep_checkpoints == 0:
+            return
+        past = self._past.get(instance_id)
+        if past is None or past.maxlen != self.keep_checkpoints:
+            past = deque(past or (), maxlen=self.keep_checkpoints)
+            self._past[instance_id] = past
+        past.append((header, self._snapshots[instance_id]))
+
+    def checkpoints(self, instance_id: str) -> list[tuple[InstanceHeader, bytes]]:
+        instance_id = _check_id(instance_id)
+        with self._lock:
+            return list(self._past.get(instance_id, ()))
 
     def _seq(self, instance_id: str) -> int:
         header = self._headers.get(instance_id)

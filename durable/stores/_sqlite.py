@@ -1,6 +1,6 @@
 """`SQLiteStateStore`: every instance in one SQLite database file (WAL mode, stdlib `sqlite3`).
 
-Schema (version 2, kept in ``PRAGMA user_version``; ``PRAGMA application_id`` marks the file
+Schema (version 3, kept in ``PRAGMA user_version``; ``PRAGMA application_id`` marks the file
 as a durable store; older versions are migrated when the file is opened)
 ====================================================================================
 
@@ -22,6 +22,8 @@ exact and sortable for every aware datetime. ::
     children(instance_id, position, child_id, first)  the children a *paused* instance
                                       awaits (first: 1 for ``children_mode="first"``)
     leases(instance_id PK, owner, until)  who runs an instance now (version 2)
+    checkpoints(instance_id, seq, header, data)  PK (instance_id, seq): superseded
+                                      checkpoints, the last ``keep_checkpoints`` (version 3)
 
 ``waits`` and ``children`` are written by `commit` from the header, in the same transaction,
 so that `ready` is a handful of indexed queries and never reads a snapshot.
@@ -31,8 +33,10 @@ Transactions and durability
 
 Every write is one ``BEGIN IMMEDIATE`` transaction (it takes SQLite's write lock first, so two
 processes never both decide on a stale ``seq``): `commit` checks the stored ``seq``, then
-upserts the header and the snapshot, deletes the consumed events, rewrites ``waits`` and
-``children`` and appends the audit entries; `publish` inserts the event and its audit entries.
+copies the checkpoint it supersedes to ``checkpoints`` (dropping the one that falls out of the
+last ``keep_checkpoints``), upserts the header and the snapshot, deletes the consumed events,
+rewrites ``waits`` and ``children`` and appends the audit entries; `publish` inserts the
+event and its audit entries.
 Reads run in one deferred transaction on a second connection of their own: a consistent
 snapshot of the database that never waits for a writer (WAL).
 
@@ -69,6 +73,7 @@ from typing import Generic, Literal, TypeVar, cast
 from .._model import CANCEL_EVENT, FINISHED, InstanceHeader
 from ..errors import StoreError
 from ._contract import (
+    DEFAULT_KEEP_CHECKPOINTS,
     InboxEvent,
     Lease,
     StateStore,
@@ -80,6 +85,7 @@ from ._contract import (
     _event_name,
     _legacy_seq,
     _short_repr,
+    check_keep,
     check_lease_args,
     from_micros,
     micros,
@@ -90,7 +96,7 @@ __all__ = ["SQLiteStateStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x64757261  # "dura": this file is a durable store
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -153,6 +159,15 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             until INTEGER NOT NULL
         ) WITHOUT ROWID""",
     ),
+    (  # 2 -> 3: superseded checkpoints (a rowid table: the snapshot blobs stay off the index)
+        """CREATE TABLE checkpoints (
+            instance_id BLOB NOT NULL,
+            seq INTEGER NOT NULL,
+            header BLOB NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (instance_id, seq)
+        )""",
+    ),
 )
 
 _FINISHED_SQL = ", ".join(f"'{status}'" for status in sorted(FINISHED))
@@ -193,6 +208,13 @@ ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, status = excluded.status,
     lease_owner = excluded.lease_owner, lease_until = excluded.lease_until,
     created_at = excluded.created_at, updated_at = excluded.updated_at,
     events = excluded.events, children = excluded.children, header = excluded.header
+"""
+
+# The checkpoint a commit supersedes, copied inside SQLite (its bytes never reach Python).
+_RETAIN = """
+INSERT OR REPLACE INTO checkpoints (instance_id, seq, header, data)
+SELECT i.id, i.seq, i.header, s.data FROM instances AS i JOIN snapshots AS s ON s.id = i.id
+WHERE i.id = ? AND i.header IS NOT NULL AND i.seq IS NOT NULL
 """
 
 _UPSERT_SNAPSHOT = (
@@ -282,6 +304,7 @@ class SQLiteStateStore(StateStore):
     ``synchronous="FULL"`` (default): durable when `commit`/`publish` return.
     ``synchronous="NORMAL"``: faster; a power loss may lose the last transactions (never
     corrupts the database). ``timeout``: seconds to wait for another writer's lock.
+    ``keep_checkpoints``: superseded checkpoints kept per instance (0: none).
     """
 
     blocking = True
@@ -292,8 +315,10 @@ class SQLiteStateStore(StateStore):
         *,
         synchronous: Synchronous = "FULL",
         timeout: float = 30.0,
+        keep_checkpoints: int = DEFAULT_KEEP_CHECKPOINTS,
     ) -> None:
         """Open (or create) the database at ``path``; its folder must exist."""
+        self.keep_checkpoints = check_keep(keep_checkpoints)
         level = str(synchronous).upper()
         if level not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
@@ -583,6 +608,7 @@ class SQLiteStateStore(StateStore):
                 return False  # another worker took the instance over
             if self._seq(db, key) != expected_seq:
                 return False
+            self._retain(db, key, expected_seq)
             self._write(db, key, header, snapshot)
             if gone:
                 db.executemany("DELETE FROM inbox WHERE instance_id = ? AND event_id = ?", gone)
@@ -592,6 +618,27 @@ class SQLiteStateStore(StateStore):
             return True
 
         return self._batched("save the snapshot", instance_id, body)
+
+    def _retain(self, db: sqlite3.Connection, key: bytes, superseded: int) -> None:
+        """Keep checkpoint `superseded` and the ones before it, `keep_checkpoints` in all
+        (seqs grow by one per commit, so the oldest kept is ``superseded - keep + 1``)."""
+        if self.keep_checkpoints and superseded:
+            db.execute(_RETAIN, (key,))
+        db.execute(
+            "DELETE FROM checkpoints WHERE instance_id = ? AND seq <= ?",
+            (key, superseded - self.keep_checkpoints),
+        )
+
+    def checkpoints(self, instance_id: str) -> list[tuple[InstanceHeader, bytes]]:
+        key = _b(_check_id(instance_id))
+        with self._transaction("read the checkpoints", instance_id, write=False) as db:
+            rows = db.execute(
+                "SELECT header, data FROM checkpoints WHERE instance_id = ? ORDER BY seq DESC "
+                "LIMIT ?",
+                (key, self.keep_checkpoints),
+            ).fetchall()
+        found = [(self._header(instance_id, raw), bytes(data)) for raw, data in reversed(rows)]
+        return [(h, data) for h, data in found if h is not None]
 
     def _seq(self, db: sqlite3.Connection, key: bytes) -> int:
         row = db.execute("SELECT seq FROM instances WHERE id = ?", (key,)).fetchone()

@@ -79,10 +79,12 @@ def test_a_new_store_is_a_wal_database_of_schema_version_2(tmp_path: pathlib.Pat
     store.close()
     db = raw(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"instances", "snapshots", "inbox", "history", "waits", "children", "leases"}
+    assert tables == {
+        "instances", "snapshots", "inbox", "history", "waits", "children", "leases", "checkpoints"
+    }  # fmt: skip
     db.close()
     SQLiteStateStore(path).close()  # reopening migrates nothing and keeps the version
 
@@ -95,6 +97,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_instances(tmp_path: path
     store.close()
     db = raw(path)  # make it the file version 1 wrote: no leases table
     db.execute("DROP TABLE leases")
+    db.execute("DROP TABLE checkpoints")
     db.execute("PRAGMA user_version = 1")
     db.close()
     store = SQLiteStateStore(path)
@@ -103,8 +106,10 @@ def test_a_version_1_database_is_migrated_and_keeps_its_instances(tmp_path: path
     now = datetime.now(UTC)
     assert store.claim("i", "w1", now, now + timedelta(seconds=30))
     assert not store.claim("i", "w2", now, now + timedelta(seconds=30))
+    assert store.commit("i", 1, header(2), snap(2))  # version 3: the superseded one is kept
+    assert [h.seq for h, _ in store.checkpoints("i")] == [1]
     store.close()
-    assert raw(path).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert raw(path).execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 def test_a_newer_schema_version_is_refused(tmp_path: pathlib.Path) -> None:
@@ -113,7 +118,7 @@ def test_a_newer_schema_version_is_refused(tmp_path: pathlib.Path) -> None:
     db = raw(path)
     db.execute("PRAGMA user_version = 7")
     db.close()
-    with pytest.raises(StoreError, match=r"schema version 7, newer than .* knows \(2\)"):
+    with pytest.raises(StoreError, match=r"schema version 7, newer than .* knows \(3\)"):
         SQLiteStateStore(path)
     assert raw(path).execute("PRAGMA user_version").fetchone()[0] == 7  # left as it was
 

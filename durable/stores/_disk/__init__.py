@@ -61,6 +61,9 @@ Atomicity and crash guarantees
   `StoreError` naming the instance and the file, for readers and writers alike, and the file
   is left untouched for a person to look at: no damage reads as a restart from scratch or a
   rollback of acknowledged checkpoints.
+* Superseded ``C`` records are the retained checkpoints (`StateStore.checkpoints`): the last
+  ``keep_checkpoints`` of them count as live, and a rewrite copies them (header and snapshot,
+  without their consumed ids and audit entries) before the live events.
 * A save *rewrites* the journal instead of appending once superseded records would outweigh
   the live ones and 32 KiB. First the journal's audit entries are appended to the history
   file, which is fsync-ed; then the live records (and the new checkpoint with its entries) go

@@ -205,6 +205,7 @@ class Journal:
         "header",
         "history",
         "key",
+        "past",
         "snapshot",
         "snapshot_size",
     )
@@ -219,6 +220,10 @@ class Journal:
         self.events: dict[str, tuple[str | None, bytes]] = {}  # id -> (name, data)
         self.event_sizes: dict[str, int] = {}  # bytes of each live event's record
         self.history: list[bytes] = []  # audit entries not yet moved to the history file
+        # Superseded checkpoints still in the file, oldest first: (header, snapshot, bytes of
+        # its record when rewritten). The store keeps the last `keep_checkpoints` of them
+        # through a rewrite; a legacy ``S`` checkpoint (no header) is never among them.
+        self.past: list[tuple[InstanceHeader, bytes, int]] = []
         self.end = 0  # just past the last whole record; bytes after it are a torn append
 
     def copy(self) -> Journal:
@@ -227,11 +232,16 @@ class Journal:
             setattr(other, slot, getattr(self, slot))
         other.events, other.event_sizes = dict(self.events), dict(self.event_sizes)
         other.history = list(self.history)
+        other.past = list(self.past)
         return other
 
     def live_bytes(self) -> int:
         """The size of the journal rewritten with only what is still live."""
         return len(self.head) + self.snapshot_size + sum(self.event_sizes.values())
+
+    def retained(self, keep: int) -> list[tuple[InstanceHeader, bytes, int]]:
+        """The last `keep` superseded checkpoints, oldest first."""
+        return self.past[len(self.past) - keep :] if keep > 0 else []
 
     def seq(self) -> int | None:
         """The stored checkpoint's ``seq`` from its header; None for a legacy snapshot."""
@@ -338,6 +348,8 @@ def _apply(journal: Journal, kind: bytes, record: bytes, payload: bytes) -> None
     elif kind in (CHECKPOINT, LEGACY_SNAPSHOT):
         consumed, _, rest = payload.partition(b"\n")
         journal.forget(_ids(consumed))
+        if journal.header is not None and journal.snapshot is not None:
+            journal.past.append((journal.header, journal.snapshot, journal.snapshot_size))
         header_size = 0
         journal.header = None
         if kind == CHECKPOINT:

@@ -13,6 +13,7 @@ from datetime import datetime
 from ..._model import InstanceHeader
 from ...errors import StoreError
 from .._contract import (
+    DEFAULT_KEEP_CHECKPOINTS,
     InboxEvent,
     Lease,
     StateStore,
@@ -24,6 +25,7 @@ from .._contract import (
     _event_name,
     _legacy_seq,
     _short_repr,
+    check_keep,
     check_lease_args,
     from_micros,
     header_matches,
@@ -206,9 +208,15 @@ class _OpenJournal:
             self._remember(records, self.journal)
 
     def rewrite(
-        self, moved: list[bytes], journal: Journal, last: bytes, history: pathlib.Path
+        self,
+        moved: list[bytes],
+        journal: Journal,
+        last: bytes,
+        history: pathlib.Path,
+        kept: Sequence[tuple[InstanceHeader, bytes, int]] = (),
     ) -> None:
-        """Replace the journal by a new head, the live events of ``journal`` and the record
+        """Replace the journal by a new head, the retained checkpoints ``kept`` (without
+        their audit entries or consumed ids), the live events of ``journal`` and the record
         ``last``: first the audit entries ``moved`` (those of the journal) go to the
         ``history`` file, fsync-ed; then the new journal is written atomically.
 
@@ -216,8 +224,9 @@ class _OpenJournal:
         """
         if moved:
             flush_history(history, moved)
-        kept = (event_record(e, name, data) for e, (name, data) in journal.events.items())
-        contents = head(self.instance_id) + b"".join(kept) + last
+        past = b"".join(checkpoint_record((), h, (), data) for h, data, _ in kept)
+        live = (event_record(e, name, data) for e, (name, data) in journal.events.items())
+        contents = head(self.instance_id) + past + b"".join(live) + last
         write_atomic(self.path.parent, self.path.name, contents)
         self._remember(contents, None)
 
@@ -272,8 +281,13 @@ class DiskStateStore(StateStore):
     file is left as it is. No id can produce a path outside `path`. See the package docstring.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        """Open the store in folder ``path``, creating it (and its parents) if missing."""
+    def __init__(
+        self, path: str | os.PathLike[str], *, keep_checkpoints: int = DEFAULT_KEEP_CHECKPOINTS
+    ) -> None:
+        """Open the store in folder ``path``, creating it (and its parents) if missing.
+        ``keep_checkpoints``: superseded checkpoints kept per instance (0: none); they stay
+        in the journal, and a rewrite keeps the last ones."""
+        self.keep_checkpoints = check_keep(keep_checkpoints)
         self._path = pathlib.Path(path).absolute()
         try:
             self._path.mkdir(parents=True, exist_ok=True)
@@ -425,15 +439,30 @@ class DiskStateStore(StateStore):
             # land together or not at all.
             record = checkpoint_record(gone, header, entries, snapshot)
             after.snapshot_size = len(record)
-            superseded = journal.end + len(record) - after.live_bytes()
-            if superseded > max(COMPACT_BYTES, after.live_bytes()):
+            kept = self._kept(journal)
+            live = after.live_bytes() + sum(size for _, _, size in kept)
+            superseded = journal.end + len(record) - live
+            if superseded > max(COMPACT_BYTES, live):
                 last = checkpoint_record((), header, entries, snapshot)
-                journal_file.rewrite(journal.history, after, last, self._paths(instance_id)[2])
+                history_path = self._paths(instance_id)[2]
+                journal_file.rewrite(journal.history, after, last, history_path, kept)
             else:
                 journal_file.append(record)
             if lease is not None and header is not None and header.status != "running":
                 write_lease(journal_file.lock_fd, None)
             return True
+
+    def _kept(self, journal: Journal) -> list[tuple[InstanceHeader, bytes, int]]:
+        """The checkpoints a rewrite after the next commit keeps: the current one and those
+        before it, `keep_checkpoints` in all."""
+        current = []
+        if journal.header is not None and journal.snapshot is not None:
+            current = [(journal.header, journal.snapshot, journal.snapshot_size)]
+        return [*journal.past, *current][-self.keep_checkpoints :] if self.keep_checkpoints else []
+
+    def checkpoints(self, instance_id: str) -> list[tuple[InstanceHeader, bytes]]:
+        journal = self._read(instance_id, "read the checkpoints")
+        return [(h, data) for h, data, _ in journal.retained(self.keep_checkpoints)]
 
     def publish(
         self,
