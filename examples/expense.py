@@ -5,7 +5,8 @@
     python examples/expense.py resume EXP-1                          # pays it
 
 Each command is a separate process. Everything lives in ./expense-state: the durable store
-(snapshots and event inboxes) and ledger.txt, which stands in for the accounting system.
+(durable.db, one SQLite file: snapshots, event inboxes, audit history) and ledger.txt, which
+stands in for the accounting system.
 
 `approve` and `reject` publish the event "decision" with the decision as its payload (a
 dataclass, saved like a live variable); the claim gets it back, typed, from
@@ -23,7 +24,7 @@ from pathlib import Path
 import anyio
 
 import durable
-from durable import DiskStateStore, DurableBackend, PauseForEventException, make_durable
+from durable import DurableBackend, PauseForEventException, SQLiteStateStore, make_durable
 
 STATE = Path("expense-state")
 LEDGER = STATE / "ledger.txt"
@@ -60,7 +61,8 @@ durable_claim = make_durable(expense_claim)
 
 
 def open_backend() -> DurableBackend:
-    return DurableBackend(DiskStateStore(STATE / "durable"))
+    STATE.mkdir(exist_ok=True)
+    return DurableBackend(SQLiteStateStore(STATE / "durable.db"))
 
 
 async def run(backend: DurableBackend, claim_id: str, *args: object) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from durable import SQLiteStateStore
+
 ROOT = Path(__file__).resolve().parent.parent
 GREET = ROOT / "examples" / "greet.py"
 EXPENSE = ROOT / "examples" / "expense.py"
@@ -31,12 +33,17 @@ def run(script: Path, *args: str, cwd: Path = ROOT, code: int = 0) -> list[str]:
 
 
 @pytest.mark.parametrize("flags", [[], ["--trio"]], ids=["asyncio", "trio"])
-def test_greet(flags: list[str]) -> None:
-    assert run(GREET, *flags) == [
-        "waiting for permission to greet",
-        "paused for event allow",
-        "hello Ada",
-    ]
+def test_greet(flags: list[str], tmp_path: Path) -> None:
+    for runs in (1, 2):  # each run a new instance in the same SQLite file
+        assert run(GREET, *flags, cwd=tmp_path) == [
+            "waiting for permission to greet",
+            "paused for event allow",
+            "hello Ada",
+        ]
+        store = SQLiteStateStore(tmp_path / "greet.db")
+        headers = [store.read_header(i) for i in store.list_instances()]
+        store.close()
+        assert [h.status for h in headers if h is not None] == ["completed"] * runs
 
 
 def expense(tmp_path: Path, *args: str, code: int = 0) -> list[str]:
