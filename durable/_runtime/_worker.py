@@ -200,7 +200,9 @@ class Worker:
         )
         self._busy: dict[str, bool] = {}  # scheduled or running -> run again when it stops
         self._timers: list[tuple[datetime, str]] = []
-        self._waiting: set[str] = set()
+        # roots whose last run here stopped to wait, and their programs: a wake-up of one
+        # needs no header read to know what to run
+        self._waiting: dict[str, DurableProgram[..., Any]] = {}
         self._store_failures: dict[str, int] = {}
         self._pending: set[str] = set()  # woken from any thread; guarded by `_lock`
         self._lock = threading.Lock()
@@ -453,8 +455,9 @@ class Worker:
             async with self._limiter:
                 if self._stopping:
                     return
+                known = self._waiting.get(instance_id)
                 try:
-                    target = await self._target(instance_id)
+                    target = (instance_id, known) if known else await self._target(instance_id)
                 except StoreError as e:
                     self._store_failed(instance_id, e)
                     return
@@ -504,7 +507,7 @@ class Worker:
         try:
             value = await self._runtime.run(program, instance_id, args, kwargs)
         except Suspended as s:
-            self._waiting.add(instance_id)
+            self._waiting[instance_id] = program
             self._store_failures.pop(instance_id, None)
             if s.wake_at is not None:
                 if not self._timers or s.wake_at < self._timers[0][0]:
@@ -580,7 +583,7 @@ class Worker:
                 emit("worker.lease_lost", level="warning", instance_id=instance_id)
 
     def _finished(self, instance_id: str, ok: bool, value: Any) -> None:
-        self._waiting.discard(instance_id)
+        self._waiting.pop(instance_id, None)
         self._store_failures.pop(instance_id, None)
         if ok:
             self._completed += 1

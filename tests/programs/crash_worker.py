@@ -1,6 +1,8 @@
 """A long durable loop for tests/test_crash.py, killed with SIGKILL at random moments.
 
-Usage: python crash_worker.py ANYIO_BACKEND STORE_DIR LOG_FILE INSTANCE_ID N PAD SLEEP
+Usage: python crash_worker.py ANYIO_BACKEND STORE LOG_FILE INSTANCE_ID N PAD SLEEP
+
+STORE is a `DiskStateStore` folder, or an SQLite file when it ends in ``.db``.
 
 Each iteration appends "step i" to LOG_FILE (flushed and fsync-ed), then pauses on the event
 "tick-i" (published up front by the test, so the pause is a checkpoint that goes straight on).
@@ -18,7 +20,13 @@ import sys
 
 import anyio
 
-from durable import DiskStateStore, DurableBackend, PauseForEventException, make_durable
+from durable import (
+    DiskStateStore,
+    DurableBackend,
+    PauseForEventException,
+    SQLiteStateStore,
+    make_durable,
+)
 
 LOG = sys.argv[3]
 
@@ -45,7 +53,8 @@ durable_ticker = make_durable(ticker)
 
 
 async def main(store_dir: str, instance_id: str, n: int, pad: int, sleep: float) -> None:
-    backend = DurableBackend(DiskStateStore(store_dir))
+    store = SQLiteStateStore(store_dir) if store_dir.endswith(".db") else DiskStateStore(store_dir)
+    backend = DurableBackend(store)
     print("ready", flush=True)
     try:
         result = await durable_ticker(

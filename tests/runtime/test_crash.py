@@ -1,4 +1,5 @@
-"""SIGKILL at random moments: a durable loop on a DiskStateStore survives every kill.
+"""SIGKILL at random moments: a durable loop on a DiskStateStore or an SQLiteStateStore
+survives every kill.
 
 The worker (tests/programs/crash_worker.py) appends "step i" to a side-effect log, then pauses
 on "tick-i"; the events are published up front, so each pause is a checkpoint that goes on.
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from durable import DiskStateStore, DurableBackend
+from durable import DiskStateStore, DurableBackend, SQLiteStateStore, StateStore
 from durable._model import read_snapshot
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -50,9 +51,18 @@ def check_log(lines: list[str], n: int, kill_points: list[int]) -> None:
     assert len(steps) - n <= len(kill_points)
 
 
-def check_store(store: pathlib.Path, instance_id: str) -> None:
-    """The snapshot (if any) reads and agrees with its header; every event parses."""
-    stored = DiskStateStore(store).read(instance_id)
+def open_store(path: pathlib.Path) -> StateStore:
+    return SQLiteStateStore(path) if path.suffix == ".db" else DiskStateStore(path)
+
+
+def check_store(path: pathlib.Path, instance_id: str) -> None:
+    """The snapshot (if any) reads and agrees with its header; every event parses; a
+    damaged SQLite file would fail its integrity check."""
+    store = open_store(path)
+    if isinstance(store, SQLiteStateStore):
+        store.check()
+    stored = store.read(instance_id)
+    store.close()
     if stored.data is not None:
         snapshot = read_snapshot(instance_id, stored.data)
         assert stored.header is not None and stored.header.seq == snapshot.seq
@@ -70,12 +80,15 @@ def run_with_kills(
     kills: int,
     max_delay: float,
     seed: int,
+    kind: str = "disk",
 ) -> tuple[dict[str, Any], list[int], int]:
     """Start the worker, SIGKILL it after random delays `kills` times, then let it finish."""
-    store, log, iid = tmp / "store", tmp / "effects.log", "crash-loop"
-    events = DurableBackend(DiskStateStore(store))
+    store = tmp / ("store.db" if kind == "sqlite" else "store")
+    log, iid = tmp / "effects.log", "crash-loop"
+    events = DurableBackend(open_store(store))
     for i in range(n):
         events.publish_event(iid, f"tick-{i}")
+    events.store.close()
     rng = random.Random(seed)
     argv = [
         sys.executable,
@@ -106,7 +119,8 @@ def run_with_kills(
         proc.wait(timeout=60)
         if proc.returncode == -9:
             kill_points.append(len(log.read_text().splitlines()) if log.exists() else 0)
-            temps.update(p.name for p in store.rglob(".tmp-*"))
+            if store.is_dir():
+                temps.update(p.name for p in store.rglob(".tmp-*"))
             check_store(store, iid)
             continue
         assert proc.returncode == 0, err
@@ -115,12 +129,21 @@ def run_with_kills(
 
 
 @backends(default="asyncio")
-def test_random_kills_during_a_long_loop(tmp_path: pathlib.Path, backend: str) -> None:
+@pytest.mark.parametrize("kind", ["disk", "sqlite"])
+def test_random_kills_during_a_long_loop(tmp_path: pathlib.Path, backend: str, kind: str) -> None:
     """Killed with SIGKILL at random moments and restarted, a 60-step durable loop ends with the
     right result and every step run in order, repeated at most once per kill."""
     n, started = 60, time.monotonic()
     result, kill_points, _ = run_with_kills(
-        tmp_path, backend, n=n, pad=0, sleep=0.02, kills=12, max_delay=0.16, seed=7 + len(backend)
+        tmp_path,
+        backend,
+        n=n,
+        pad=0,
+        sleep=0.02,
+        kills=12,
+        max_delay=0.16,
+        seed=7 + len(backend),
+        kind=kind,
     )
     assert result == {"result": [sum(range(n)), 0]}
     check_log((tmp_path / "effects.log").read_text().splitlines(), n, kill_points)
@@ -130,14 +153,15 @@ def test_random_kills_during_a_long_loop(tmp_path: pathlib.Path, backend: str) -
 
 
 @backends(default="trio")
+@pytest.mark.parametrize("kind", ["disk", pytest.param("sqlite", marks=pytest.mark.exhaustive)])
 def test_kills_during_snapshot_writes_never_tear_the_store(
-    tmp_path: pathlib.Path, backend: str
+    tmp_path: pathlib.Path, backend: str, kind: str
 ) -> None:
     """Kills landing while large snapshots are written in a tight loop always leave a snapshot
     that parses, and the loop still finishes with every step run."""
     n, pad, started = 60, 400_000, time.monotonic()
     result, kill_points, temps = run_with_kills(
-        tmp_path, backend, n=n, pad=pad, sleep=0, kills=15, max_delay=0.05, seed=99
+        tmp_path, backend, n=n, pad=pad, sleep=0, kills=15, max_delay=0.05, seed=99, kind=kind
     )
     assert result == {"result": [sum(range(n)), pad]}
     check_log((tmp_path / "effects.log").read_text().splitlines(), n, kill_points)

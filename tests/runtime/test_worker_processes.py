@@ -186,15 +186,15 @@ def test_a_worker_killed_with_sigkill_loses_nothing(
     log = tmp_path / "blocks.log"
     start_instances(store_path, n, log)
     first = worker(store_path, log, lease=1.0)
-    second = worker(store_path, log, lease=1.0)
     publisher = subprocess.Popen([sys.executable, "-c", PUBLISHER, str(store_path), str(n)])
-    # kill the first worker once it has run some blocks
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 60  # until the first worker has run a fair share of blocks
     while time.monotonic() < deadline:
         if log.exists() and sum(1 for b in blocks(log) if b[3] == first.pid) >= n // 4:
             break
         time.sleep(0.01)
-    first.kill()  # SIGKILL
+    second = worker(store_path, log, lease=1.0)  # both run now
+    time.sleep(0.05)
+    first.kill()  # SIGKILL, mid-run
     first.wait()
     third = worker(store_path, log, lease=1.0)  # the restarted worker
     assert publisher.wait(timeout=120) == 0
