@@ -191,3 +191,43 @@ def test_disk_a_delete_killed_midway_leaves_each_instance_whole_or_gone(
         _gone(fresh, instance_id)
     assert kinds  # every instance was one or the other
     assert not [n for n in os.listdir(tmp_path) if not n.startswith(".tmp-")]
+
+
+class _LoadSave(StateStore):
+    """A seed store (``load``/``save``) that can also `remove` a key."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def load(self, instance_id: str) -> bytes | None:
+        return self.data.get(instance_id)
+
+    def save(self, instance_id: str, data: bytes) -> None:
+        self.data[instance_id] = bytes(data)
+
+    def remove(self, key: str) -> bool:
+        return self.data.pop(key, None) is not None
+
+
+def test_the_default_delete_removes_every_key_the_defaults_keep() -> None:
+    store = _LoadSave()
+    for instance_id in ("a", "a\x00b", "b"):
+        assert store.commit(instance_id, 0, header(1), snap(1), (), [b'"h"'])
+        store.publish(instance_id, "e", "go", ev("go"))
+        assert store.claim(instance_id, "w", T0, LATER)
+    own = {"a", "a\x00header", "a\x00inbox", "a\x00history"}
+    assert own <= set(store.data)
+    others = {key: data for key, data in store.data.items() if key not in own}
+    assert store.delete("a") is True
+    assert store.data == others
+    assert store.read("a") == store.read("never") and store.lease("a") is None
+    assert store.read_history("a") == [] and store.read("a\x00b").seq == 1
+    assert store.delete("a") is False
+
+
+def test_a_seed_store_that_cannot_remove_says_so() -> None:
+    class Bare(_LoadSave):
+        remove = StateStore.remove
+
+    with pytest.raises(NotImplementedError, match="implement remove"):
+        Bare().delete("a")
