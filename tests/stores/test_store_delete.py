@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from test_contract import HOSTILE_IDS, T0, ev, header, snap
+from test_contract import HOSTILE_IDS, T0, LoadSaveStore, ev, header, snap
 
 from durable.stores import DiskStateStore, StateStore
 
@@ -193,17 +193,8 @@ def test_disk_a_delete_killed_midway_leaves_each_instance_whole_or_gone(
     assert not [n for n in os.listdir(tmp_path) if not n.startswith(".tmp-")]
 
 
-class _LoadSave(StateStore):
+class _LoadSave(LoadSaveStore):
     """A seed store (``load``/``save``) that can also `remove` a key."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-
-    def load(self, instance_id: str) -> bytes | None:
-        return self.data.get(instance_id)
-
-    def save(self, instance_id: str, data: bytes) -> None:
-        self.data[instance_id] = bytes(data)
 
     def remove(self, key: str) -> bool:
         return self.data.pop(key, None) is not None
