@@ -56,6 +56,7 @@ EVENTS: dict[str, str] = {
     "instance.retried": "an operator put a failed instance back at a good checkpoint (`from_seq`)",
     "instance.edited": "an operator changed live values or a resume point (`changes`, `by`, `why`)",
     "instance.forked": "an instance was copied to a new one (`origin`, `origin_seq`, `fork`)",
+    "instance.deleted": "an instance and all it stored were deleted (`by`, `reason`, `force`)",
     "timer.set": "a durable timer was set (`wake_at`)",
     "timer.fired": "a durable timer's time came; the instance goes on",
     "event.timed_out": "a wait's timeout passed first: EventTimeoutError at the wait",

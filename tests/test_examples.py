@@ -93,3 +93,33 @@ def test_expense_decision_published_before_the_pause(tmp_path: Path) -> None:
 
 def test_expense_resume_unknown_claim(tmp_path: Path) -> None:
     expense(tmp_path, "resume", "EXP-404", code=1)
+
+
+def test_orders_walkthrough_of_the_readme(tmp_path: Path) -> None:
+    """The README's "Operating durable": a failed order, the code fixed as the README shows,
+    a value edited, the retry completing on the fixed code."""
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    script = examples / "orders.py"
+    script.write_text((ROOT / "examples" / "orders.py").read_text())
+    assert run(script, "place", "ORD-7", "150", cwd=tmp_path) == [
+        "ORD-7 failed: cannot charge 150: the limit is 100"
+    ]
+    readme = (ROOT / "README.md").read_text()
+    fixed = readme.split("`_charge` becomes:\n\n```python\n", 1)[1].split("```", 1)[0]
+    source = script.read_text()
+    start = source.index("async def _charge(")
+    end = source.index("\n\n\n", start)
+    script.write_text(source[:start] + fixed.rstrip("\n") + source[end:])
+    env = {**os.environ, "PYTHONPATH": str(examples)}
+    durable = [sys.executable, "-m", "durable", "--store", "orders-state", "--import", "orders"]
+    steps = [
+        ["edit", "ORD-7", "--frame", "1", "--set", "amount=135", "--why", "discount"],
+        ["retry", "ORD-7", "--run"],
+    ]
+    for step in steps:
+        done = subprocess.run(
+            [*durable, *step], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+    assert "completed with 'ORD-7: 1 item(s) held for ORD-7, charged 100 + 35'" in done.stdout

@@ -13,6 +13,8 @@
                                                     checkpoint (then resume it once)
     durable --store PATH edit ID --frame N --set NAME=JSON --why TEXT   change live values
     durable --store PATH fork ID NEW_ID [--from-seq N]   copy an instance to a new id
+    durable --store PATH delete ID [--force] [--cascade]  delete an instance (and its children)
+    durable --store PATH purge --older-than 30d [--status S] [--yes]  delete old instances
 
 ``--store`` names a `DiskStateStore` folder or a `SQLiteStateStore` file (``app.db``,
 ``app.sqlite``, ``app.sqlite3``, any SQLite database, or ``sqlite:///app.db``) and defaults to
@@ -90,6 +92,7 @@ from ._output import (
     _show_text,
     _when,
 )
+from ._purge import register as _register_purge
 from ._rehome import _cmd_rehome, module_argument
 from ._repair import register as _register_repairs
 from ._worker import _cmd_worker
@@ -215,6 +218,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_dashboard(command)
     _register_repairs(command, _argument)
+    _register_purge(command, _argument)
     return parser
 
 

@@ -39,6 +39,7 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -54,7 +55,8 @@ from ..errors import (
 )
 from ..stores import InboxEvent, InMemoryStateStore, StateStore, StoredInstance, new_event_id
 from ._clock import SYSTEM_CLOCK, Clock
-from ._repair import Repair, edit_instance, fork_instance, retry_instance
+from ._delete import delete_instances, purge_instances
+from ._repair import Repair, edit_instance, fork_instance, operator, retry_instance
 from ._resolve import Resolved, resolve
 
 __all__ = ["DurableBackend", "Loaded", "OrchestrationBackend", "RunLease", "lease_owner"]
@@ -380,6 +382,65 @@ class DurableBackend(OrchestrationBackend):
         done = await self._io(job)
         emit("instance.forked", instance_id=new_id, origin=instance_id, origin_seq=done.from_seq)
         return done
+
+    # -- deleting (see `durable._runtime._delete`) ----------------------------------------------
+
+    async def delete(
+        self,
+        instance_id: str,
+        *,
+        force: bool = False,
+        cascade: bool = False,
+        by: str | None = None,
+        reason: str | None = None,
+    ) -> list[str]:
+        """Delete ``instance_id`` and everything stored for it (with ``cascade``: its
+        descendants too, children first); returns the ids deleted. Refused, deleting nothing,
+        unless ``force``: a running instance (`InstanceLeasedError` when a worker holds it,
+        `RepairRefusedError` when its header says running), a child whose parent is not
+        finished, a paused instance waiting for children (without ``cascade``).
+        `InstanceNotFoundError` when nothing is stored for it. Each deletion is an
+        ``instance.deleted`` event with ``by`` (default: the OS user) and ``reason``."""
+        job = functools.partial(
+            delete_instances,
+            self.store,
+            self.clock.now(),
+            instance_id,
+            force=force,
+            cascade=cascade,
+        )
+        deleted = await self._io(job)
+        who = operator(by)
+        for gone in deleted:
+            emit("instance.deleted", instance_id=gone, by=who, reason=reason, force=force)
+        return deleted
+
+    async def purge(
+        self,
+        *,
+        status: Collection[str] = ("completed",),
+        older_than: timedelta,
+        program: str | None = None,
+        dry_run: bool = True,
+    ) -> list[str]:
+        """The instances whose status is in ``status`` and whose last update is older than
+        ``older_than`` (by this backend's clock), of ``program`` if given, children first:
+        deleted unless ``dry_run`` (the default, which changes nothing). Never an instance a
+        worker holds, nor a child whose unfinished root stays; see `durable._runtime._delete`."""
+        job = functools.partial(
+            purge_instances,
+            self.store,
+            self.clock.now(),
+            status=status,
+            older_than=older_than,
+            program=program,
+            dry_run=dry_run,
+        )
+        found = await self._io(job)
+        if not dry_run:
+            for gone in found:
+                emit("instance.deleted", instance_id=gone, by="purge", reason="purge", force=False)
+        return found
 
     def _publish(self, instance_id: str, event_name: str, payload: Any) -> None:
         at = self.clock.now().isoformat()

@@ -50,7 +50,7 @@ from ..errors import InstanceExistsError, InstanceNotFoundError, RepairRefusedEr
 from ..stores import StateStore
 from ._registry import registry
 
-__all__ = ["Repair", "edit_instance", "fork_instance", "retry_instance"]
+__all__ = ["Repair", "edit_instance", "fork_instance", "operator", "retry_instance"]
 
 _GOOD = ("running", "paused")
 
@@ -386,7 +386,7 @@ def _stale(instance_id: str, expected: int, found: int) -> RepairRefusedError:
     )
 
 
-def _operator(by: str | None) -> str:
+def operator(by: str | None) -> str:
     if by is not None:
         return by
     try:
@@ -396,7 +396,7 @@ def _operator(by: str | None) -> str:
 
 
 def _entry(now: datetime, kind: str, seq: int, by: str | None, **fields: Any) -> dict[str, Any]:
-    return {"at": now.isoformat(), "kind": kind, "seq": seq, "by": _operator(by), **fields}
+    return {"at": now.isoformat(), "kind": kind, "seq": seq, "by": operator(by), **fields}
 
 
 def _decode_all(snap: Snapshot, base: Snapshot) -> tuple[list[dict[str, Any]], list[Any], Any]:

@@ -63,6 +63,21 @@ it, in the same atomic step; one saved through the seed ``save`` (no header) is 
 stores that ship default to `DEFAULT_KEEP_CHECKPOINTS` (10) and take ``keep_checkpoints=``;
 0 keeps none. The defaults below (for a store of only ``load``/``save``) keep none.
 
+Deleting
+========
+
+`StateStore.delete` removes everything kept for one id: its snapshot and header, its inbox,
+its audit history, its retained checkpoints and its lease; it returns whether anything was
+there. It is unconditional (no compare-and-set: the runtime's checks of status and lease
+come before it) and never touches another id. A later read finds nothing, as for an id never
+used; a commit or publish to that id starts afresh. `InMemoryStateStore` and
+`SQLiteStateStore` delete in one atomic step; `DiskStateStore` removes the journal first (see
+its package docstring). The default, for a store of only ``load``/``save``, needs the seed
+store to implement `StateStore.remove` (a key and its bytes gone) and removes the snapshot,
+then the header, inbox and history keys: four steps, atomic within one process, not across
+processes; a crash between them leaves keys that read as no instance (no snapshot) until
+`delete` runs again.
+
 Every ``str`` is a valid instance id: ``""``, ``"../x"``, ``"/abs"``, ``"a\\x00b"``, ``"CON"``,
 very long strings, strings holding lone surrogates, ids differing only by case. Distinct ids
 never share storage. Anything that is not a ``str`` raises `InvalidInstanceIdError`.
@@ -159,6 +174,10 @@ class LeaseTable:
     def get(self, instance_id: str) -> Lease | None:
         with self.lock:
             return self._leases.get(instance_id)
+
+    def drop(self, instance_id: str) -> bool:
+        """Forget the lease of a deleted instance (the caller holds `lock`)."""
+        return self._leases.pop(instance_id, None) is not None
 
     def allows(self, instance_id: str, owner: str | None) -> bool:
         """Whether a commit by `owner` may go ahead (the caller holds `lock`)."""
@@ -535,6 +554,29 @@ class StateStore(abc.ABC):
             raw = self.load(key)
         entries: list[str] = [] if raw is None else json.loads(raw)
         return [base64.b64decode(entry) for entry in entries]
+
+    # -- deleting (module docstring) ----------------------------------------------------------
+
+    def delete(self, instance_id: str) -> bool:
+        """Remove everything kept for ``instance_id`` (snapshot, header, inbox, history,
+        retained checkpoints, lease); returns whether anything was there.
+
+        The default removes the four keys the defaults keep through `remove`, the snapshot
+        first (module docstring), and the lease this process holds."""
+        instance_id = _check_id(instance_id)
+        leases = self._lease_table()
+        with self._default_lock, leases.lock:
+            found = leases.drop(instance_id)
+            for suffix in ("", _HEADER_KEY, "\x00inbox", "\x00history"):
+                found = self.remove(instance_id + suffix) or found
+        return found
+
+    def remove(self, key: str) -> bool:
+        """Remove the bytes saved under ``key`` by `save`; returns whether there were any.
+        Only the default `delete` calls it; a seed store that can delete implements it."""
+        raise NotImplementedError(
+            f"{type(self).__qualname__} cannot delete: implement remove(key) (or delete)"
+        )
 
     # -- the rest -----------------------------------------------------------------------------
 

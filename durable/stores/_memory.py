@@ -181,6 +181,23 @@ class InMemoryStateStore(StateStore):
         with self._lock:
             return list(self._histories.get(instance_id, ()))
 
+    def delete(self, instance_id: str) -> bool:
+        """Everything kept for ``instance_id`` goes in one step under the lock."""
+        instance_id = _check_id(instance_id)
+        leases = self._lease_table()
+        with self._lock, leases.lock:
+            found = [
+                kept.pop(instance_id, None) is not None
+                for kept in (
+                    self._snapshots,
+                    self._headers,
+                    self._inboxes,
+                    self._histories,
+                    self._past,
+                )
+            ]
+            return leases.drop(instance_id) or any(found)
+
     def list_instances(self) -> list[str]:
         with self._lock:
             return sorted(self._snapshots)

@@ -36,7 +36,7 @@ processes never both decide on a stale ``seq``): `commit` checks the stored ``se
 copies the checkpoint it supersedes to ``checkpoints`` (dropping the one that falls out of the
 last ``keep_checkpoints``), upserts the header and the snapshot, deletes the consumed events,
 rewrites ``waits`` and ``children`` and appends the audit entries; `publish` inserts the
-event and its audit entries.
+event and its audit entries; `delete` removes the instance's rows from every table.
 Reads run in one deferred transaction on a second connection of their own: a consistent
 snapshot of the database that never waits for a writer (WAL).
 
@@ -220,6 +220,18 @@ WHERE i.id = ? AND i.header IS NOT NULL AND i.seq IS NOT NULL
 _UPSERT_SNAPSHOT = (
     "INSERT INTO snapshots (id, data) VALUES (?, ?) "
     "ON CONFLICT (id) DO UPDATE SET data = excluded.data"
+)
+
+# Every table and the column holding the id of the instance a row belongs to (`delete`).
+_INSTANCE_ROWS = (
+    ("instances", "id"),
+    ("snapshots", "id"),
+    ("inbox", "instance_id"),
+    ("history", "instance_id"),
+    ("waits", "instance_id"),
+    ("children", "instance_id"),
+    ("leases", "instance_id"),
+    ("checkpoints", "instance_id"),
 )
 
 Synchronous = Literal["FULL", "NORMAL"]
@@ -860,6 +872,21 @@ class SQLiteStateStore(StateStore):
                 "SELECT entry FROM history WHERE instance_id = ? ORDER BY n", (key,)
             ).fetchall()
         return [bytes(row[0]) for row in rows]
+
+    def delete(self, instance_id: str) -> bool:
+        """Every row of ``instance_id`` in every table, in one write transaction (batched
+        with concurrent writes: group commit). Rows of *other* instances that name it (a
+        parent's ``children``) stay: they belong to that parent's header."""
+        key = _b(_check_id(instance_id))
+
+        def body(db: sqlite3.Connection) -> bool:
+            found = False
+            for table, column in _INSTANCE_ROWS:
+                cursor = db.execute(f"DELETE FROM {table} WHERE {column} = ?", (key,))
+                found = cursor.rowcount > 0 or found
+            return found
+
+        return self._batched("delete", instance_id, body)
 
     def list_headers(
         self,

@@ -78,6 +78,13 @@ Atomicity and crash guarantees
   with ``O_APPEND`` in one ``write``, without ``fsync`` (they survive a process crash; a power
   failure may lose the last ones). A crash mid-append leaves a torn line; reads skip any line
   whose CRC does not match, and an append first terminates a torn last line.
+* `DiskStateStore.delete` holds the instance's lock and unlinks the journal first, then
+  fsyncs the folder: from then on (even after a power loss) the instance reads as never
+  saved. Then it unlinks the history file and the lock file (which holds the lease) and
+  fsyncs the folder again. A crash in between leaves a history or lock file beside no
+  journal, which no read takes for an instance; deleting again removes it. Since the lock
+  file is unlinked while held, a writer granted the lock checks that the name still leads to
+  the file it locked, and starts over on a fresh one if not.
 * Every ``OSError`` becomes `StoreError` naming the instance id (if any) and the path, chained.
 * `DiskStateStore.list_instances` lists every instance that has a snapshot *or* a damaged
   journal, so tools can show the damaged ones (reading them raises); a damaged

@@ -38,17 +38,34 @@ def locked(path: pathlib.Path) -> Iterator[int]:
 
     ``flock`` excludes other processes and, since each call opens its own descriptor, other
     threads too. Without ``fcntl`` (Windows) the lock holds only between threads.
+
+    `DiskStateStore.delete` unlinks the lock file while holding it, so a waiter may be granted
+    the lock of a file no longer in the folder, while a newcomer creates and locks a new one:
+    each holder checks, once locked, that ``path`` still names the file it locked, and starts
+    over if not (one ``stat`` per lock).
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | O_BINARY, 0o644)
-    try:
-        if fcntl is None:
-            with _thread_locks[hash(path) % len(_thread_locks)]:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | O_BINARY, 0o644)
+        try:
+            if fcntl is None:
+                with _thread_locks[hash(path) % len(_thread_locks)]:
+                    yield fd
+                return
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _same_file(fd, path):
                 yield fd
-            return
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield fd
-    finally:
-        os.close(fd)  # closing releases the lock
+                return
+        finally:
+            os.close(fd)  # closing releases the lock
+
+
+def _same_file(fd: int, path: pathlib.Path) -> bool:
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_ino, held.st_dev) == (named.st_ino, named.st_dev)
 
 
 def read_lease(fd: int) -> tuple[str, int] | None:
@@ -109,6 +126,15 @@ def write_atomic(folder: pathlib.Path, name: str, data: bytes) -> None:
             os.unlink(temp)
         raise
     fsync_dir(folder)
+
+
+def unlink_if_any(path: pathlib.Path) -> bool:
+    """Remove ``path``; returns whether it was there."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def read_or_none(path: pathlib.Path) -> bytes | None:

@@ -37,12 +37,14 @@ from ._files import (
     RWF_NOWAIT,
     append_line,
     flush_history,
+    fsync_dir,
     locked,
     pread_nowait,
     read_fd,
     read_lease,
     read_or_none,
     remove_stale_temps,
+    unlink_if_any,
     write_all,
     write_atomic,
     write_lease,
@@ -141,6 +143,12 @@ class _JournalCache:
             os.close(fd)
         self.put(path, journal)
         return journal
+
+    def drop(self, path: pathlib.Path) -> None:
+        with self._lock:
+            old = self._entries.pop(path, None)
+            if old is not None:
+                self._bytes -= old.live_bytes()
 
     def put(self, path: pathlib.Path, journal: Journal) -> None:
         with self._lock:
@@ -526,6 +534,36 @@ class DiskStateStore(StateStore):
         finally:
             os.close(fd)
         return None if held is None else Lease(held[0], from_micros(held[1]))
+
+    # -- deleting -----------------------------------------------------------------------------
+
+    def delete(self, instance_id: str) -> bool:
+        """Remove the instance's files under its lock: the journal first (unlinked, the folder
+        fsync-ed: from then on the instance reads as never saved, even after a power loss),
+        then the history file, then the lock file with the lease in it (package docstring).
+
+        A crash in between leaves the history or lock file of an id with no journal: no
+        instance reads as there, and `delete` again removes what is left. The journal is not
+        parsed, so a damaged one is deleted too. Rejected: renaming the journal to a temp name
+        first; an unlink is as atomic, and leaves nothing to clean."""
+        journal, lock, history = self._paths(instance_id)
+        with (
+            self._errors(f"delete instance {_short_repr(instance_id)}", journal),
+            locked(lock) as lock_fd,
+        ):
+            found = read_lease(lock_fd) is not None
+            if unlink_if_any(journal):
+                found = True
+                fsync_dir(self._path)
+            self._cache.drop(journal)
+            found = unlink_if_any(history) or found
+            write_lease(lock_fd, None)
+            # A writer waiting on it starts over on a new one (`locked`). Windows cannot
+            # unlink an open file: the emptied lock file stays there.
+            with contextlib.suppress(PermissionError):
+                os.unlink(lock)
+            fsync_dir(self._path)
+        return found
 
     def ready(self, now: datetime, limit: int = 100) -> list[str]:
         """Paused instances whose wait resolves at ``now``, from the headers and inbox names
