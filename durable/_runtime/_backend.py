@@ -74,6 +74,7 @@ class RunLease:
     owner: str
     instance_id: str
     settled: bool = False
+    prefetched: StoredInstance | None = None  # read with the claim; the run's first read
 
 
 lease_owner: ContextVar[RunLease | None] = ContextVar("durable_lease_owner", default=None)
@@ -190,7 +191,12 @@ class DurableBackend(OrchestrationBackend):
         return fn(*args)
 
     async def _read(self, instance_id: str) -> StoredInstance:
-        """The stored instance, on the event loop when the store can answer without blocking."""
+        """The stored instance: read with the run's claim, or on the event loop when the store
+        can answer without blocking, or in a worker thread."""
+        lease = lease_owner.get()
+        if lease is not None and lease.instance_id == instance_id and lease.prefetched:
+            prefetched, lease.prefetched = lease.prefetched, None
+            return prefetched
         stored = self.store.try_read(instance_id)
         if stored is None:
             stored = await self._io(self.store.read, instance_id)
@@ -268,7 +274,7 @@ class DurableBackend(OrchestrationBackend):
             return None
 
         def resolve_or_commit() -> Resolved | bool:
-            inbox = self.store.read(instance_id).inbox
+            inbox = self.store.read_inbox(instance_id)
             found = resolve(wait, inbox, now, exclude=exclude)
             return found if found is not None else commit()
 

@@ -543,14 +543,17 @@ class Worker:
         now = self.backend.clock.now()
         store = self.backend.store
         try:
-            claimed = await self._io(store.claim, instance_id, self.owner, now, now + self.lease)
+            # the claim and the run's first read in one trip to the store
+            stored = await self._io(
+                store.claim_read, instance_id, self.owner, now, now + self.lease
+            )
         except StoreError as e:
             self._store_failed(instance_id, e)
             return None
-        if not claimed:
+        if stored is None:
             emit("worker.instance_leased", level="debug", instance_id=instance_id)
             return None
-        return RunLease(self.owner, instance_id)
+        return RunLease(self.owner, instance_id, prefetched=stored)
 
     async def _give_back(self, instance_id: str) -> None:
         assert isinstance(self.backend, DurableBackend)

@@ -329,6 +329,10 @@ class StateStore(abc.ABC):
         )
         return StoredInstance(header, data, inbox)
 
+    def read_inbox(self, instance_id: str) -> tuple[InboxEvent, ...]:
+        """The inbox of ``instance_id`` alone (what a pause looks at before it commits)."""
+        return self.read(instance_id).inbox
+
     def try_read(self, instance_id: str) -> StoredInstance | None:
         """`read` if it can be answered without waiting on a device, else ``None``.
 
@@ -407,6 +411,15 @@ class StateStore(abc.ABC):
         holds it now. The default keeps leases in this process only."""
         owner = check_lease_args(owner, now, until)
         return self._lease_table().claim(_check_id(instance_id), owner, now, until)
+
+    def claim_read(
+        self, instance_id: str, owner: str, now: datetime, until: datetime
+    ) -> StoredInstance | None:
+        """`claim`, then `read`: what a worker does before it runs an instance. None when
+        another owner holds the lease. A store may do both in one trip."""
+        if not self.claim(instance_id, owner, now, until):
+            return None
+        return self.read(instance_id)
 
     def release(self, instance_id: str, owner: str) -> None:
         """End ``owner``'s lease of ``instance_id``; fine if it holds none."""

@@ -255,6 +255,13 @@ def _micros(moment: datetime | None) -> int | None:
     return None if moment is None else (moment - _EPOCH) // _MICROSECOND
 
 
+def _inbox_in(db: sqlite3.Connection, key: bytes) -> tuple[InboxEvent, ...]:
+    rows = db.execute(
+        "SELECT event_id, name, data FROM inbox WHERE instance_id = ? ORDER BY event_id", (key,)
+    ).fetchall()
+    return tuple(InboxEvent(_s(e), _s(n), bytes(d)) for e, n, d in rows)
+
+
 def _lease_row(db: sqlite3.Connection, key: bytes) -> bytes | None:
     row = db.execute("SELECT owner FROM leases WHERE instance_id = ?", (key,)).fetchone()
     return None if row is None else bytes(row[0])
@@ -573,16 +580,34 @@ class SQLiteStateStore(StateStore):
     def read(self, instance_id: str) -> StoredInstance:
         key = _b(_check_id(instance_id))
         with self._transaction("read", instance_id, write=False) as db:
-            row = db.execute("SELECT data FROM snapshots WHERE id = ?", (key,)).fetchone()
-            raw = db.execute("SELECT header FROM instances WHERE id = ?", (key,)).fetchone()
-            rows = db.execute(
-                "SELECT event_id, name, data FROM inbox WHERE instance_id = ? ORDER BY event_id",
-                (key,),
-            ).fetchall()
+            return self._read_in(db, instance_id, key)
+
+    def _read_in(self, db: sqlite3.Connection, instance_id: str, key: bytes) -> StoredInstance:
+        row = db.execute("SELECT data FROM snapshots WHERE id = ?", (key,)).fetchone()
+        raw = db.execute("SELECT header FROM instances WHERE id = ?", (key,)).fetchone()
         data = None if row is None else bytes(row[0])
         header = None if data is None or raw is None else self._header(instance_id, raw[0])
-        inbox = tuple(InboxEvent(_s(e), _s(n), bytes(d)) for e, n, d in rows)
-        return StoredInstance(header, data, inbox)
+        return StoredInstance(header, data, _inbox_in(db, key))
+
+    def read_inbox(self, instance_id: str) -> tuple[InboxEvent, ...]:
+        key = _b(_check_id(instance_id))
+        with self._transaction("read the inbox", instance_id, write=False) as db:
+            return _inbox_in(db, key)
+
+    def claim_read(
+        self, instance_id: str, owner: str, now: datetime, until: datetime
+    ) -> StoredInstance | None:
+        """`claim` and `read` in one trip: the claim's write batch reads the instance too."""
+        key = _b(_check_id(instance_id))
+        by = _b(check_lease_args(owner, now, until))
+        at, end = micros(now), micros(until)
+
+        def body(db: sqlite3.Connection) -> StoredInstance | None:
+            if not _claim(db, key, by, at, end):
+                return None
+            return self._read_in(db, instance_id, key)
+
+        return self._batched("claim", instance_id, body, durable=False)
 
     def _header(self, instance_id: str, raw: bytes | None) -> InstanceHeader | None:
         if raw is None:

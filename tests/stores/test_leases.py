@@ -200,3 +200,16 @@ def test_claim_ready_claims_the_root_of_a_ready_child(any_store: StateStore) -> 
     assert store.lease("root") is None
     assert store.claim_ready(T0, "w1", LATER, 10, programs=[root.program]) == ["root"]
     assert store.lease("root/1") is None  # the child is run by its root's run
+
+
+def test_claim_read_claims_and_reads_in_one_call(any_store: StateStore) -> None:
+    store = any_store
+    assert store.commit("i", 0, header(1, events=("go",)), snap(1))
+    store.publish("i", "e1", "go", ev("go"))
+    stored = store.claim_read("i", "w1", T0, LATER)
+    assert stored is not None and stored.seq == 1 and [e.id for e in stored.inbox] == ["e1"]
+    assert stored.data == snap(1)
+    assert store.claim_read("i", "w2", T0, LATER) is None  # held by w1
+    assert [e.name for e in store.read_inbox("i")] == ["go"]
+    fresh = store.claim_read("new", "w1", T0, LATER)  # a start: claimed, nothing stored
+    assert fresh is not None and fresh.data is None and fresh.header is None
