@@ -553,6 +553,11 @@ class Worker:
         if stored is None:
             emit("worker.instance_leased", level="debug", instance_id=instance_id)
             return None
+        if stored.header is not None and stored.header.status in FINISHED:
+            # finished elsewhere since it was found ready: nothing to run (a late poll)
+            self._waiting.pop(instance_id, None)
+            await self._give_back(instance_id)
+            return None
         return RunLease(self.owner, instance_id, prefetched=stored)
 
     async def _give_back(self, instance_id: str) -> None:

@@ -28,6 +28,7 @@ from durable import (
     InstanceCancelledError,
     InstanceExistsError,
     InstanceNotFoundError,
+    SQLiteStateStore,
     StateStore,
     StoreError,
     Worker,
@@ -96,9 +97,13 @@ child = make_durable(_child)
 parent = make_durable(_parent)
 
 
-async def test_200_instances_three_waits_each_events_from_another_task(store: StateStore) -> None:
+@pytest.mark.parametrize("scale", [1, pytest.param(5, marks=pytest.mark.exhaustive)])
+async def test_200_instances_three_waits_each_events_from_another_task(
+    store: StateStore, scale: int
+) -> None:
     backend = DurableBackend(store)
-    n = 60 if isinstance(store, DiskStateStore) else 200  # every disk commit is an fsync
+    # 1,000 instances in the exhaustive tier; fewer on disk by default: each commit an fsync
+    n = (60 if isinstance(store, DiskStateStore) and scale == 1 else 200) * scale
     async with Worker(backend, [three_waits], concurrency=50, poll_interval=30) as worker:
         handles = [await worker.start(three_waits, i, instance_id=f"w-{i}") for i in range(n)]
 
@@ -133,25 +138,30 @@ async def test_publish_event_from_another_thread_wakes_without_polling() -> None
         thread.join()
 
 
+@pytest.mark.parametrize("kind", ["disk", "sqlite"])
+@pytest.mark.parametrize("n", [5, pytest.param(1000, marks=pytest.mark.exhaustive)])
 async def test_events_published_by_another_process_are_found_by_polling(
-    tmp_path: pathlib.Path,
+    tmp_path: pathlib.Path, kind: str, n: int
 ) -> None:
-    store = DiskStateStore(tmp_path / "store")
+    path = tmp_path / ("store.db" if kind == "sqlite" else "store")
+    store = SQLiteStateStore(path) if kind == "sqlite" else DiskStateStore(path)
     backend = DurableBackend(store)
     code = (
         "import sys\n"
-        "from durable import DiskStateStore, DurableBackend\n"
-        "backend = DurableBackend(DiskStateStore(sys.argv[1]))\n"
+        "from durable import DiskStateStore, DurableBackend, SQLiteStateStore\n"
+        "path, n = sys.argv[1], int(sys.argv[2])\n"
+        "store = SQLiteStateStore(path) if path.endswith('.db') else DiskStateStore(path)\n"
+        "backend = DurableBackend(store)\n"
         "for _ in range(3):\n"
-        "    for i in range(5):\n"
+        "    for i in range(n):\n"
         "        backend.publish_event(f'p-{i}', 'go', 2)\n"
     )
     async with Worker(backend, [three_waits], poll_interval=0.05) as worker:
-        handles = [await worker.start(three_waits, i, instance_id=f"p-{i}") for i in range(5)]
-        done = await anyio.run_process([sys.executable, "-c", code, str(tmp_path / "store")])
+        handles = [await worker.start(three_waits, i, instance_id=f"p-{i}") for i in range(n)]
+        done = await anyio.run_process([sys.executable, "-c", code, str(path), str(n)])
         assert done.returncode == 0
-        with anyio.fail_after(30):
-            assert [await h.result() for h in handles] == [i + 6 for i in range(5)]
+        with anyio.fail_after(240):
+            assert [await h.result() for h in handles] == [i + 6 for i in range(n)]
     store.close()
 
 
@@ -326,8 +336,9 @@ async def test_instances_of_other_programs_are_skipped() -> None:
 # -- the command ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "ctrl-c"])
 def test_durable_worker_command_runs_instances_and_stops_on_sigterm(
-    tmp_path: pathlib.Path,
+    tmp_path: pathlib.Path, stop: signal.Signals
 ) -> None:
     folder = tmp_path / "store"
     store = DiskStateStore(folder)
@@ -363,7 +374,7 @@ def test_durable_worker_command_runs_instances_and_stops_on_sigterm(
                 break
             time.sleep(0.05)
         time.sleep(0.3)  # a progress line or two
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop)
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -372,6 +383,6 @@ def test_durable_worker_command_runs_instances_and_stops_on_sigterm(
     assert all(store.read_header(i).status == "completed" for i in pending), err  # type: ignore[union-attr]
     assert "worker_flows:_relay" in err
     assert "completed" in err and "/s" in err
-    assert "SIGTERM: stopping" in err
+    assert f"{stop.name}: stopping" in err
     assert "stopped: 25 completed, 0 failed" in err
     store.close()
