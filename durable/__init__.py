@@ -60,7 +60,13 @@ from .errors import (
     UnserializableStateError,
     UnsupportedSyntaxError,
 )
-from .stores import DiskStateStore, InMemoryStateStore, SQLiteStateStore, StateStore
+from .stores import (
+    DiskStateStore,
+    InMemoryStateStore,
+    PostgresStateStore,
+    SQLiteStateStore,
+    StateStore,
+)
 
 __version__ = "0.1.0"
 
@@ -101,6 +107,7 @@ __all__ = [
     "InMemoryStateStore",
     "DiskStateStore",
     "SQLiteStateStore",
+    "PostgresStateStore",
     # code changes under paused instances
     "SavedFrame",
     # what loading a snapshot may construct

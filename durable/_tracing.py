@@ -83,6 +83,8 @@ EVENTS: dict[str, str] = {
         "in another process will not find it: pass make_durable(fn, name=...)"
     ),
     "instance.rehomed": "durable.rehome renamed its saved `__main__` references (`from`, `to`)",
+    "store.listen_lost": "warning: a store's LISTEN connection failed; reopened (`retry_in`)",
+    "store.listen_restored": "a store's LISTEN connection is back after a loss",
 }
 
 _stdlib = logging.getLogger("durable")

@@ -50,6 +50,7 @@ import math
 import os
 import pathlib
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,7 +67,7 @@ from durable._model import (
 )
 from durable._runtime import DurableBackend
 from durable.errors import DurableError
-from durable.stores import DiskStateStore, SQLiteStateStore
+from durable.stores import DiskStateStore, PostgresStateStore, SQLiteStateStore
 
 from ._common import (
     EXIT_FAILED,
@@ -78,6 +79,7 @@ from ._common import (
     _Options,
     _Parser,
     _Store,
+    _where,
 )
 from ._dashboard import add_dashboard
 from ._output import (
@@ -292,6 +294,7 @@ def _options(args: argparse.Namespace) -> _Options:
 
 
 _SQLITE_URL = "sqlite:///"
+_POSTGRES_URLS = ("postgresql://", "postgres://")
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -299,9 +302,13 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 def _open_store(path: str | None) -> _Store:
     """The store ``--store`` names: ``sqlite:///FILE`` (``sqlite:////abs/FILE``), a file
     ending in .db/.sqlite/.sqlite3 or any SQLite database file opens a `SQLiteStateStore`; a
-    folder a `DiskStateStore`. Neither is created: a mistyped path is an error."""
+    folder a `DiskStateStore`. Neither is created: a mistyped path is an error. A
+    ``postgresql://`` or ``postgres://`` URL opens a `PostgresStateStore` (``?schema=NAME``
+    picks its schema, "durable" by default)."""
     if not path:
         raise CliError("no store given: pass --store PATH or set DURABLE_STORE", EXIT_USAGE)
+    if path.startswith(_POSTGRES_URLS):
+        return _open_postgres(path)
     url = path.startswith(_SQLITE_URL)
     where = pathlib.Path(path.removeprefix(_SQLITE_URL) if url else path).expanduser()
     if where.is_dir() and not url:
@@ -315,6 +322,20 @@ def _open_store(path: str | None) -> _Store:
     if not where.exists():
         raise CliError(f"store folder {path} does not exist")
     raise CliError(f"store {path} is not a folder or an SQLite database")
+
+
+def _open_postgres(url: str) -> PostgresStateStore:
+    """A `PostgresStateStore` for a URL, its ``schema`` query parameter taken out (libpq
+    knows no such parameter)."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for key, value in query if key == "schema"]
+    rest = urllib.parse.urlencode([(key, value) for key, value in query if key != "schema"])
+    dsn = urllib.parse.urlunsplit(parts._replace(query=rest))
+    try:
+        return PostgresStateStore(dsn, schema=schemas[-1] if schemas else "durable")
+    except (ValueError, ImportError) as e:
+        raise CliError(str(e), EXIT_USAGE) from None
 
 
 def _is_sqlite(path: pathlib.Path) -> bool:
@@ -373,7 +394,7 @@ def _load(store: _Store, instance_id: str) -> Snapshot | None:
 def _require(store: _Store, instance_id: str) -> Snapshot:
     snapshot = _load(store, instance_id)
     if snapshot is None:
-        raise CliError(f"no instance {_quote(instance_id)} in store {store.path}")
+        raise CliError(f"no instance {_quote(instance_id)} in store {_where(store)}")
     return snapshot
 
 
@@ -576,7 +597,7 @@ def _cmd_history(store: _Store, args: argparse.Namespace, opts: _Options) -> Non
         shown = _quote(instance_id)
         raise CliError(f"the history of instance {shown} is corrupt ({e})") from None
     if not entries and store.load(instance_id) is None:
-        raise CliError(f"no instance {_quote(instance_id)} in store {store.path}")
+        raise CliError(f"no instance {_quote(instance_id)} in store {_where(store)}")
     if opts.json:
         _print_json(entries)
     elif not entries:
@@ -642,7 +663,7 @@ def _receiver(store: _Store, instance_id: str) -> Snapshot:
     shown = _quote(instance_id)
     if snapshot is None:
         raise CliError(
-            f"no instance {shown} in store {store.path} (to publish to an instance that has "
+            f"no instance {shown} in store {_where(store)} (to publish to an instance that has "
             "not started yet, add --force)"
         )
     if snapshot.status in ("completed", "failed", "cancelled"):

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import NoReturn, TypeAlias
 
-from durable.stores import DiskStateStore, SQLiteStateStore
+from durable.stores import DiskStateStore, PostgresStateStore, SQLiteStateStore
 
 PROG = "durable"
 EXIT_FAILED = 1
@@ -35,5 +35,12 @@ class _Options:
     imports: list[str]
 
 
-_Store: TypeAlias = DiskStateStore | SQLiteStateStore  # both have `path`
+_Store: TypeAlias = DiskStateStore | SQLiteStateStore | PostgresStateStore
+
+
+def _where(store: _Store) -> str:
+    """How messages name a store: its path, or its server (no password) and schema."""
+    return store.location if isinstance(store, PostgresStateStore) else str(store.path)
+
+
 Command = Callable[[_Store, argparse.Namespace, _Options], None]

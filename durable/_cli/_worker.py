@@ -12,7 +12,7 @@ import anyio
 
 from durable._runtime import DurableBackend, DurableProgram, Worker
 
-from ._common import EXIT_USAGE, PROG, CliError, _Options, _Store
+from ._common import EXIT_USAGE, PROG, CliError, _Options, _Store, _where
 
 # ------------------------------------------------------------------------------------------
 # worker
@@ -42,7 +42,7 @@ async def _serve(
         lease=args.lease,
     )
     names = ", ".join(sorted(worker.programs))
-    _note(f"running {names} on {store.path}; Ctrl-C or SIGTERM stops")
+    _note(f"running {names} on {_where(store)}; Ctrl-C or SIGTERM stops")
     async with anyio.create_task_group() as group:
         group.start_soon(_stop_on_signal, worker)
         group.start_soon(_progress, worker, args.progress_every)

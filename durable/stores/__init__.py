@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._contract import InboxEvent, Lease, StateStore, StoredInstance, new_event_id
 from ._disk import DiskStateStore
 from ._memory import InMemoryStateStore
+from ._postgres import PostgresStateStore
 from ._sqlite import SQLiteStateStore
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "InboxEvent",
     "InMemoryStateStore",
     "Lease",
+    "PostgresStateStore",
     "SQLiteStateStore",
     "StateStore",
     "StoredInstance",

@@ -14,25 +14,20 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from conftest import make_store
 from test_contract import HOSTILE_IDS, T0, LoadSaveStore, ev, header, snap
 
-from durable.stores import DiskStateStore, InMemoryStateStore, SQLiteStateStore, StateStore
+from durable.stores import DiskStateStore, SQLiteStateStore, StateStore
 
 LATER = T0 + timedelta(seconds=30)
 
 
-@pytest.fixture(params=["memory", "disk", "sqlite", "load-save"])
+@pytest.fixture(params=["memory", "disk", "sqlite", "postgres", "load-save"])
 def any_store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[StateStore]:
     """Every store of the ``store`` fixture, and a user's store of only load/save."""
-    made: StateStore
-    if request.param == "load-save":
-        made = LoadSaveStore()
-    elif request.param == "memory":
-        made = InMemoryStateStore()
-    elif request.param == "disk":
-        made = DiskStateStore(tmp_path / "store")
-    else:
-        made = SQLiteStateStore(tmp_path / "store.db")
+    made = LoadSaveStore() if request.param == "load-save" else make_store(
+        request.param, request, tmp_path
+    )
     yield made
     made.close()
 
