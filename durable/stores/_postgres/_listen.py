@@ -74,7 +74,10 @@ def _connect(store: _store.PostgresStateStore) -> Connection[Any]:
     import psycopg
     from psycopg.conninfo import make_conninfo
 
-    conn = psycopg.Connection.connect(make_conninfo(store.dsn, **_KEEPALIVES), autocommit=True)
+    dsn = make_conninfo(
+        store.dsn, **_KEEPALIVES, **_store.application_name(store.dsn, store.schema)
+    )
+    conn = psycopg.Connection.connect(dsn, autocommit=True)
     try:
         conn.execute(f"LISTEN {_quoted_channel(store)}")
     except BaseException:

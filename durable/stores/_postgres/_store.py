@@ -126,6 +126,17 @@ def describe(dsn: str) -> str:
     return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
 
 
+def application_name(dsn: str, schema: str) -> dict[str, str]:
+    """``durable:<schema>`` (what ``pg_stat_activity`` shows) unless the DSN names one."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    return (
+        {}
+        if "application_name" in conninfo_to_dict(dsn)
+        else {"application_name": f"durable:{schema}"}
+    )
+
+
 def _require_driver() -> None:
     try:
         import psycopg  # noqa: F401
@@ -174,7 +185,7 @@ class PostgresStateStore(StateStore):
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **application_name(dsn, schema)},
             check=ConnectionPool.check_connection,
             open=False,
             name=f"durable:{schema}",
