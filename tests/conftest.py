@@ -22,7 +22,8 @@ from __future__ import annotations
 import os
 import pathlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -68,34 +69,54 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
 
 
-POSTGRES_DSN = os.environ.get(
-    "DURABLE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_DSN = os.environ.get("DURABLE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+class PostgresAdmin:
+    """The session's connection for setting up and dropping test schemas; reconnects once
+    when the server dropped it (a test restarts the server)."""
+
+    def __init__(self) -> None:
+        import psycopg
+
+        self._conn = psycopg.connect(POSTGRES_DSN, autocommit=True, connect_timeout=5)
+
+    def execute(self, query: str, params: Sequence[object] = ()) -> Any:
+        import psycopg
+
+        try:
+            return self._conn.execute(query, params or None)
+        except psycopg.OperationalError:
+            self._conn.close()
+            self._conn = psycopg.connect(POSTGRES_DSN, autocommit=True, connect_timeout=5)
+            return self._conn.execute(query, params or None)
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 @pytest.fixture(scope="session")
-def postgres_admin() -> Iterator[object]:
-    """One connection for the session, to drop the schemas of the tests; skips (fails in
-    CI) when no server answers at ``DURABLE_TEST_POSTGRES``."""
+def postgres_admin() -> Iterator[PostgresAdmin]:
+    """Skips (fails in CI) when no server answers at ``DURABLE_TEST_POSTGRES``."""
     import psycopg
 
     try:
-        conn = psycopg.connect(POSTGRES_DSN, autocommit=True, connect_timeout=5)
+        admin = PostgresAdmin()
     except psycopg.Error as e:
         reason = f"no PostgreSQL server at {POSTGRES_DSN} (set DURABLE_TEST_POSTGRES): {e}"
         if os.environ.get("CI"):
             pytest.fail(f"{reason}; CI is set, so the PostgreSQL tests must run", False)
         pytest.skip(reason)
-    yield conn
-    conn.close()
+    yield admin
+    admin.close()
 
 
 @pytest.fixture
-def postgres_schema(postgres_admin: object) -> Iterator[str]:
+def postgres_schema(postgres_admin: PostgresAdmin) -> Iterator[str]:
     """A fresh schema name, dropped with everything in it after the test."""
     name = f"t_{uuid.uuid4().hex[:16]}"
     yield name
-    postgres_admin.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")  # type: ignore[attr-defined]
+    postgres_admin.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
 _free_schemas: list[str] = []  # store schemas emptied after their test, for the next one
@@ -106,13 +127,12 @@ _EMPTY = "; ".join(
 
 
 @pytest.fixture
-def store_schema(postgres_admin: object) -> Iterator[str]:
+def store_schema(postgres_admin: PostgresAdmin) -> Iterator[str]:
     """A schema with no instances for the ``store`` fixture. Creating a schema costs tens of
     milliseconds of DDL, emptying one a fraction of one: a schema is emptied after its test
     and handed to the next (dropped instead if emptying fails, and all at the end)."""
     import psycopg
 
-    assert isinstance(postgres_admin, psycopg.Connection)
     name = _free_schemas.pop() if _free_schemas else f"t_{uuid.uuid4().hex[:16]}"
     yield name
     try:
@@ -127,11 +147,10 @@ def store_schema(postgres_admin: object) -> Iterator[str]:
 def _drop_store_schemas() -> Iterator[None]:
     yield
     if _free_schemas:
-        import psycopg
-
-        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
-            for name in _free_schemas:
-                conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        admin = PostgresAdmin()
+        for name in _free_schemas:
+            admin.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        admin.close()
         _free_schemas.clear()
 
 

@@ -18,9 +18,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import anyio
-import psycopg
 import pytest
-from conftest import POSTGRES_DSN
+from conftest import POSTGRES_DSN, PostgresAdmin
 from psycopg.conninfo import make_conninfo
 from test_contract import T0, ev, header, snap
 
@@ -36,7 +35,7 @@ FAST_DSN = make_conninfo(POSTGRES_DSN, options="-c synchronous_commit=off")  # a
 
 
 @pytest.fixture
-def admin(postgres_admin: psycopg.Connection[object]) -> psycopg.Connection[object]:
+def admin(postgres_admin: PostgresAdmin) -> PostgresAdmin:
     return postgres_admin
 
 
@@ -63,7 +62,7 @@ def run_python(code: str, *args: str) -> subprocess.Popen[str]:
 
 
 def test_a_new_schema_has_the_current_version_and_is_reopened_as_is(
-    admin: psycopg.Connection[object], postgres_schema: str
+    admin: PostgresAdmin, postgres_schema: str
 ) -> None:
     store = PostgresStateStore(POSTGRES_DSN, schema=postgres_schema)
     assert store.commit("i", 0, header(1), snap(1))
@@ -83,7 +82,7 @@ def test_a_new_schema_has_the_current_version_and_is_reopened_as_is(
         again.read("i")
 
 
-def test_a_newer_schema_is_refused(admin: psycopg.Connection[object], postgres_schema: str) -> None:
+def test_a_newer_schema_is_refused(admin: PostgresAdmin, postgres_schema: str) -> None:
     PostgresStateStore(POSTGRES_DSN, schema=postgres_schema).close()
     admin.execute(f"UPDATE {postgres_schema}.durable_version SET version = 99")
     with pytest.raises(StoreError, match=r"schema version 99, newer .* upgrade durable"):
@@ -91,7 +90,7 @@ def test_a_newer_schema_is_refused(admin: psycopg.Connection[object], postgres_s
 
 
 def test_a_schema_of_someone_else_is_refused_and_left_alone(
-    admin: psycopg.Connection[object], postgres_schema: str
+    admin: PostgresAdmin, postgres_schema: str
 ) -> None:
     admin.execute(f"CREATE SCHEMA {postgres_schema}")
     admin.execute(f"CREATE TABLE {postgres_schema}.accounts (id int)")
@@ -126,7 +125,7 @@ print("ok")
 
 
 def test_two_processes_creating_the_schema_at_once_both_succeed(
-    admin: psycopg.Connection[object], postgres_schema: str
+    admin: PostgresAdmin, postgres_schema: str
 ) -> None:
     start_at = str(time.time() + 3)  # after both processes imported durable
     procs = [run_python(_OPENER, POSTGRES_DSN, postgres_schema, str(n), start_at) for n in range(2)]
@@ -142,7 +141,7 @@ def test_two_processes_creating_the_schema_at_once_both_succeed(
 # ------------------------------------------------------------------------------------------
 
 
-def _terminate(admin: psycopg.Connection[object], schema: str) -> int:
+def _terminate(admin: PostgresAdmin, schema: str) -> int:
     """Kill the server processes of the store's connections (as a restart would)."""
     rows = admin.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
@@ -152,7 +151,7 @@ def _terminate(admin: psycopg.Connection[object], schema: str) -> int:
 
 
 def test_killed_connections_are_replaced_and_no_acknowledged_write_is_lost(
-    admin: psycopg.Connection[object], opened: PostgresStateStore, postgres_schema: str
+    admin: PostgresAdmin, opened: PostgresStateStore, postgres_schema: str
 ) -> None:
     seq, failures, killed = 0, 0, 0
     for n in range(60):
@@ -253,7 +252,7 @@ async def test_listen_hears_a_publish_from_another_process(opened: PostgresState
 
 
 async def test_listen_reconnects_after_its_connection_is_killed(
-    admin: psycopg.Connection[object], opened: PostgresStateStore, postgres_schema: str
+    admin: PostgresAdmin, opened: PostgresStateStore, postgres_schema: str
 ) -> None:
     heard: list[str] = []
 
