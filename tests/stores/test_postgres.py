@@ -421,3 +421,35 @@ def test_the_cli_lists_a_postgres_store(opened: PostgresStateStore) -> None:
         timeout=60,
     )
     assert bad.returncode == 2 and "schema must be an identifier" in bad.stderr
+
+
+def test_a_failing_write_fails_alone_in_its_batch(opened: PostgresStateStore) -> None:
+    """A commit the server refuses (a seq beyond bigint) among many concurrent good ones: it
+    raises `StoreError`, the others of its batch are saved."""
+    barrier = threading.Barrier(9)
+    outcomes: list[object] = []
+
+    def good(t: int) -> None:
+        barrier.wait()
+        for n in range(15):
+            outcomes.append(opened.commit(f"g{t}", n, header(n + 1), snap(n + 1)))
+
+    def bad() -> None:
+        barrier.wait()
+        for _ in range(15):
+            try:
+                opened.commit("bad", 2**70, header(1), snap(1))
+            except StoreError as e:
+                outcomes.append(e)
+
+    threads = [threading.Thread(target=good, args=(t,)) for t in range(8)]
+    threads.append(threading.Thread(target=bad))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count(True) == 8 * 15
+    errors = [o for o in outcomes if isinstance(o, StoreError)]
+    assert len(errors) == 15 and all("instance 'bad'" in str(e) for e in errors)
+    assert [opened.read(f"g{t}").seq for t in range(8)] == [15] * 8
+    assert opened.read("bad").data is None

@@ -317,6 +317,7 @@ class PostgresStateStore(StateStore):
             with (
                 self._errors(f"commit a batch of {len(batch)} write(s)"),
                 self._pool.connection() as conn,
+                conn.pipeline(),
                 conn.transaction(),
             ):
                 for job in batch:
