@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import textwrap
@@ -453,3 +454,35 @@ def test_a_failing_write_fails_alone_in_its_batch(opened: PostgresStateStore) ->
     assert len(errors) == 15 and all("instance 'bad'" in str(e) for e in errors)
     assert [opened.read(f"g{t}").seq for t in range(8)] == [15] * 8
     assert opened.read("bad").data is None
+
+
+async def test_the_durable_worker_command_runs_a_postgres_store(
+    opened: PostgresStateStore,
+) -> None:
+    from programs import worker_flows
+
+    backend = DurableBackend(opened)
+    for n in range(3):
+        with pytest.raises(durable.Suspended):
+            await worker_flows.relay(n, orchestration_backend=backend, instance_id=f"r-{n}")
+        for _ in range(3):
+            await backend.publish(f"r-{n}", "go", 1)
+    url = POSTGRES_DSN + ("&" if "?" in POSTGRES_DSN else "?") + f"schema={opened.schema}"
+    argv = [sys.executable, "-m", "durable", "--store", url, "worker"]
+    argv += ["--import", "programs.worker_flows", "--poll-interval", "0.05"]
+    proc = subprocess.Popen(argv, env=ENV, stderr=subprocess.PIPE, text=True)
+    try:
+        with anyio.fail_after(60):
+            while not all(
+                (h := opened.read_header(f"r-{n}")) is not None and h.status == "completed"
+                for n in range(3)
+            ):
+                await anyio.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = await anyio.to_thread.run_sync(proc.communicate)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped: 3 completed, 0 failed" in err
+    assert f"schema {opened.schema}" in err
