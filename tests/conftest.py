@@ -5,8 +5,9 @@ asyncio and on trio.
 
 ``store`` is a fresh store of every kind (ids ``memory``, ``disk``, ``sqlite`` and
 ``postgres``), closed after the test: the contract suite in ``tests/stores/test_contract.py``
-runs on each. ``postgres`` is a `PostgresStateStore` in a fresh schema of its own (dropped
-after the test) on the server ``DURABLE_TEST_POSTGRES`` names (default
+runs on each. ``postgres`` runs only the contract and lease suites in the default tier, the
+other tests with ``--exhaustive`` (`POSTGRES_DEFAULT_TIER`). It is a `PostgresStateStore` in
+a schema of its own on the server ``DURABLE_TEST_POSTGRES`` names (default
 ``postgresql://postgres@127.0.0.1:5432/test``); without a reachable server the test is
 skipped with the reason, unless ``CI`` is set: then it fails.
 
@@ -54,11 +55,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     kept, deselected = [], []
     for item in items:
-        (deselected if item.get_closest_marker("exhaustive") else kept).append(item)
+        exhaustive = item.get_closest_marker("exhaustive") or _postgres_elsewhere(item)
+        (deselected if exhaustive else kept).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
         config.stash[_deselected] = len(deselected)
+
+
+# The suites that run on PostgreSQL in the default tier too (tests/stores/test_postgres.py
+# needs no fixture parameter); every other test of the ``store`` fixture runs on it only with
+# --exhaustive: on all of them PostgreSQL adds about 45 s to the default run.
+POSTGRES_DEFAULT_TIER = {"test_contract", "test_leases"}
+
+
+def _postgres_elsewhere(item: pytest.Item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    on_postgres = "postgres" in (params.get("store"), params.get("any_store"))
+    module = getattr(getattr(item, "module", None), "__name__", "")
+    return on_postgres and module not in POSTGRES_DEFAULT_TIER
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
