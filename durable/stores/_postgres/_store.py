@@ -312,16 +312,20 @@ class PostgresStateStore(StateStore):
         return self._group.submit(Write(action, instance_id, body))
 
     def _run_batch(self, batch: list[Write[Connection[Any], Any]]) -> None:
-        """Every write of ``batch`` in one transaction on one connection."""
+        """Every write of ``batch`` in one transaction on one connection, in pipeline mode
+        (a savepoint costs no round trip of its own). Each write is a single statement (a
+        checkpoint calls ``commit_instance``), so a write alone needs no BEGIN/COMMIT."""
         try:
             with (
                 self._errors(f"commit a batch of {len(batch)} write(s)"),
                 self._pool.connection() as conn,
-                conn.pipeline(),
-                conn.transaction(),
             ):
-                for job in batch:
-                    self._run_one(conn, job, alone=len(batch) == 1)
+                if len(batch) == 1:  # every write is one statement: atomic in autocommit
+                    self._run_one(conn, batch[0], alone=True)
+                    return
+                with conn.pipeline(), conn.transaction():
+                    for job in batch:
+                        self._run_one(conn, job, alone=False)
         except BaseException as e:
             for job in batch:
                 job.fail(e)
