@@ -137,7 +137,7 @@ def postgres_schema(postgres_admin: PostgresAdmin) -> Iterator[str]:
 _free_schemas: list[str] = []  # store schemas emptied after their test, for the next one
 _EMPTY = "; ".join(
     f"DELETE FROM {{s}}.{table}"
-    for table in ("instances", "inbox", "history", "waits", "children", "leases")
+    for table in ("instances", "inbox", "history", "waits", "children", "leases", "checkpoints")
 )
 
 

@@ -13,7 +13,7 @@ import argparse
 import socket
 from collections.abc import Callable
 
-from ._common import CliError, Command, _Options, _Store
+from ._common import CliError, Command, _Options, _Store, _where
 
 __all__ = ["add_dashboard"]
 
@@ -45,7 +45,7 @@ def _cmd_dashboard(store: _Store, args: argparse.Namespace, opts: _Options) -> N
     listener = _listen(args.host, args.port)
     port = listener.getsockname()[1]  # the one the system chose for --port 0
     url = f"http://{_host_in_url(args.host)}:{port}/"
-    print(f"durable dashboard of {store.path} at {url} (read-only; Ctrl-C stops it)", flush=True)
+    print(f"durable dashboard of {_where(store)} at {url} (read-only; Ctrl-C stops it)", flush=True)
     config = uvicorn.Config(create_app(store), log_level="warning", access_log=False)
     with listener:
         uvicorn.Server(config).run(sockets=[listener])

@@ -10,13 +10,16 @@ from __future__ import annotations
 from ..._model import FINISHED
 
 __all__ = [
+    "CHECKPOINT",
     "CLAIM",
     "CLAIM_READY",
     "COMMIT",
+    "DELETE",
     "LONG_ID",
     "MIGRATIONS",
     "PUBLISH",
     "READ",
+    "READ_INBOX",
     "READY",
     "SAVE",
     "SCHEMA_VERSION",
@@ -81,6 +84,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             first boolean NOT NULL,
             PRIMARY KEY (instance_id, position)
         )""",
+        """CREATE TABLE {s}.checkpoints (
+            instance_id bytea NOT NULL,
+            seq bigint NOT NULL,
+            header bytea NOT NULL,
+            data bytea NOT NULL,
+            PRIMARY KEY (instance_id, seq)
+        )""",
         """CREATE TABLE {s}.leases (
             instance_id bytea PRIMARY KEY,
             owner bytea NOT NULL,
@@ -111,12 +121,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             h_seq bigint, h_status text, h_program bytea, h_wake bigint, h_mode text,
             h_parent bytea, h_created bigint, h_updated bigint,
             awaited bytea[], kids bytea[], consumed bytea[], entries bytea[],
-            channel text, wake text
+            channel text, wake text, keep integer
         ) RETURNS boolean LANGUAGE plpgsql AS $$
         DECLARE
             held bytea;
             stored bigint;
             old_data bytea;
+            old_header bytea;
         BEGIN
             IF by IS NOT NULL THEN
                 SELECT owner INTO held FROM {s}.leases WHERE instance_id = k FOR SHARE;
@@ -124,7 +135,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                     RETURN false;
                 END IF;
             END IF;
-            SELECT seq, data INTO stored, old_data FROM {s}.instances WHERE id = k FOR UPDATE;
+            SELECT seq, data, header INTO stored, old_data, old_header
+                FROM {s}.instances WHERE id = k FOR UPDATE;
             IF NOT FOUND THEN
                 IF expected <> 0 THEN
                     RETURN false;
@@ -141,6 +153,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                 IF coalesce(stored, {s}.legacy_seq(old_data)) <> expected THEN
                     RETURN false;
                 END IF;
+                -- the superseded checkpoint is retained (one saved without a header is not),
+                -- and the one that falls out of the last `keep` is dropped
+                IF keep > 0 AND stored IS NOT NULL AND old_header IS NOT NULL THEN
+                    INSERT INTO {s}.checkpoints (instance_id, seq, header, data)
+                    VALUES (k, stored, old_header, old_data)
+                    ON CONFLICT (instance_id, seq) DO UPDATE
+                        SET header = excluded.header, data = excluded.data;
+                END IF;
+                DELETE FROM {s}.checkpoints WHERE instance_id = k AND seq <= expected - keep;
                 UPDATE {s}.instances SET seq = h_seq, status = h_status, program = h_program,
                     wake_at = h_wake, children_mode = h_mode, parent = h_parent,
                     created_at = h_created, updated_at = h_updated, header = hdr,
@@ -174,7 +195,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 COMMIT = (
     "SELECT {s}.commit_instance(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-    "%s::bytea[], %s::bytea[], %s::bytea[], %s::bytea[], %s, %s)"
+    "%s::bytea[], %s::bytea[], %s::bytea[], %s::bytea[], %s, %s, %s)"
 )
 
 # The snapshot alone (the seed contract's `save`): the header columns become NULL.
@@ -195,6 +216,33 @@ SELECT i.header, i.data,
     ARRAY(SELECT e.name FROM {s}.inbox AS e WHERE e.instance_id = %(k)s ORDER BY e.event_id),
     ARRAY(SELECT e.data FROM {s}.inbox AS e WHERE e.instance_id = %(k)s ORDER BY e.event_id)
 FROM (SELECT 1) AS one LEFT JOIN {s}.instances AS i ON i.id = %(k)s
+"""
+
+READ_INBOX = """
+SELECT event_id, name, data FROM {s}.inbox WHERE instance_id = %(k)s ORDER BY event_id
+"""
+
+# Checkpoint `seq`: the current one or a retained one.
+CHECKPOINT = """
+SELECT header, data FROM {s}.instances
+    WHERE id = %(k)s AND seq = %(seq)s AND header IS NOT NULL
+UNION ALL
+SELECT header, data FROM {s}.checkpoints WHERE instance_id = %(k)s AND seq = %(seq)s
+LIMIT 1
+"""
+
+# Every row of one instance in every table, in one statement; rows of other instances that
+# name it (a parent's `children`) stay: they belong to that parent's header.
+DELETE = """
+WITH i AS (DELETE FROM {s}.instances WHERE id = %(k)s RETURNING 1),
+e AS (DELETE FROM {s}.inbox WHERE instance_id = %(k)s RETURNING 1),
+h AS (DELETE FROM {s}.history WHERE instance_id = %(k)s RETURNING 1),
+w AS (DELETE FROM {s}.waits WHERE instance_id = %(k)s RETURNING 1),
+c AS (DELETE FROM {s}.children WHERE instance_id = %(k)s RETURNING 1),
+l AS (DELETE FROM {s}.leases WHERE instance_id = %(k)s RETURNING 1),
+p AS (DELETE FROM {s}.checkpoints WHERE instance_id = %(k)s RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM i UNION ALL SELECT 1 FROM e UNION ALL SELECT 1 FROM h
+    UNION ALL SELECT 1 FROM l UNION ALL SELECT 1 FROM p)
 """
 
 PUBLISH = """
@@ -247,15 +295,24 @@ ON CONFLICT (instance_id) DO UPDATE SET owner = excluded.owner, until = excluded
 RETURNING 1
 """
 
-# `ready` and `claim` in one statement: ready instances not leased to another live owner,
-# their rows locked with SKIP LOCKED (an instance another worker is claiming or committing
-# right now is left to it), then leased with the same guarded upsert as CLAIM.
+# `claim_ready` in one statement: the roots (no parent) of the ready instances, found by
+# following `parent` upwards (at most 100 levels; a cycle has no root), of the wanted programs
+# (NULL: any), not leased to another live owner, their rows locked with SKIP LOCKED (an
+# instance another worker is claiming or committing right now is left to it), then leased
+# with the same guarded upsert as CLAIM.
 CLAIM_READY = f"""
-WITH picked AS (
+WITH RECURSIVE up (id, parent, depth) AS (
+    SELECT i.id, i.parent, 0 FROM {{s}}.instances AS i WHERE i.id IN ({_READY_IDS})
+    UNION
+    SELECT p.id, p.parent, u.depth + 1 FROM up AS u JOIN {{s}}.instances AS p ON p.id = u.parent
+    WHERE u.depth < 100
+), picked AS (
     SELECT i.id, i.updated_at FROM {{s}}.instances AS i
-    WHERE i.id IN ({_READY_IDS}) AND NOT EXISTS (
-        SELECT 1 FROM {{s}}.leases AS l
-        WHERE l.instance_id = i.id AND l.owner <> %(by)s AND l.until > %(now)s)
+    WHERE i.id IN (SELECT id FROM up WHERE parent IS NULL) AND i.header IS NOT NULL
+        AND (%(programs)s::bytea[] IS NULL OR i.program = ANY(%(programs)s::bytea[]))
+        AND NOT EXISTS (
+            SELECT 1 FROM {{s}}.leases AS l
+            WHERE l.instance_id = i.id AND l.owner <> %(by)s AND l.until > %(now)s)
     ORDER BY i.updated_at, i.id LIMIT %(limit)s
     FOR UPDATE OF i SKIP LOCKED
 ), claimed AS (

@@ -55,6 +55,7 @@ from ..._model import CANCEL_EVENT, FINISHED, InstanceHeader
 from ...errors import StoreError
 from .._batch import GroupCommit, Write
 from .._contract import (
+    DEFAULT_KEEP_CHECKPOINTS,
     InboxEvent,
     Lease,
     StateStore,
@@ -65,6 +66,7 @@ from .._contract import (
     _check_id,
     _event_name,
     _short_repr,
+    check_keep,
     check_lease_args,
     from_micros,
     micros,
@@ -154,6 +156,7 @@ class PostgresStateStore(StateStore):
     ``dsn``: a libpq connection string or URL (``postgresql://user@host:5432/db``).
     ``schema``: where the tables live (created if missing). ``min_size``/``max_size``: the
     connection pool. ``timeout``: seconds to wait for a connection before `StoreError`.
+    ``keep_checkpoints``: superseded checkpoints kept per instance (0: none).
     """
 
     blocking = True
@@ -167,12 +170,14 @@ class PostgresStateStore(StateStore):
         min_size: int = 1,
         max_size: int = 10,
         timeout: float = 30.0,
+        keep_checkpoints: int = DEFAULT_KEEP_CHECKPOINTS,
     ) -> None:
         _require_driver()
         from psycopg import sql
         from psycopg_pool import ConnectionPool
 
         self._schema = check_schema(schema)
+        self.keep_checkpoints = check_keep(keep_checkpoints)
         self._dsn = dsn
         self._where = f"{describe(dsn)} (schema {schema})"
         self._timeout = timeout
@@ -361,11 +366,21 @@ class PostgresStateStore(StateStore):
         with self._reading("read", instance_id) as conn:
             row = conn.execute(self.q(_sql.READ), {"k": key}).fetchone()
         assert row is not None
+        return self._stored(instance_id, row)
+
+    def _stored(self, instance_id: str, row: tuple[Any, ...]) -> StoredInstance:
+        """A `StoredInstance` from a row of `_sql.READ`."""
         raw, data, event_ids, names, datas = row
         if data is None:
             return StoredInstance(None, None, self._inbox(event_ids, names, datas))
         header = self._header(instance_id, raw)
         return StoredInstance(header, bytes(data), self._inbox(event_ids, names, datas))
+
+    def read_inbox(self, instance_id: str) -> tuple[InboxEvent, ...]:
+        key = _b(_check_id(instance_id))
+        with self._reading("read the inbox", instance_id) as conn:
+            rows = conn.execute(self.q(_sql.READ_INBOX), {"k": key}).fetchall()
+        return tuple(InboxEvent(_s(e), _s(n), bytes(d)) for e, n, d in rows)
 
     @staticmethod
     def _inbox(
@@ -424,6 +439,7 @@ class PostgresStateStore(StateStore):
             [_check_history_entry(entry) for entry in history],
             self._channel,
             wake,
+            self.keep_checkpoints,
         )
         statement = self.q(_sql.COMMIT)
 
@@ -485,6 +501,28 @@ class PostgresStateStore(StateStore):
             lambda conn: conn.execute(statement, params).fetchone() is not None,
         )
 
+    def claim_read(
+        self, instance_id: str, owner: str, now: datetime, until: datetime
+    ) -> StoredInstance | None:
+        """`claim` and `read` on one connection, batched with concurrent writes: the read
+        comes after the claim, so it sees every commit the previous owner made."""
+        key = _b(_check_id(instance_id))
+        params = {
+            "k": key,
+            "by": _b(check_lease_args(owner, now, until)),
+            "now": micros(now),
+            "until": micros(until),
+        }
+        claim, read = self.q(_sql.CLAIM), self.q(_sql.READ)
+
+        def body(conn: Connection[Any]) -> tuple[Any, ...] | None:
+            if conn.execute(claim, params).fetchone() is None:
+                return None
+            return conn.execute(read, {"k": key}).fetchone()
+
+        row = self._batched("claim", instance_id, body)
+        return None if row is None else self._stored(instance_id, row)
+
     def release(self, instance_id: str, owner: str) -> None:
         params = (_b(_check_id(instance_id)), _b(owner))
         statement = self.q("DELETE FROM {s}.leases WHERE instance_id = %s AND owner = %s")
@@ -499,10 +537,16 @@ class PostgresStateStore(StateStore):
         return None if row is None else Lease(_s(row[0]), from_micros(row[1]))
 
     def claim_ready(
-        self, now: datetime, owner: str, until: datetime, limit: int = 100
+        self,
+        now: datetime,
+        owner: str,
+        until: datetime,
+        limit: int = 100,
+        *,
+        programs: Collection[str] | None = None,
     ) -> list[str]:
-        """`ready` and `claim` in one statement with ``FOR UPDATE SKIP LOCKED``: instances
-        leased to another owner whose lease has not expired are left out."""
+        """`ready`, the roots of what it finds, and `claim`, in one statement with ``FOR
+        UPDATE SKIP LOCKED`` (`_sql.CLAIM_READY`)."""
         by = _b(check_lease_args(owner, now, until))
         if limit <= 0:
             return []
@@ -512,6 +556,7 @@ class PostgresStateStore(StateStore):
             "limit": limit,
             "by": by,
             "until": micros(until),
+            "programs": None if programs is None else [_b(p) for p in programs],
         }
         statement = self.q(_sql.CLAIM_READY)
 
@@ -519,6 +564,40 @@ class PostgresStateStore(StateStore):
             return [_s(row[0]) for row in conn.execute(statement, params).fetchall()]
 
         return self._batched("claim the ready instances", None, body)
+
+    # -- retained checkpoints, deleting -------------------------------------------------------
+
+    def checkpoints(self, instance_id: str) -> list[tuple[InstanceHeader, bytes]]:
+        key = _b(_check_id(instance_id))
+        with self._reading("read the checkpoints", instance_id) as conn:
+            rows = conn.execute(
+                self.q(
+                    "SELECT header, data FROM {s}.checkpoints WHERE instance_id = %s "
+                    "ORDER BY seq DESC LIMIT %s"
+                ),
+                (key, self.keep_checkpoints),
+            ).fetchall()
+        found = [(self._header(instance_id, raw), bytes(data)) for raw, data in reversed(rows)]
+        return [(h, data) for h, data in found if h is not None]
+
+    def checkpoint(self, instance_id: str, seq: int) -> tuple[InstanceHeader, bytes] | None:
+        key = _b(_check_id(instance_id))
+        with self._reading("read a checkpoint", instance_id) as conn:
+            row = conn.execute(self.q(_sql.CHECKPOINT), {"k": key, "seq": seq}).fetchone()
+        header = None if row is None else self._header(instance_id, row[0])
+        return None if row is None or header is None else (header, bytes(row[1]))
+
+    def delete(self, instance_id: str) -> bool:
+        """Every row of ``instance_id`` in every table, in one statement (batched with
+        concurrent writes)."""
+        key = _b(_check_id(instance_id))
+        statement = self.q(_sql.DELETE)
+
+        def body(conn: Connection[Any]) -> bool:
+            row = conn.execute(statement, {"k": key}).fetchone()
+            return bool(row and row[0])
+
+        return self._batched("delete", instance_id, body)
 
     # -- wake-ups -------------------------------------------------------------------------------
 
@@ -609,6 +688,39 @@ class PostgresStateStore(StateStore):
                 self.q("SELECT entry FROM {s}.history WHERE instance_id = %s ORDER BY n"), (key,)
             ).fetchall()
         return [bytes(row[0]) for row in rows]
+
+    def list_headers(
+        self,
+        status: str | None = None,
+        program: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[tuple[str, InstanceHeader | None]]:
+        """A page of headers, sorted by id (`StateStore.list_headers`): one query walking the
+        primary key from ``after``, filtering on the header columns; no snapshot is read."""
+        if limit <= 0:
+            return []
+        params = {
+            "after": None if after is None else _b(after),
+            "status": status,
+            "program": None if program is None else _b(program),
+            "limit": limit,
+        }
+        query = self.q(
+            "SELECT id, header FROM {s}.instances WHERE (%(after)s::bytea IS NULL OR id > "
+            "%(after)s::bytea) AND (%(status)s::text IS NULL OR status = %(status)s::text) "
+            "AND (%(program)s::bytea IS NULL OR program = %(program)s::bytea) "
+            "ORDER BY id LIMIT %(limit)s"
+        )
+        with self._reading("list the instances") as conn:
+            rows = conn.execute(query, params).fetchall()
+        return [(_s(key), self._header_or_none_from(_s(key), raw)) for key, raw in rows]
+
+    def _header_or_none_from(self, instance_id: str, raw: bytes | None) -> InstanceHeader | None:
+        try:
+            return self._header(instance_id, raw)
+        except StoreError:
+            return None
 
     def list_instances(self) -> list[str]:
         with self._reading("list the instances") as conn:
