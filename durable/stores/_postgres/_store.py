@@ -7,7 +7,9 @@ Schema (version `SCHEMA_VERSION`, in the table ``<schema>.durable_version``)
 The tables of `_sql.MIGRATIONS` live in a schema of their own (``schema=``, "durable" by
 default): ``instances`` (the header as columns, the header JSON and the snapshot bytes),
 ``inbox``, ``history``, ``waits`` and ``children`` (what a paused instance awaits, so that
-`ready` is a few indexed queries that never read a snapshot) and ``leases``. Every id and
+`ready` is a few indexed queries that never read a snapshot), ``leases`` and
+``checkpoints`` (the last ``keep_checkpoints`` superseded ones, retained by the commit that
+supersedes them, on the server: their bytes never reach Python). Every id and
 caller-given string is ``bytea`` (UTF-8 with surrogatepass: text cannot hold NUL or a lone
 surrogate); times are ``bigint`` microseconds since the Unix epoch, UTC (exact, as in the
 SQLite store). The store creates and migrates the schema when it opens, in one transaction
@@ -20,8 +22,8 @@ Writes and group commit
 
 `commit` is one call of the server-side function ``commit_instance`` (one round trip): the
 lease check, the compare-and-set on ``seq`` under the instance's row lock, the upsert,
-``waits``/``children``, consumed events, history, the lease released when the header is no
-longer running. Writes from many threads at once share transactions (`_batch.GroupCommit`):
+``waits``/``children``, consumed events, history, the superseded checkpoint retained, the
+lease released when the header is no longer running. Writes from many threads at once share transactions (`_batch.GroupCommit`):
 one connection, one ``COMMIT`` (one WAL flush) per batch, each write in a savepoint. A write
 returns after the ``COMMIT`` that holds it; if that fails, every write of the batch raises
 `StoreError` (after a lost connection the outcome is unknown: a retried `commit` is safe, its
