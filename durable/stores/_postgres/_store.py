@@ -23,8 +23,9 @@ Writes and group commit
 `commit` is one call of the server-side function ``commit_instance`` (one round trip): the
 lease check, the compare-and-set on ``seq`` under the instance's row lock, the upsert,
 ``waits``/``children``, consumed events, history, the superseded checkpoint retained, the
-lease released when the header is no longer running. Writes from many threads at once share transactions (`_batch.GroupCommit`):
-one connection, one ``COMMIT`` (one WAL flush) per batch, each write in a savepoint. A write
+lease released when the header is no longer running. Writes from many threads at once share
+transactions (`_batch.GroupCommit`): one connection, one round trip (pipeline mode) and one
+``COMMIT`` (one WAL flush) per batch; a write that fails fails alone (`_run_batch`). A write
 returns after the ``COMMIT`` that holds it; if that fails, every write of the batch raises
 `StoreError` (after a lost connection the outcome is unknown: a retried `commit` is safe, its
 compare-and-set refuses a checkpoint that was saved). Reads take a pooled connection each and
@@ -51,7 +52,7 @@ import hashlib
 import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..._model import CANCEL_EVENT, FINISHED, InstanceHeader
 from ...errors import StoreError
@@ -76,7 +77,7 @@ from .._contract import (
 from . import _sql
 
 if TYPE_CHECKING:
-    from psycopg import Connection
+    from psycopg import Connection, Cursor
     from psycopg_pool import ConnectionPool
 
 __all__ = ["PostgresStateStore"]
@@ -128,6 +129,25 @@ def describe(dsn: str) -> str:
     user = f"{parts['user']}@" if parts.get("user") else ""
     port = f":{parts['port']}" if parts.get("port") else ""
     return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
+
+
+Fetch = Callable[[], T]  # what a write's body returns: reads its result once sent
+
+
+def _flag(cursor: Cursor[Any]) -> Fetch[bool]:
+    """The boolean a statement returns (``commit_instance``, the delete)."""
+    return lambda: bool((row := cursor.fetchone()) and row[0])
+
+
+def _any_row(cursor: Cursor[Any]) -> Fetch[bool]:
+    """Whether a statement returned a row (a claim's upsert did)."""
+    return lambda: cursor.fetchone() is not None
+
+
+def _nothing(cursor: Cursor[Any]) -> Fetch[None]:
+    """A statement whose errors are all its result (they surface at the commit)."""
+    del cursor
+    return lambda: None
 
 
 def application_name(dsn: str, schema: str) -> dict[str, str]:
@@ -312,27 +332,49 @@ class PostgresStateStore(StateStore):
             yield conn
 
     def _batched(
-        self, action: str, instance_id: str | None, body: Callable[[Connection[Any]], T]
+        self, action: str, instance_id: str | None, body: Callable[[Connection[Any]], Fetch[T]]
     ) -> T:
+        """Run ``body`` (it sends its statements and returns what fetches the result) in a
+        write transaction shared with concurrent writes (group commit); its result once the
+        transaction committed."""
         if self._closed:
             raise StoreError(f"the PostgreSQL store {self._where} is closed")
-        return self._group.submit(Write(action, instance_id, body))
+        # the batch runner stores what the fetcher returns (a T) as the write's result
+        return cast(T, self._group.submit(Write(action, instance_id, body)))
 
     def _run_batch(self, batch: list[Write[Connection[Any], Any]]) -> None:
-        """Every write of ``batch`` in one transaction on one connection, in pipeline mode
-        (a savepoint costs no round trip of its own). Each write is a single statement (a
-        checkpoint calls ``commit_instance``), so a write alone needs no BEGIN/COMMIT."""
+        """Every write of ``batch`` in one transaction on one connection.
+
+        A write's body sends its statement and returns what fetches its result, so a batch
+        goes out in pipeline mode as one round trip, then ``COMMIT``. When one write fails,
+        it has taken the transaction with it: the batch runs again with each write in a
+        savepoint of its own, so that it fails alone and the others are saved. (Rejected: a
+        savepoint per write on the first run; its result has to be read before the next
+        write is sent, one round trip per write.) A write alone is one statement: atomic in
+        autocommit, no BEGIN/COMMIT."""
+        import psycopg
+
         try:
             with (
                 self._errors(f"commit a batch of {len(batch)} write(s)"),
                 self._pool.connection() as conn,
             ):
-                if len(batch) == 1:  # every write is one statement: atomic in autocommit
+                if len(batch) == 1:
                     self._run_one(conn, batch[0], alone=True)
                     return
-                with conn.pipeline(), conn.transaction():
-                    for job in batch:
-                        self._run_one(conn, job, alone=False)
+                try:
+                    with conn.pipeline(), conn.transaction():
+                        fetchers = [job.body(conn) for job in batch]
+                        results = [fetch() for fetch in fetchers]
+                except psycopg.Error as e:
+                    if isinstance(e, psycopg.OperationalError):
+                        raise  # the connection is gone: the whole batch fails
+                    with conn.pipeline(), conn.transaction():
+                        for job in batch:
+                            self._run_one(conn, job, alone=False)
+                    return
+                for job, result in zip(batch, results, strict=True):
+                    job.result = result
         except BaseException as e:
             for job in batch:
                 job.fail(e)
@@ -340,17 +382,17 @@ class PostgresStateStore(StateStore):
     def _run_one(
         self, conn: Connection[Any], job: Write[Connection[Any], Any], *, alone: bool
     ) -> None:
-        """One write of a batch, in a savepoint of its own unless it is alone (then its
-        error rolls back the transaction)."""
+        """One write, in a savepoint of its own unless it is alone (then its error rolls
+        back the transaction)."""
         if alone:
             with self._errors(job.action, job.instance_id):
-                job.result = job.body(conn)
+                job.result = job.body(conn)()
             return
         import psycopg
 
         try:
             with self._errors(job.action, job.instance_id), conn.transaction():
-                job.result = job.body(conn)
+                job.result = job.body(conn)()
         except StoreError as e:
             if isinstance(e.__cause__, psycopg.OperationalError):
                 raise  # the connection is gone: the whole batch fails
@@ -445,11 +487,9 @@ class PostgresStateStore(StateStore):
         )
         statement = self.q(_sql.COMMIT)
 
-        def body(conn: Connection[Any]) -> bool:
-            row = conn.execute(statement, params).fetchone()
-            return bool(row and row[0])
-
-        return self._batched("save the snapshot", instance_id, body)
+        return self._batched(
+            "save the snapshot", instance_id, lambda conn: _flag(conn.execute(statement, params))
+        )
 
     def publish(
         self,
@@ -473,7 +513,7 @@ class PostgresStateStore(StateStore):
             "wake": wake_payload(instance_id),
         }
         statement = self.q(_sql.PUBLISH)
-        self._batched("add an event", instance_id, lambda conn: conn.execute(statement, params))
+        self._batched("add an event", instance_id, lambda c: _nothing(c.execute(statement, params)))
 
     def ready(self, now: datetime, limit: int = 100) -> list[str]:
         """Paused instances whose wait resolves at ``now`` (`durable._model.is_ready`), oldest
@@ -500,7 +540,7 @@ class PostgresStateStore(StateStore):
         return self._batched(
             "claim",
             instance_id,
-            lambda conn: conn.execute(statement, params).fetchone() is not None,
+            lambda conn: _any_row(conn.execute(statement, params)),
         )
 
     def claim_read(
@@ -517,10 +557,12 @@ class PostgresStateStore(StateStore):
         }
         claim, read = self.q(_sql.CLAIM), self.q(_sql.READ)
 
-        def body(conn: Connection[Any]) -> tuple[Any, ...] | None:
-            if conn.execute(claim, params).fetchone() is None:
-                return None
-            return conn.execute(read, {"k": key}).fetchone()
+        def body(conn: Connection[Any]) -> Fetch[tuple[Any, ...] | None]:
+            # two statements: the read takes its snapshot after the claim (READ COMMITTED),
+            # so it sees a commit the claim waited for
+            claimed = _any_row(conn.execute(claim, params))
+            stored = conn.execute(read, {"k": key})
+            return lambda: stored.fetchone() if claimed() else None
 
         row = self._batched("claim", instance_id, body)
         return None if row is None else self._stored(instance_id, row)
@@ -528,7 +570,7 @@ class PostgresStateStore(StateStore):
     def release(self, instance_id: str, owner: str) -> None:
         params = (_b(_check_id(instance_id)), _b(owner))
         statement = self.q("DELETE FROM {s}.leases WHERE instance_id = %s AND owner = %s")
-        self._batched("release", instance_id, lambda conn: conn.execute(statement, params))
+        self._batched("release", instance_id, lambda c: _nothing(c.execute(statement, params)))
 
     def lease(self, instance_id: str) -> Lease | None:
         key = _b(_check_id(instance_id))
@@ -562,8 +604,9 @@ class PostgresStateStore(StateStore):
         }
         statement = self.q(_sql.CLAIM_READY)
 
-        def body(conn: Connection[Any]) -> list[str]:
-            return [_s(row[0]) for row in conn.execute(statement, params).fetchall()]
+        def body(conn: Connection[Any]) -> Fetch[list[str]]:
+            cursor = conn.execute(statement, params)
+            return lambda: [_s(row[0]) for row in cursor.fetchall()]
 
         return self._batched("claim the ready instances", None, body)
 
@@ -595,11 +638,9 @@ class PostgresStateStore(StateStore):
         key = _b(_check_id(instance_id))
         statement = self.q(_sql.DELETE)
 
-        def body(conn: Connection[Any]) -> bool:
-            row = conn.execute(statement, {"k": key}).fetchone()
-            return bool(row and row[0])
-
-        return self._batched("delete", instance_id, body)
+        return self._batched(
+            "delete", instance_id, lambda conn: _flag(conn.execute(statement, {"k": key}))
+        )
 
     # -- wake-ups -------------------------------------------------------------------------------
 
@@ -647,7 +688,9 @@ class PostgresStateStore(StateStore):
         instance_id = _check_id(instance_id)
         params = {"k": _b(instance_id), "data": _as_bytes(data, "snapshot")}
         statement = self.q(_sql.SAVE)
-        self._batched("save the snapshot", instance_id, lambda c: c.execute(statement, params))
+        self._batched(
+            "save the snapshot", instance_id, lambda c: _nothing(c.execute(statement, params))
+        )
 
     def add_event(self, instance_id: str, event_id: str, data: bytes) -> None:
         """Add an event whose name is in its data (the seed contract: JSON with ``name``)."""
@@ -665,7 +708,9 @@ class PostgresStateStore(StateStore):
         if not ids:
             return
         statement = self.q("DELETE FROM {s}.inbox WHERE instance_id = %s AND event_id = ANY(%s)")
-        self._batched("delete events", instance_id, lambda c: c.execute(statement, (key, ids)))
+        self._batched(
+            "delete events", instance_id, lambda c: _nothing(c.execute(statement, (key, ids)))
+        )
 
     def append_history(self, instance_id: str, entry: bytes) -> None:
         self.append_history_many(instance_id, [entry])
@@ -680,7 +725,9 @@ class PostgresStateStore(StateStore):
             "FROM unnest(%s::bytea[]) WITH ORDINALITY AS t(x, n) ORDER BY n"
         )
         self._batched(
-            "append to the history", instance_id, lambda c: c.execute(statement, (key, copies))
+            "append to the history",
+            instance_id,
+            lambda c: _nothing(c.execute(statement, (key, copies))),
         )
 
     def read_history(self, instance_id: str) -> list[bytes]:
