@@ -22,10 +22,18 @@ class Write(Generic[C, T]):
     """One write waiting for its batch: its body (run on connection type ``C``), then its
     outcome."""
 
-    __slots__ = ("action", "body", "done", "error", "instance_id", "result")
+    __slots__ = ("action", "body", "done", "durable", "error", "instance_id", "result")
 
-    def __init__(self, action: str, instance_id: str | None, body: Callable[[C], T]) -> None:
+    def __init__(
+        self,
+        action: str,
+        instance_id: str | None,
+        body: Callable[[C], T],
+        *,
+        durable: bool = True,
+    ) -> None:
         self.action = action
+        self.durable = durable  # False: need not survive a power loss (leases)
         self.instance_id = instance_id
         self.body = body
         self.done = False

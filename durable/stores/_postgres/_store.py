@@ -332,15 +332,23 @@ class PostgresStateStore(StateStore):
             yield conn
 
     def _batched(
-        self, action: str, instance_id: str | None, body: Callable[[Connection[Any]], Fetch[T]]
+        self,
+        action: str,
+        instance_id: str | None,
+        body: Callable[[Connection[Any]], Fetch[T]],
+        *,
+        durable: bool = True,
     ) -> T:
         """Run ``body`` (it sends its statements and returns what fetches the result) in a
         write transaction shared with concurrent writes (group commit); its result once the
-        transaction committed."""
+        transaction committed. ``durable=False`` (leases, which need not survive a power
+        loss): a batch of only such writes commits without waiting for the WAL flush
+        (``synchronous_commit = off`` for that transaction; the next durable commit flushes
+        it too)."""
         if self._closed:
             raise StoreError(f"the PostgreSQL store {self._where} is closed")
         # the batch runner stores what the fetcher returns (a T) as the write's result
-        return cast(T, self._group.submit(Write(action, instance_id, body)))
+        return cast(T, self._group.submit(Write(action, instance_id, body, durable=durable)))
 
     def _run_batch(self, batch: list[Write[Connection[Any], Any]]) -> None:
         """Every write of ``batch`` in one transaction on one connection.
@@ -350,8 +358,9 @@ class PostgresStateStore(StateStore):
         it has taken the transaction with it: the batch runs again with each write in a
         savepoint of its own, so that it fails alone and the others are saved. (Rejected: a
         savepoint per write on the first run; its result has to be read before the next
-        write is sent, one round trip per write.) A write alone is one statement: atomic in
-        autocommit, no BEGIN/COMMIT."""
+        write is sent, one round trip per write.) A durable write alone is one statement:
+        atomic in autocommit, no BEGIN/COMMIT. A batch of only lease writes sets
+        ``synchronous_commit = off`` for its transaction (`_batched`)."""
         import psycopg
 
         try:
@@ -359,19 +368,24 @@ class PostgresStateStore(StateStore):
                 self._errors(f"commit a batch of {len(batch)} write(s)"),
                 self._pool.connection() as conn,
             ):
-                if len(batch) == 1:
+                relaxed = not any(job.durable for job in batch)
+                if len(batch) == 1 and not relaxed:
                     self._run_one(conn, batch[0], alone=True)
                     return
                 try:
                     with conn.pipeline(), conn.transaction():
+                        if relaxed:
+                            conn.execute("SET LOCAL synchronous_commit = off")
                         fetchers = [job.body(conn) for job in batch]
                         results = [fetch() for fetch in fetchers]
                 except psycopg.Error as e:
                     if isinstance(e, psycopg.OperationalError):
                         raise  # the connection is gone: the whole batch fails
                     with conn.pipeline(), conn.transaction():
+                        if relaxed:
+                            conn.execute("SET LOCAL synchronous_commit = off")
                         for job in batch:
-                            self._run_one(conn, job, alone=False)
+                            self._run_one(conn, job, alone=len(batch) == 1)
                     return
                 for job, result in zip(batch, results, strict=True):
                     job.result = result
@@ -541,6 +555,7 @@ class PostgresStateStore(StateStore):
             "claim",
             instance_id,
             lambda conn: _any_row(conn.execute(statement, params)),
+            durable=False,
         )
 
     def claim_read(
@@ -564,13 +579,15 @@ class PostgresStateStore(StateStore):
             stored = conn.execute(read, {"k": key})
             return lambda: stored.fetchone() if claimed() else None
 
-        row = self._batched("claim", instance_id, body)
+        row = self._batched("claim", instance_id, body, durable=False)
         return None if row is None else self._stored(instance_id, row)
 
     def release(self, instance_id: str, owner: str) -> None:
         params = (_b(_check_id(instance_id)), _b(owner))
         statement = self.q("DELETE FROM {s}.leases WHERE instance_id = %s AND owner = %s")
-        self._batched("release", instance_id, lambda c: _nothing(c.execute(statement, params)))
+        self._batched(
+            "release", instance_id, lambda c: _nothing(c.execute(statement, params)), durable=False
+        )
 
     def lease(self, instance_id: str) -> Lease | None:
         key = _b(_check_id(instance_id))
@@ -608,7 +625,7 @@ class PostgresStateStore(StateStore):
             cursor = conn.execute(statement, params)
             return lambda: [_s(row[0]) for row in cursor.fetchall()]
 
-        return self._batched("claim the ready instances", None, body)
+        return self._batched("claim the ready instances", None, body, durable=False)
 
     # -- retained checkpoints, deleting -------------------------------------------------------
 
