@@ -40,13 +40,14 @@ event and its audit entries; `delete` removes the instance's rows from every tab
 Reads run in one deferred transaction on a second connection of their own: a consistent
 snapshot of the database that never waits for a writer (WAL).
 
-**Group commit.** Writes from many threads at once share transactions: a writer queues its
-work and takes the connection's lock; whoever holds the lock runs every queued write in one
-``BEGIN IMMEDIATE`` ... ``COMMIT`` (one fsync), each inside a ``SAVEPOINT`` so that one
-failing write rolls back alone, then hands each writer its own result. A writer returns only
-after the ``COMMIT`` that holds its write, so a checkpoint is still durable when `commit`
-returns; when that ``COMMIT`` fails, every write of the batch raises `StoreError`. Checkpoints
-of many instances at the same moment (a `durable.Worker`) thus cost one fsync per batch.
+**Group commit** (``durable/stores/_batch.py``). Writes from many threads at once share
+transactions: a writer queues its work; one writer at a time leads, running every queued
+write in one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (one fsync), each inside a ``SAVEPOINT`` so
+that one failing write rolls back alone, and hands each writer its own result. A writer
+returns only after the ``COMMIT`` that holds its write, so a checkpoint is still durable when
+`commit` returns; when that ``COMMIT`` fails, every write of the batch raises `StoreError`.
+Checkpoints of many instances at the same moment (a `durable.Worker`) thus cost one fsync
+per batch.
 
 ``synchronous="FULL"`` (the default) makes a commit durable when `commit` returns (the WAL is
 fsync-ed at each commit). ``synchronous="NORMAL"`` skips that fsync (the WAL is synced at
@@ -68,10 +69,11 @@ import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Generic, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 from .._model import CANCEL_EVENT, FINISHED, InstanceHeader
 from ..errors import StoreError
+from ._batch import GroupCommit, Write
 from ._contract import (
     DEFAULT_KEEP_CHECKPOINTS,
     InboxEvent,
@@ -279,37 +281,6 @@ def _claim(db: sqlite3.Connection, key: bytes, owner: bytes, now: int, until: in
     return True
 
 
-class _Write(Generic[T]):
-    """One write waiting for its batch (group commit): its body, then its outcome."""
-
-    __slots__ = ("action", "body", "done", "durable", "error", "instance_id", "result")
-
-    def __init__(
-        self,
-        action: str,
-        instance_id: str | None,
-        body: Callable[[sqlite3.Connection], T],
-        durable: bool,
-    ) -> None:
-        self.action = action
-        self.instance_id = instance_id
-        self.body = body
-        self.durable = durable
-        self.done = False
-        self.result: T | None = None
-        self.error: BaseException | None = None
-
-    def fail(self, error: BaseException) -> None:
-        """The batch failed: this write is not saved, whatever its body returned."""
-        self.result = None
-        self.error = error
-
-    def outcome(self) -> T:
-        if self.error is not None:
-            raise self.error
-        return cast(T, self.result)
-
-
 class SQLiteStateStore(StateStore):
     """A store in one SQLite database file: snapshots, headers (as indexed columns), event
     inboxes and audit histories, in WAL mode (see the module docstring for the schema).
@@ -349,8 +320,7 @@ class SQLiteStateStore(StateStore):
         self._read_lock = threading.Lock()  # one thread at a time on the reading connection
         self._reader: sqlite3.Connection | None = None
         self._reader_pid = os.getpid()
-        self._queue: list[_Write[object]] = []  # writes waiting for a batch
-        self._queue_lock = threading.Lock()
+        self._group: GroupCommit[sqlite3.Connection] = GroupCommit(self._run_batch)
         self._pid = os.getpid()
         self._closed = False
         with self._lock:
@@ -480,20 +450,12 @@ class SQLiteStateStore(StateStore):
         ``durable=False`` (leases): the write need not survive a power loss, so a batch of
         only such writes commits with ``synchronous=NORMAL`` (no fsync; the next durable
         commit syncs the WAL, these frames included)."""
-        job = _Write(action, instance_id, body, durable)
-        with self._queue_lock:
-            self._queue.append(job)  # type: ignore[arg-type]
-        with self._lock:
-            if not job.done:
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                self._run_batch(batch)
-        return job.outcome()
+        return self._group.submit(Write(action, instance_id, body, durable=durable))
 
-    def _run_batch(self, batch: list[_Write[object]]) -> None:
-        """Every write of ``batch`` in one transaction (the caller holds `_lock`)."""
+    def _run_batch(self, batch: list[Write[sqlite3.Connection, Any]]) -> None:
+        """Every write of ``batch`` in one transaction, on the writing connection."""
         try:
-            with self._errors(f"commit a batch of {len(batch)} write(s)"):
+            with self._lock, self._errors(f"commit a batch of {len(batch)} write(s)"):
                 db = self._connection()
                 relaxed = self._synchronous == "FULL" and not any(j.durable for j in batch)
                 if relaxed:
@@ -513,11 +475,10 @@ class SQLiteStateStore(StateStore):
         except BaseException as e:
             for job in batch:
                 job.fail(e)
-        finally:
-            for job in batch:
-                job.done = True
 
-    def _run_one(self, db: sqlite3.Connection, job: _Write[object], *, alone: bool) -> None:
+    def _run_one(
+        self, db: sqlite3.Connection, job: Write[sqlite3.Connection, Any], *, alone: bool
+    ) -> None:
         """One write of a batch, in a savepoint of its own unless it is alone (then its
         error rolls back the transaction)."""
         if alone:
