@@ -49,7 +49,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import random
 import re
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -85,6 +87,7 @@ __all__ = ["PostgresStateStore"]
 T = TypeVar("T")
 
 INSTALL_HINT = "pip install 'durable-resume[postgres]'"
+_ROLLBACK_RETRIES = 8  # a deadlock between two processes' batches is retried this often
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,54}")  # "durable:" + 55 < 64 bytes
 
 
@@ -373,11 +376,7 @@ class PostgresStateStore(StateStore):
                     self._run_one(conn, batch[0], alone=True)
                     return
                 try:
-                    with conn.pipeline(), conn.transaction():
-                        if relaxed:
-                            conn.execute("SET LOCAL synchronous_commit = off")
-                        fetchers = [job.body(conn) for job in batch]
-                        results = [fetch() for fetch in fetchers]
+                    results = self._pipelined(conn, batch, relaxed)
                 except psycopg.Error as e:
                     if isinstance(e, psycopg.OperationalError):
                         raise  # the connection is gone: the whole batch fails
@@ -393,16 +392,47 @@ class PostgresStateStore(StateStore):
             for job in batch:
                 job.fail(e)
 
+    def _pipelined(
+        self, conn: Connection[Any], batch: list[Write[Connection[Any], Any]], relaxed: bool
+    ) -> list[Any]:
+        """The batch as one pipelined transaction; its results. A transaction the server
+        rolled back whole — a deadlock with another process's batch (their rows locked in
+        another order) or a serialization failure — saved nothing, so it runs again, up to
+        `_ROLLBACK_RETRIES` times (then the batch fails); rejected: failing every write of
+        it, which makes workers run blocks again for no reason."""
+        import psycopg
+
+        for attempt in range(_ROLLBACK_RETRIES + 1):
+            try:
+                with conn.pipeline(), conn.transaction():
+                    if relaxed:
+                        conn.execute("SET LOCAL synchronous_commit = off")
+                    fetchers = [job.body(conn) for job in batch]
+                    return [fetch() for fetch in fetchers]
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                if attempt == _ROLLBACK_RETRIES:
+                    raise
+                time.sleep(random.uniform(0, 0.002 * 2**attempt))
+        raise AssertionError("unreachable")
+
     def _run_one(
         self, conn: Connection[Any], job: Write[Connection[Any], Any], *, alone: bool
     ) -> None:
         """One write, in a savepoint of its own unless it is alone (then its error rolls
         back the transaction)."""
-        if alone:
-            with self._errors(job.action, job.instance_id):
-                job.result = job.body(conn)()
-            return
         import psycopg
+
+        if alone:  # one statement in autocommit: rolled back whole, so it may run again
+            with self._errors(job.action, job.instance_id):
+                for attempt in range(_ROLLBACK_RETRIES + 1):
+                    try:
+                        job.result = job.body(conn)()
+                        return
+                    except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                        if attempt == _ROLLBACK_RETRIES:
+                            raise
+                        time.sleep(random.uniform(0, 0.002 * 2**attempt))
+            return
 
         try:
             with self._errors(job.action, job.instance_id), conn.transaction():
