@@ -579,8 +579,11 @@ class Worker:
             now = self.backend.clock.now()
 
             def renew(ids: list[str] = held, now: datetime = now) -> list[str]:
+                # `renew`, never `claim`: a run that ended meanwhile released its lease, and
+                # a late claim would take it again for nothing (blocking other workers)
                 until = now + self.lease
-                return [i for i in ids if not store.claim(i, self.owner, now, until)]
+                gone = [i for i in ids if not store.renew(i, self.owner, until)]
+                return [i for i in gone if i in self._held]
 
             try:
                 lost = await self._io(renew)

@@ -165,6 +165,14 @@ class LeaseTable:
             self._leases[instance_id] = Lease(owner, until)
             return True
 
+    def renew(self, instance_id: str, owner: str, until: datetime) -> bool:
+        with self.lock:
+            held = self._leases.get(instance_id)
+            if held is None or held.owner != owner:
+                return False
+            self._leases[instance_id] = Lease(owner, until)
+            return True
+
     def release(self, instance_id: str, owner: str) -> None:
         with self.lock:
             held = self._leases.get(instance_id)
@@ -411,6 +419,13 @@ class StateStore(abc.ABC):
         holds it now. The default keeps leases in this process only."""
         owner = check_lease_args(owner, now, until)
         return self._lease_table().claim(_check_id(instance_id), owner, now, until)
+
+    def renew(self, instance_id: str, owner: str, until: datetime) -> bool:
+        """Extend ``owner``'s lease of ``instance_id`` to ``until`` if ``owner`` still holds
+        it (expired or not, as long as nobody took it over); never takes a lease that is not
+        its own or that was released — unlike `claim`, which a late renewal must not use."""
+        check_lease_args(owner, until, until)
+        return self._lease_table().renew(_check_id(instance_id), owner, until)
 
     def claim_read(
         self, instance_id: str, owner: str, now: datetime, until: datetime

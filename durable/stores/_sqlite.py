@@ -743,7 +743,25 @@ class SQLiteStateStore(StateStore):
         key = _b(_check_id(instance_id))
         by = _b(check_lease_args(owner, now, until))
         at, end = micros(now), micros(until)
-        return self._batched("claim", instance_id, lambda db: _claim(db, key, by, at, end))
+        return self._batched(
+            "claim", instance_id, lambda db: _claim(db, key, by, at, end), durable=False
+        )
+
+    def renew(self, instance_id: str, owner: str, until: datetime) -> bool:
+        key = _b(_check_id(instance_id))
+        by, end = _b(check_lease_args(owner, until, until)), micros(until)
+        return self._batched(
+            "renew the lease",
+            instance_id,
+            lambda db: (
+                db.execute(
+                    "UPDATE leases SET until = ? WHERE instance_id = ? AND owner = ?",
+                    (end, key, by),
+                ).rowcount
+                > 0
+            ),
+            durable=False,
+        )
 
     def release(self, instance_id: str, owner: str) -> None:
         key, by = _b(_check_id(instance_id)), _b(owner)

@@ -31,6 +31,11 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from programs import fleet  # noqa: E402
 
+# Short enough that the survivors take the killed worker's instances over soon, long enough
+# that a loaded machine renews every lease in time (a late renewal lets another worker take
+# an instance over: correct, at least once, but the test counts re-runs).
+LEASE = 2.0
+
 PUBLISHER = """
 import sys
 sys.path.insert(0, sys.argv[3])
@@ -230,18 +235,18 @@ def test_a_worker_killed_with_sigkill_loses_nothing(
     instances than it runs at once."""
     log = tmp_path / "blocks.log"
     start_instances(store_path, n, log)
-    first = worker(store_path, log, lease=1.0)
+    first = worker(store_path, log, lease=LEASE)
     publisher = publish_all(store_path, n)
     deadline = time.monotonic() + 60  # until the first worker has run a fair share of blocks
     while time.monotonic() < deadline:
         if log.exists() and sum(1 for b in blocks(log) if b[3] == first.pid) >= n // 4:
             break
         time.sleep(0.01)
-    others = [worker(store_path, log, lease=1.0) for _ in range(workers - 1)]  # all run now
+    others = [worker(store_path, log, lease=LEASE) for _ in range(workers - 1)]  # all run now
     time.sleep(0.05)
     first.kill()  # SIGKILL, mid-run
     first.wait()
-    others.append(worker(store_path, log, lease=1.0))  # the restarted worker
+    others.append(worker(store_path, log, lease=LEASE))  # the restarted worker
     assert publisher.wait(timeout=240) == 0, publisher.communicate()[1]
     wait_all_done(store_path, n, others)
     errors = stop(others)

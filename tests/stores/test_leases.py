@@ -208,3 +208,20 @@ def test_claim_read_claims_and_reads_in_one_call(any_store: StateStore) -> None:
     assert [e.name for e in store.read_inbox("i")] == ["go"]
     fresh = store.claim_read("new", "w1", T0, LATER)  # a start: claimed, nothing stored
     assert fresh is not None and fresh.data is None and fresh.header is None
+
+
+def test_renew_extends_only_a_lease_still_held(any_store: StateStore) -> None:
+    store = any_store
+    assert not store.renew("i", "w1", LATER)  # never claimed: renewing takes nothing
+    assert store.lease("i") is None
+    assert store.claim("i", "w1", T0, LATER)
+    later = LATER + timedelta(minutes=1)
+    assert store.renew("i", "w1", later)
+    held = store.lease("i")
+    assert held is not None and (held.owner, held.until) == ("w1", later)
+    assert not store.renew("i", "w2", later)  # not its lease
+    store.release("i", "w1")
+    assert not store.renew("i", "w1", later)  # released: a late renewal takes nothing back
+    assert store.lease("i") is None
+    assert store.claim("i", "w2", T0, LATER)
+    assert not store.renew("i", "w1", later)  # taken over

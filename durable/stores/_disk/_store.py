@@ -510,6 +510,21 @@ class DiskStateStore(StateStore):
             write_lease(fd, (owner, micros(until)))
             return True
 
+    def renew(self, instance_id: str, owner: str, until: datetime) -> bool:
+        owner = check_lease_args(owner, until, until)
+        path = self._paths(instance_id)[1]
+        if not path.exists():
+            return False
+        with (
+            self._errors(f"renew the lease of {_short_repr(instance_id)}", path),
+            locked(path) as fd,
+        ):
+            held = read_lease(fd)
+            if held is None or held[0] != owner:
+                return False
+            write_lease(fd, (owner, micros(until)))
+            return True
+
     def release(self, instance_id: str, owner: str) -> None:
         path = self._paths(instance_id)[1]
         if not path.exists():

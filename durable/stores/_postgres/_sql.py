@@ -288,6 +288,10 @@ ORDER BY i.updated_at, i.id LIMIT %(limit)s
 
 # Take or renew a lease; the WHERE of the upsert is checked against the latest committed
 # lease row (READ COMMITTED upserts lock and re-read it), so two claimers never both win.
+RENEW = """
+UPDATE {s}.leases SET until = %(until)s WHERE instance_id = %(k)s AND owner = %(by)s RETURNING 1
+"""
+
 CLAIM = """
 INSERT INTO {s}.leases (instance_id, owner, until) VALUES (%(k)s, %(by)s, %(until)s)
 ON CONFLICT (instance_id) DO UPDATE SET owner = excluded.owner, until = excluded.until

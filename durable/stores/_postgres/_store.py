@@ -588,6 +588,20 @@ class PostgresStateStore(StateStore):
             durable=False,
         )
 
+    def renew(self, instance_id: str, owner: str, until: datetime) -> bool:
+        params = {
+            "k": _b(_check_id(instance_id)),
+            "by": _b(check_lease_args(owner, until, until)),
+            "until": micros(until),
+        }
+        statement = self.q(_sql.RENEW)
+        return self._batched(
+            "renew the lease",
+            instance_id,
+            lambda conn: _any_row(conn.execute(statement, params)),
+            durable=False,
+        )
+
     def claim_read(
         self, instance_id: str, owner: str, now: datetime, until: datetime
     ) -> StoredInstance | None:
