@@ -127,6 +127,12 @@ def postgres_admin() -> Iterator[PostgresAdmin]:
 
 
 @pytest.fixture
+def postgres_dsn(postgres_admin: PostgresAdmin) -> str:
+    """The test server's DSN (skips, or fails in CI, without a server)."""
+    return POSTGRES_DSN
+
+
+@pytest.fixture
 def postgres_schema(postgres_admin: PostgresAdmin) -> Iterator[str]:
     """A fresh schema name, dropped with everything in it after the test."""
     name = f"t_{uuid.uuid4().hex[:16]}"

@@ -129,7 +129,7 @@ def run_with_kills(
 
 
 @backends(default="asyncio")
-@pytest.mark.parametrize("kind", ["disk", "sqlite"])
+@pytest.mark.parametrize("kind", ["disk", pytest.param("sqlite", marks=pytest.mark.exhaustive)])
 def test_random_kills_during_a_long_loop(tmp_path: pathlib.Path, backend: str, kind: str) -> None:
     """Killed with SIGKILL at random moments and restarted, a 60-step durable loop ends with the
     right result and every step run in order, repeated at most once per kill."""
@@ -153,7 +153,7 @@ def test_random_kills_during_a_long_loop(tmp_path: pathlib.Path, backend: str, k
 
 
 @backends(default="trio")
-@pytest.mark.parametrize("kind", ["disk", pytest.param("sqlite", marks=pytest.mark.exhaustive)])
+@pytest.mark.parametrize("kind", ["disk", "sqlite"])
 def test_kills_during_snapshot_writes_never_tear_the_store(
     tmp_path: pathlib.Path, backend: str, kind: str
 ) -> None:

@@ -64,13 +64,23 @@ def open_store(location: str | pathlib.Path) -> StateStore:
     return SQLiteStateStore(path) if path.suffix == ".db" else DiskStateStore(path)
 
 
+def location(kind: str, request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
+    if kind == "postgres":
+        dsn = request.getfixturevalue("postgres_dsn")
+        return f"{dsn}?schema={request.getfixturevalue('postgres_schema')}"
+    return str(tmp_path / ("fleet.db" if kind == "sqlite" else "fleet"))
+
+
 @pytest.fixture(params=["sqlite", "disk", "postgres"])
 def store_path(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
-    if request.param == "postgres":
-        from conftest import POSTGRES_DSN
+    return location(request.param, request, tmp_path)
 
-        return f"{POSTGRES_DSN}?schema={request.getfixturevalue('postgres_schema')}"
-    return str(tmp_path / ("fleet.db" if request.param == "sqlite" else "fleet"))
+
+@pytest.fixture(params=["sqlite", "postgres", pytest.param("disk", marks=pytest.mark.exhaustive)])
+def kill_store_path(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
+    """As `store_path`; the disk journal in the exhaustive tier (its kill -9 tests are in
+    tests/runtime/test_crash.py)."""
+    return location(request.param, request, tmp_path)
 
 
 def start_instances(path: str, n: int, log: pathlib.Path) -> None:
@@ -227,28 +237,28 @@ def test_four_worker_processes_1000_instances_three_waits(
     ("n", "workers"), [(80, 2), pytest.param(1000, 4, marks=pytest.mark.exhaustive)]
 )
 def test_a_worker_killed_with_sigkill_loses_nothing(
-    store_path: str, tmp_path: pathlib.Path, n: int, workers: int
+    kill_store_path: str, tmp_path: pathlib.Path, n: int, workers: int
 ) -> None:
     """`workers` worker processes; one is killed with SIGKILL mid-run and a new one starts.
     Every instance completes once with every event consumed once; the only blocks that run
     twice are those the killed worker ran since its runs' last checkpoints, in no more
     instances than it runs at once."""
     log = tmp_path / "blocks.log"
-    start_instances(store_path, n, log)
-    first = worker(store_path, log, lease=LEASE)
-    publisher = publish_all(store_path, n)
+    start_instances(kill_store_path, n, log)
+    first = worker(kill_store_path, log, lease=LEASE)
+    publisher = publish_all(kill_store_path, n)
     deadline = time.monotonic() + 60  # until the first worker has run a fair share of blocks
     while time.monotonic() < deadline:
         if log.exists() and sum(1 for b in blocks(log) if b[3] == first.pid) >= n // 4:
             break
         time.sleep(0.01)
-    others = [worker(store_path, log, lease=LEASE) for _ in range(workers - 1)]  # all run now
+    others = [worker(kill_store_path, log, lease=LEASE) for _ in range(workers - 1)]  # all run now
     time.sleep(0.05)
     first.kill()  # SIGKILL, mid-run
     first.wait()
-    others.append(worker(store_path, log, lease=LEASE))  # the restarted worker
+    others.append(worker(kill_store_path, log, lease=LEASE))  # the restarted worker
     assert publisher.wait(timeout=240) == 0, publisher.communicate()[1]
-    wait_all_done(store_path, n, others)
+    wait_all_done(kill_store_path, n, others)
     errors = stop(others)
     assert all(p.returncode == 0 for p in others), errors
     again = check_log(log, n, killed=first.pid)
@@ -257,5 +267,5 @@ def test_a_worker_killed_with_sigkill_loses_nothing(
     assert len({instance_id for instance_id, _ in again}) <= 20
     by_first = {(i, b) for kind, i, b, pid in blocks(log) if kind == "start" and pid == first.pid}
     assert set(again) <= by_first  # only blocks the killed worker was running ran again
-    check_store(store_path, n)
+    check_store(kill_store_path, n)
     print(f"\n{len(again)} block(s) in flight at the kill ran again: {sorted(again)}")
