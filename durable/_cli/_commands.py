@@ -330,7 +330,10 @@ def _open_postgres(url: str) -> PostgresStateStore:
     parts = urllib.parse.urlsplit(url)
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     schemas = [value for key, value in query if key == "schema"]
-    rest = urllib.parse.urlencode([(key, value) for key, value in query if key != "schema"])
+    # quote, not quote_plus: libpq reads "+" as itself (options=-c%20x%3Dy must stay a space)
+    rest = urllib.parse.urlencode(
+        [(key, value) for key, value in query if key != "schema"], quote_via=urllib.parse.quote
+    )
     dsn = urllib.parse.urlunsplit(parts._replace(query=rest))
     try:
         return PostgresStateStore(dsn, schema=schemas[-1] if schemas else "durable")

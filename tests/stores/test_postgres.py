@@ -402,25 +402,20 @@ async def test_a_worker_runs_instances_to_the_end(opened: PostgresStateStore) ->
             assert [await h.result() for h in handles] == [n + 6 for n in range(20)]
 
 
+def durable_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "durable", *argv]
+    return subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=60)
+
+
 def test_the_cli_lists_a_postgres_store(opened: PostgresStateStore) -> None:
     assert opened.commit("pg-1", 0, header(1, events=("go",)), snap(1))
     url = POSTGRES_DSN + ("&" if "?" in POSTGRES_DSN else "?") + f"schema={opened.schema}"
-    done = subprocess.run(
-        [sys.executable, "-m", "durable", "--store", url, "list", "--json"],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "pg-1" in done.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "durable", "--store", POSTGRES_DSN + "?schema=a-b", "list"],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    # libpq parameters pass through, a percent-encoded space kept a space (not a "+")
+    for store in (url, url + "&options=-c%20statement_timeout%3D5000"):
+        done = durable_cli("--store", store, "list", "--json")
+        assert done.returncode == 0, done.stderr
+        assert "pg-1" in done.stdout
+    bad = durable_cli("--store", POSTGRES_DSN + "?schema=a-b", "list")
     assert bad.returncode == 2 and "schema must be an identifier" in bad.stderr
 
 
