@@ -321,7 +321,7 @@ WITH RECURSIVE up (id, parent, depth) AS (
     FOR UPDATE OF i SKIP LOCKED
 ), claimed AS (
     INSERT INTO {{s}}.leases (instance_id, owner, until)
-    SELECT id, %(by)s, %(until)s FROM picked
+    SELECT id, %(by)s, %(until)s FROM picked ORDER BY id
     ON CONFLICT (instance_id) DO UPDATE SET owner = excluded.owner, until = excluded.until
         WHERE {{s}}.leases.owner = excluded.owner OR {{s}}.leases.until <= %(now)s
     RETURNING instance_id

@@ -354,6 +354,28 @@ class PostgresStateStore(StateStore):
         return cast(T, self._group.submit(Write(action, instance_id, body, durable=durable)))
 
     def _run_batch(self, batch: list[Write[Connection[Any], Any]]) -> None:
+        """The writes of ``batch`` in a few transactions that lock rows in one order.
+
+        Batches of two processes must not deadlock (PostgreSQL finds a deadlock only after
+        ``deadlock_timeout``, a second by default, and rolls one back): lease writes go in a
+        transaction of their own, sorted by instance id; each `claim_ready` alone (it locks
+        instance rows, then their leases); the checkpoints and publishes, sorted by instance
+        id, in another. Rejected: one transaction for the whole batch, which held a claimed
+        lease row while it waited for an instance row another process's `claim_ready` held,
+        and that one waited for the lease (measured: 38 deadlocks in 30 s with 4 workers)."""
+        leases = sorted(
+            (job for job in batch if not job.durable and job.instance_id is not None),
+            key=lambda job: job.instance_id or "",
+        )
+        durable = sorted(
+            (job for job in batch if job.durable), key=lambda job: job.instance_id or ""
+        )
+        alone = [[job] for job in batch if not job.durable and job.instance_id is None]
+        for group in (leases, *alone, durable):
+            if group:
+                self._run_group(group)
+
+    def _run_group(self, batch: list[Write[Connection[Any], Any]]) -> None:
         """Every write of ``batch`` in one transaction on one connection.
 
         A write's body sends its statement and returns what fetches its result, so a batch
