@@ -509,7 +509,8 @@ def conclude(results: dict[tuple[str, int], Throughput], deadlock_timeout: float
             f"{off.usage.wal_syncs / max(off.cycles, 1):.2f}) -> the limit is {verdict}"
         )
     four, fast = results.get(("postgres", 4)), results.get(("postgres dl 20ms", 4))
-    if four and fast:
+    one = results.get(("postgres", 1))
+    if four and fast and four.usage.deadlocks:
         waited = four.usage.deadlocks * deadlock_timeout
         print(
             f"  postgres, 4 workers: {four.usage.deadlocks} deadlocks between the processes' "
@@ -518,6 +519,15 @@ def conclude(results: dict[tuple[str, int], Throughput], deadlock_timeout: float
             f"deadlock_timeout=20ms {fast.rate:.0f} cycles/s ({fast.rate / four.rate:.1f}x, "
             f"{fast.usage.deadlocks} deadlocks) -> with several processes the limit is these "
             "deadlocks, then CPU"
+        )
+    elif four and one:
+        per_one = one.usage.workers / max(one.cycles, 1)
+        per_four = four.usage.workers / max(four.cycles, 1)
+        print(
+            f"  postgres, 4 workers: no deadlocks; worker CPU per cycle {per_one * 1e6:.0f} us "
+            f"with 1 worker, {per_four * 1e6:.0f} us with 4 (all processes on 2 cores, the "
+            "server too) -> on this machine one worker and the server already fill the cores: "
+            "more workers add CPU per cycle, not throughput; they scale across machines"
         )
 
 

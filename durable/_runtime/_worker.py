@@ -24,8 +24,10 @@ three ways:
   is pending the worker re-reads ``backend.clock.now()`` every `timer_check` real seconds
   (0.05 by default): advancing a virtual clock wakes the instance within that.
 * **Polling** (`DurableBackend` only): every `poll_interval` seconds the worker asks
-  ``store.ready(clock.now(), limit)``, which finds what other processes published, timers
-  of instances this worker never ran, and children whose wait resolved.
+  ``store.claim_ready(clock.now(), owner, until, limit, programs=...)``, which finds and
+  claims what other processes published, timers of instances this worker never ran, and
+  roots whose children finished. A store that hears other processes (``store.listens``:
+  PostgreSQL's LISTEN/NOTIFY) makes the worker poll at once when it hears something.
 
 An instance is resumed through the program its header names (``program`` against
 ``program.name`` of the worker's `programs`); an instance of another program is skipped
@@ -205,6 +207,7 @@ class Worker:
         self._waiting: dict[str, DurableProgram[..., Any]] = {}
         self._store_failures: dict[str, int] = {}
         self._pending: set[str] = set()  # woken from any thread; guarded by `_lock`
+        self._poll_soon = False  # the store heard another process; guarded by `_lock`
         self._lock = threading.Lock()
         self._wake: anyio.Event | None = None
         self._schedule_on_loop: Callable[[Callable[[], None]], object] | None = None
@@ -244,7 +247,7 @@ class Worker:
         if isinstance(self.backend, DurableBackend):
             group.start_soon(self._renew_leases)
             if self.backend.store.listens:
-                group.start_soon(self.backend.store.listen, self._notify)
+                group.start_soon(self.backend.store.listen, self._heard)
         emit("worker.started", programs=sorted(self.programs), concurrency=self.concurrency)
         return self
 
@@ -379,6 +382,21 @@ class Worker:
         with contextlib.suppress(RuntimeError):  # the loop is closing: the id stays pending
             scheduler(self._set_wake)
 
+    def _heard(self, instance_id: str) -> None:
+        """The store's listener (another process published, or finished a child): poll now.
+
+        Every worker hears every notification; had each claimed the instance named, all but
+        one would lose the race, each at the cost of a trip to the store. A poll instead
+        claims, with `StateStore.claim_ready` (``SKIP LOCKED`` on PostgreSQL), whatever is
+        ready and not taken, so notifications heard together cost one poll and workers
+        share the ready instances out."""
+        with self._lock:
+            self._poll_soon = True
+        scheduler = self._schedule_on_loop
+        if scheduler is not None:
+            with contextlib.suppress(RuntimeError):
+                scheduler(self._set_wake)
+
     def _set_wake(self) -> None:
         if self._wake is not None:
             self._wake.set()
@@ -394,6 +412,9 @@ class Worker:
             self._wake = anyio.Event()
             with self._lock:
                 woken, self._pending = self._pending, set()
+                heard, self._poll_soon = self._poll_soon, False
+            if heard and not poll_failures:
+                next_poll = 0.0
             for instance_id in woken:
                 self._schedule(instance_id, again=True)
             now = self.backend.clock.now()
