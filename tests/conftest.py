@@ -23,16 +23,12 @@ from __future__ import annotations
 import os
 import pathlib
 import uuid
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
+from storekit import POSTGRES_DSN, PostgresAdmin, make_store
 
 from durable.stores import (
-    DiskStateStore,
-    InMemoryStateStore,
-    PostgresStateStore,
-    SQLiteStateStore,
     StateStore,
 )
 
@@ -84,30 +80,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
 
 
-POSTGRES_DSN = os.environ.get("DURABLE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-class PostgresAdmin:
-    """The session's connection for setting up and dropping test schemas; reconnects once
-    when the server dropped it (a test restarts the server)."""
-
-    def __init__(self) -> None:
-        import psycopg
-
-        self._conn = psycopg.connect(POSTGRES_DSN, autocommit=True, connect_timeout=5)
-
-    def execute(self, query: str, params: Sequence[object] = ()) -> Any:
-        import psycopg
-
-        try:
-            return self._conn.execute(query, params or None)
-        except psycopg.OperationalError:
-            self._conn.close()
-            self._conn = psycopg.connect(POSTGRES_DSN, autocommit=True, connect_timeout=5)
-            return self._conn.execute(query, params or None)
-
-    def close(self) -> None:
-        self._conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -173,23 +145,6 @@ def _drop_store_schemas() -> Iterator[None]:
             admin.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
         admin.close()
         _free_schemas.clear()
-
-
-def make_store(kind: str, request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> StateStore:
-    """A fresh store of ``kind`` (the ids of the ``store`` fixture)."""
-    if kind == "memory":
-        return InMemoryStateStore()
-    if kind == "disk":
-        return DiskStateStore(tmp_path / "store")
-    if kind == "sqlite":
-        return SQLiteStateStore(tmp_path / "store.db")
-    from psycopg.conninfo import make_conninfo
-
-    schema = request.getfixturevalue("store_schema")
-    # Tests need no power-loss durability: without the WAL flush at each commit a write
-    # costs a fraction of a millisecond instead of an fsync.
-    fast = make_conninfo(POSTGRES_DSN, options="-c synchronous_commit=off")
-    return PostgresStateStore(fast, schema=schema, max_size=4)
 
 
 @pytest.fixture(params=["memory", "disk", "sqlite", "postgres"])

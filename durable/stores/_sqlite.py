@@ -71,7 +71,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from .._model import CANCEL_EVENT, FINISHED, InstanceHeader
+from .._model import CANCEL_EVENT, InstanceHeader
 from ..errors import StoreError
 from ._batch import GroupCommit, Write
 from ._contract import (
@@ -93,148 +93,23 @@ from ._contract import (
     micros,
     roots_of,
 )
+from ._sqlite_schema import (
+    APPLICATION_ID,
+    INSTANCE_ROWS,
+    MIGRATIONS,
+    READY,
+    RETAIN,
+    SCHEMA_VERSION,
+    UPSERT_INSTANCE,
+    UPSERT_SNAPSHOT,
+)
 
 __all__ = ["SQLiteStateStore"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
-APPLICATION_ID = 0x64757261  # "dura": this file is a durable store
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-
-# Step i takes a database from schema version i to i + 1 (step 0 creates it).
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE instances (
-            id BLOB PRIMARY KEY NOT NULL,
-            seq INTEGER,
-            status TEXT,
-            program BLOB,
-            wake_at INTEGER,
-            children_mode TEXT,
-            parent BLOB,
-            lease_owner BLOB,
-            lease_until INTEGER,
-            created_at INTEGER,
-            updated_at INTEGER,
-            events TEXT,
-            children TEXT,
-            header BLOB
-        )""",
-        "CREATE INDEX instances_wake ON instances (status, wake_at)",
-        "CREATE INDEX instances_updated ON instances (updated_at)",
-        "CREATE INDEX instances_parent ON instances (parent)",
-        "CREATE TABLE snapshots (id BLOB PRIMARY KEY NOT NULL, data BLOB NOT NULL)",
-        """CREATE TABLE inbox (
-            instance_id BLOB NOT NULL,
-            event_id BLOB NOT NULL,
-            name BLOB NOT NULL,
-            data BLOB NOT NULL,
-            PRIMARY KEY (instance_id, event_id)
-        )""",
-        "CREATE INDEX inbox_name ON inbox (name, instance_id)",
-        """CREATE TABLE history (
-            n INTEGER PRIMARY KEY,
-            instance_id BLOB NOT NULL,
-            entry BLOB NOT NULL
-        )""",
-        "CREATE INDEX history_instance ON history (instance_id, n)",
-        """CREATE TABLE waits (
-            instance_id BLOB NOT NULL,
-            name BLOB NOT NULL,
-            PRIMARY KEY (instance_id, name)
-        ) WITHOUT ROWID""",
-        """CREATE TABLE children (
-            instance_id BLOB NOT NULL,
-            position INTEGER NOT NULL,
-            child_id BLOB NOT NULL,
-            first INTEGER NOT NULL,
-            PRIMARY KEY (instance_id, position)
-        ) WITHOUT ROWID""",
-    ),
-    (  # 1 -> 2: leases, for ids with or without a snapshot (a start is claimed too)
-        """CREATE TABLE leases (
-            instance_id BLOB PRIMARY KEY NOT NULL,
-            owner BLOB NOT NULL,
-            until INTEGER NOT NULL
-        ) WITHOUT ROWID""",
-    ),
-    (  # 2 -> 3: superseded checkpoints (a rowid table: the snapshot blobs stay off the index)
-        """CREATE TABLE checkpoints (
-            instance_id BLOB NOT NULL,
-            seq INTEGER NOT NULL,
-            header BLOB NOT NULL,
-            data BLOB NOT NULL,
-            PRIMARY KEY (instance_id, seq)
-        )""",
-    ),
-)
-
-_FINISHED_SQL = ", ".join(f"'{status}'" for status in sorted(FINISHED))
-
-# Paused instances whose wait resolves now: four indexed sub-queries (wake time passed; an
-# awaited event in the inbox; the cancellation event in the inbox; children finished), the
-# same conditions as `durable._model.is_ready`, oldest update first.
-_READY = f"""
-SELECT i.id FROM instances AS i WHERE i.rowid IN (
-    SELECT rowid FROM instances WHERE status = 'paused' AND wake_at <= :now
-    UNION
-    SELECT p.rowid FROM inbox AS e JOIN instances AS p ON p.id = e.instance_id
-        WHERE e.name = :cancel AND p.status = 'paused'
-    UNION
-    SELECT p.rowid FROM waits AS w
-        JOIN instances AS p ON p.id = w.instance_id
-        WHERE p.status = 'paused' AND EXISTS (
-            SELECT 1 FROM inbox AS e WHERE e.instance_id = w.instance_id AND e.name = w.name)
-    UNION
-    SELECT p.rowid FROM (
-        SELECT c.instance_id AS id, MAX(c.first) AS first,
-            MIN(COALESCE(k.status IN ({_FINISHED_SQL}), 0)) AS all_done,
-            MAX(COALESCE(k.status IN ({_FINISHED_SQL}), 0)) AS any_done
-        FROM children AS c LEFT JOIN instances AS k ON k.id = c.child_id
-        GROUP BY c.instance_id
-    ) AS g JOIN instances AS p ON p.id = g.id
-        WHERE p.status = 'paused' AND (CASE WHEN g.first THEN g.any_done ELSE g.all_done END)
-) ORDER BY i.updated_at, i.rowid LIMIT :limit
-"""
-
-_UPSERT_INSTANCE = """
-INSERT INTO instances (id, seq, status, program, wake_at, children_mode, parent, lease_owner,
-    lease_until, created_at, updated_at, events, children, header)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, status = excluded.status,
-    program = excluded.program, wake_at = excluded.wake_at,
-    children_mode = excluded.children_mode, parent = excluded.parent,
-    lease_owner = excluded.lease_owner, lease_until = excluded.lease_until,
-    created_at = excluded.created_at, updated_at = excluded.updated_at,
-    events = excluded.events, children = excluded.children, header = excluded.header
-"""
-
-# The checkpoint a commit supersedes, copied inside SQLite (its bytes never reach Python).
-_RETAIN = """
-INSERT OR REPLACE INTO checkpoints (instance_id, seq, header, data)
-SELECT i.id, i.seq, i.header, s.data FROM instances AS i JOIN snapshots AS s ON s.id = i.id
-WHERE i.id = ? AND i.header IS NOT NULL AND i.seq IS NOT NULL
-"""
-
-_UPSERT_SNAPSHOT = (
-    "INSERT INTO snapshots (id, data) VALUES (?, ?) "
-    "ON CONFLICT (id) DO UPDATE SET data = excluded.data"
-)
-
-# Every table and the column holding the id of the instance a row belongs to (`delete`).
-_INSTANCE_ROWS = (
-    ("instances", "id"),
-    ("snapshots", "id"),
-    ("inbox", "instance_id"),
-    ("history", "instance_id"),
-    ("waits", "instance_id"),
-    ("children", "instance_id"),
-    ("leases", "instance_id"),
-    ("checkpoints", "instance_id"),
-)
 
 Synchronous = Literal["FULL", "NORMAL"]
 
@@ -379,13 +254,13 @@ class SQLiteStateStore(StateStore):
         return version
 
     def _migrate(self, db: sqlite3.Connection) -> None:
-        """Run the steps of `_MIGRATIONS` from the stored version on, under the write lock (a
+        """Run the steps of `MIGRATIONS` from the stored version on, under the write lock (a
         process opening the file at the same moment waits, then finds nothing to do)."""
         db.execute("BEGIN IMMEDIATE")
         try:
             version = self._version(db)
             for step in range(version, SCHEMA_VERSION):
-                for statement in _MIGRATIONS[step]:
+                for statement in MIGRATIONS[step]:
                     db.execute(statement)
             if version < SCHEMA_VERSION:
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -621,7 +496,7 @@ class SQLiteStateStore(StateStore):
         """Keep checkpoint `superseded` and the ones before it, `keep_checkpoints` in all
         (seqs grow by one per commit, so the oldest kept is ``superseded - keep + 1``)."""
         if self.keep_checkpoints and superseded:
-            db.execute(_RETAIN, (key,))
+            db.execute(RETAIN, (key,))
         db.execute(
             "DELETE FROM checkpoints WHERE instance_id = ? AND seq <= ?",
             (key, superseded - self.keep_checkpoints),
@@ -656,14 +531,14 @@ class SQLiteStateStore(StateStore):
         snapshot: bytes,
     ) -> None:
         """Upsert the snapshot and the header columns; rewrite ``waits`` and ``children``."""
-        db.execute(_UPSERT_SNAPSHOT, (key, snapshot))
+        db.execute(UPSERT_SNAPSHOT, (key, snapshot))
         db.execute("DELETE FROM waits WHERE instance_id = ?", (key,))
         db.execute("DELETE FROM children WHERE instance_id = ?", (key,))
         if header is None:
-            db.execute(_UPSERT_INSTANCE, (key, *[None] * 13))
+            db.execute(UPSERT_INSTANCE, (key, *[None] * 13))
             return
         db.execute(
-            _UPSERT_INSTANCE,
+            UPSERT_INSTANCE,
             (
                 key,
                 header.seq,
@@ -734,7 +609,7 @@ class SQLiteStateStore(StateStore):
             return []
         params = {"now": _micros(now), "cancel": _b(CANCEL_EVENT), "limit": limit}
         with self._transaction("find the ready instances", write=False) as db:
-            rows = db.execute(_READY, params).fetchall()
+            rows = db.execute(READY, params).fetchall()
         return [_s(row[0]) for row in rows]
 
     # -- leases ---------------------------------------------------------------------------------
@@ -799,7 +674,7 @@ class SQLiteStateStore(StateStore):
         params = {"now": at, "cancel": _b(CANCEL_EVENT), "limit": limit}
 
         def body(db: sqlite3.Connection) -> list[str]:
-            found = [_s(row[0]) for row in db.execute(_READY, params).fetchall()]
+            found = [_s(row[0]) for row in db.execute(READY, params).fetchall()]
             roots = roots_of(found, lambda i: self._header_in(db, i))
             wanted = [i for i, program in roots if programs is None or program in programs]
             return [i for i in wanted if _claim(db, _b(i), by, at, end)]
@@ -885,7 +760,7 @@ class SQLiteStateStore(StateStore):
 
         def body(db: sqlite3.Connection) -> bool:
             found = False
-            for table, column in _INSTANCE_ROWS:
+            for table, column in INSTANCE_ROWS:
                 cursor = db.execute(f"DELETE FROM {table} WHERE {column} = ?", (key,))
                 found = cursor.rowcount > 0 or found
             return found

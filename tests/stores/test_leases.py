@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from conftest import make_store
+from storekit import make_store
 from test_contract import HOSTILE_IDS, T0, LoadSaveStore, ev, header, snap
 
 from durable.stores import DiskStateStore, SQLiteStateStore, StateStore

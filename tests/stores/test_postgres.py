@@ -20,8 +20,8 @@ from datetime import timedelta
 
 import anyio
 import pytest
-from conftest import POSTGRES_DSN, PostgresAdmin
 from psycopg.conninfo import make_conninfo
+from storekit import POSTGRES_DSN, PostgresAdmin
 from test_contract import T0, ev, header, snap
 
 import durable

@@ -33,7 +33,7 @@ from durable.stores import (
     StateStore,
     StoredInstance,
 )
-from durable.stores._sqlite import _READY, APPLICATION_ID, SCHEMA_VERSION
+from durable.stores._sqlite_schema import APPLICATION_ID, READY, SCHEMA_VERSION
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 WORKER = REPO / "tests" / "programs" / "sqlite_worker.py"
@@ -291,7 +291,7 @@ def test_ready_reads_no_snapshot_and_uses_indexes(tmp_path: pathlib.Path) -> Non
     store = SQLiteStateStore(tmp_path / "s.db")
     assert store._db is not None
     params = {"now": 0, "cancel": b"x", "limit": 5}
-    plan = [row[3] for row in store._db.execute("EXPLAIN QUERY PLAN " + _READY, params)]
+    plan = [row[3] for row in store._db.execute("EXPLAIN QUERY PLAN " + READY, params)]
     assert not any("snapshots" in step for step in plan), plan
     # instances are only ever reached through an index or their rowid, never scanned
     assert not any(step.startswith("SCAN") and "instances" in step for step in plan), plan
