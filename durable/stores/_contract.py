@@ -248,6 +248,22 @@ def _check_id(instance_id: object) -> str:
     return instance_id
 
 
+def _check_header(header: object) -> InstanceHeader:
+    if not isinstance(header, InstanceHeader):
+        raise TypeError(f"header must be an InstanceHeader, got {type(header).__qualname__}")
+    return header
+
+
+def parse_header(instance_id: str, raw: bytes | str, where: str) -> InstanceHeader:
+    """A stored header; `StoreError` naming the instance and `where` it is kept if corrupt."""
+    try:
+        return InstanceHeader.from_json(raw)
+    except ValueError as e:
+        raise StoreError(
+            f"instance {_short_repr(instance_id)}: corrupt header in {where} ({e})"
+        ) from e
+
+
 def _check_event_id(event_id: object) -> str:
     if not isinstance(event_id, str):
         raise TypeError(
@@ -512,10 +528,7 @@ class StateStore(abc.ABC):
         raw = self.load(_check_id(instance_id) + _HEADER_KEY)
         if raw is None:
             return None
-        try:
-            return InstanceHeader.from_json(raw)
-        except ValueError as e:
-            raise StoreError(f"instance {_short_repr(instance_id)}: corrupt header ({e})") from e
+        return parse_header(instance_id, raw, type(self).__qualname__)
 
     def _inbox_names(self, instance_id: str) -> set[str]:
         return {event.name for event in self.read(instance_id).inbox}

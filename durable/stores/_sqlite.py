@@ -82,6 +82,7 @@ from ._contract import (
     StoredInstance,
     _as_bytes,
     _check_event_id,
+    _check_header,
     _check_history_entry,
     _check_id,
     _event_name,
@@ -91,6 +92,7 @@ from ._contract import (
     check_lease_args,
     from_micros,
     micros,
+    parse_header,
     roots_of,
 )
 from ._sqlite_schema import (
@@ -448,13 +450,8 @@ class SQLiteStateStore(StateStore):
     def _header(self, instance_id: str, raw: bytes | None) -> InstanceHeader | None:
         if raw is None:
             return None
-        try:
-            return InstanceHeader.from_json(bytes(raw).decode("utf-8", "surrogatepass"))
-        except ValueError as e:
-            raise StoreError(
-                f"instance {_short_repr(instance_id)}: corrupt header in SQLite store "
-                f"{self._path} ({e})"
-            ) from e
+        text = bytes(raw).decode("utf-8", "surrogatepass")
+        return parse_header(instance_id, text, f"SQLite store {self._path}")
 
     def commit(
         self,
@@ -468,8 +465,7 @@ class SQLiteStateStore(StateStore):
         owner: str | None = None,
     ) -> bool:
         instance_id = _check_id(instance_id)
-        if not isinstance(header, InstanceHeader):
-            raise TypeError(f"header must be an InstanceHeader, got {type(header).__qualname__}")
+        _check_header(header)
         snapshot = _as_bytes(data, "snapshot")
         key = _b(instance_id)
         gone = [(key, _b(_check_event_id(e))) for e in consumed]

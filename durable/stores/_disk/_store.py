@@ -20,6 +20,7 @@ from .._contract import (
     StoredInstance,
     _as_bytes,
     _check_event_id,
+    _check_header,
     _check_history_entry,
     _check_id,
     _event_name,
@@ -407,8 +408,7 @@ class DiskStateStore(StateStore):
         *,
         owner: str | None = None,
     ) -> bool:
-        if not isinstance(header, InstanceHeader):
-            raise TypeError(f"header must be an InstanceHeader, got {type(header).__qualname__}")
+        _check_header(header)
         return self._checkpoint(instance_id, expected_seq, header, data, consumed, history, owner)
 
     def load(self, instance_id: str) -> bytes | None:

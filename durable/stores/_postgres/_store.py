@@ -67,6 +67,7 @@ from .._contract import (
     StoredInstance,
     _as_bytes,
     _check_event_id,
+    _check_header,
     _check_history_entry,
     _check_id,
     _event_name,
@@ -75,6 +76,7 @@ from .._contract import (
     check_lease_args,
     from_micros,
     micros,
+    parse_header,
 )
 from . import _sql
 
@@ -504,13 +506,7 @@ class PostgresStateStore(StateStore):
     def _header(self, instance_id: str, raw: bytes | None) -> InstanceHeader | None:
         if raw is None:
             return None
-        try:
-            return InstanceHeader.from_json(_s(raw))
-        except ValueError as e:
-            raise StoreError(
-                f"instance {_short_repr(instance_id)}: corrupt header in PostgreSQL store "
-                f"{self._where} ({e})"
-            ) from e
+        return parse_header(instance_id, _s(raw), f"PostgreSQL store {self._where}")
 
     def commit(
         self,
@@ -524,8 +520,7 @@ class PostgresStateStore(StateStore):
         owner: str | None = None,
     ) -> bool:
         instance_id = _check_id(instance_id)
-        if not isinstance(header, InstanceHeader):
-            raise TypeError(f"header must be an InstanceHeader, got {type(header).__qualname__}")
+        _check_header(header)
         wake = None
         if header.parent is not None and header.status in FINISHED:
             wake = wake_payload(header.parent)
