@@ -42,8 +42,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-import anyio.to_thread
-
 from .._model import CANCEL_EVENT, InstanceHeader, Snapshot, Wait, header_of, read_snapshot
 from .._model._codec import Encoder, UnencodableValue
 from .._tracing import emit
@@ -56,6 +54,7 @@ from ..errors import (
 from ..stores import InboxEvent, InMemoryStateStore, StateStore, StoredInstance, new_event_id
 from ._clock import SYSTEM_CLOCK, Clock
 from ._delete import delete_instances, purge_instances
+from ._offload import offload
 from ._repair import Repair, edit_instance, fork_instance, operator, retry_instance
 from ._resolve import Resolved, resolve
 
@@ -187,7 +186,7 @@ class DurableBackend(OrchestrationBackend):
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         if self.store.blocking:
-            return await anyio.to_thread.run_sync(fn, *args)
+            return await offload(fn, *args)
         return fn(*args)
 
     async def _read(self, instance_id: str) -> StoredInstance:
@@ -260,25 +259,25 @@ class DurableBackend(OrchestrationBackend):
         """Resolve `wait` against the inbox and, if it must wait, commit: one store trip.
 
         The inbox is looked at on the event loop when the store can do that without blocking
-        (then the thread only saves); an event published after that look is found by the next
-        call, as one published just after the save would be.
+        (then the thread only saves), else by `StateStore.commit_unless` in the store's
+        thread (inside the commit's transaction on SQLite); an event published after that
+        look is found by the next call, as one published just after the save would be.
         """
         now = self.clock.now()
-        commit = _commit_job(self.store, instance_id, state, header, history)
         quick = self.store.try_read(instance_id)
         if quick is not None:
             resolved = resolve(wait, quick.inbox, now, exclude=exclude)
             if resolved is not None:
                 return resolved
+            commit = _commit_job(self.store, instance_id, state, header, history)
             _committed(instance_id, header, await self._io(commit))
             return None
 
-        def resolve_or_commit() -> Resolved | bool:
-            inbox = self.store.read_inbox(instance_id)
-            found = resolve(wait, inbox, now, exclude=exclude)
-            return found if found is not None else commit()
+        def unless(inbox: tuple[InboxEvent, ...]) -> Resolved | None:
+            return resolve(wait, inbox, now, exclude=exclude)
 
-        outcome = await self._io(resolve_or_commit)
+        job = _commit_job(self.store, instance_id, state, header, history, unless=unless)
+        outcome = await self._io(job)
         if isinstance(outcome, Resolved):
             return outcome
         _committed(instance_id, header, outcome)
@@ -314,7 +313,7 @@ class DurableBackend(OrchestrationBackend):
         """`publish_event` for async code: the store's I/O runs off the event loop."""
         _check_ids(instance_id, event_name)
         if self.store.blocking:
-            await anyio.to_thread.run_sync(self.publish_event, instance_id, event_name, payload)
+            await offload(self.publish_event, instance_id, event_name, payload)
         else:
             self.publish_event(instance_id, event_name, payload)
 
@@ -484,22 +483,27 @@ def _commit_job(
     state: dict[str, Any],
     header: InstanceHeader,
     history: list[dict[str, Any]],
-) -> Callable[[], bool]:
-    """The store's compare-and-set save of `state`, ready to run in the store's thread."""
+    *,
+    unless: Callable[[tuple[InboxEvent, ...]], Resolved | None] | None = None,
+) -> Callable[[], Any]:
+    """The store's compare-and-set save of `state` (`StateStore.commit`, or with `unless`
+    `StateStore.commit_unless`), ready to run in the store's thread."""
     data = json.dumps(state, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     lease = lease_owner.get()
     owner = None if lease is None else lease.owner
-    return functools.partial(
-        store.commit,
+    args = (
         instance_id,
         header.seq - 1,
         header,
         data.encode("utf-8", "surrogatepass"),
         list(state.get("consumed_events") or ()),
         [_json_line(entry) for entry in history],
-        # only when leased, so that a store written before leases keeps working
-        **({} if owner is None else {"owner": owner}),
     )
+    # owner only when leased, so that a store written before leases keeps working
+    leased: dict[str, Any] = {} if owner is None else {"owner": owner}
+    if unless is not None:
+        return functools.partial(store.commit_unless, *args, unless=unless, **leased)
+    return functools.partial(store.commit, *args, **leased)
 
 
 def _committed(instance_id: str, header: InstanceHeader, saved: bool) -> None:

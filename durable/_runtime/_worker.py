@@ -71,7 +71,6 @@ from typing import Any, Generic, ParamSpec, TypeVar, cast
 
 import anyio
 import anyio.abc
-import anyio.to_thread
 
 from .._model import FINISHED, InstanceHeader, header_of
 from .._tracing import emit
@@ -85,6 +84,7 @@ from ..errors import (
 from ._backend import DurableBackend, OrchestrationBackend, RunLease, lease_owner
 from ._clock import SystemClock
 from ._engine import DurableRuntime, arguments_digest
+from ._offload import offload
 from ._program import DurableProgram
 
 __all__ = ["InstanceHandle", "Worker", "WorkerStats"]
@@ -655,7 +655,7 @@ class Worker:
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         assert isinstance(self.backend, DurableBackend)
         if self.backend.store.blocking:
-            return await anyio.to_thread.run_sync(fn, *args)
+            return await offload(fn, *args)
         return fn(*args)
 
     async def _header(self, instance_id: str) -> InstanceHeader | None:

@@ -20,7 +20,9 @@ The runtime calls four operations:
 
 * `StateStore.read` → `StoredInstance` (header, bytes, inbox) to start or resume;
 * `StateStore.commit` (expected sequence number, header, bytes, consumed event ids, audit
-  entries) → whether it saved: a compare-and-set on the header's ``seq``;
+  entries) → whether it saved: a compare-and-set on the header's ``seq``; a pause calls
+  `StateStore.commit_unless`, which first asks whether the inbox resolves the wait already
+  (then nothing is saved), in the commit's own transaction where the store can;
 * `StateStore.publish` to add an event (with its audit entries);
 * `StateStore.ready` (now, limit) → the paused instances whose wait can be resolved now (an
   event in the inbox for a name the header awaits, a wake time passed, children finished).
@@ -40,9 +42,9 @@ pause costs no extra trip. A commit without ``owner`` (the seed call form) ignor
 (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL). Leases need not be durable: a lease
 lost in a power failure belonged to a worker that died with it.
 
-Methods are synchronous and may block. The runtime calls them through
-``anyio.to_thread.run_sync`` when the class attribute ``blocking`` is true and directly on the
-event loop otherwise.
+Methods are synchronous and may block. The runtime calls them in worker threads (its own
+small pool, `durable._runtime._offload`) when the class attribute ``blocking`` is true and
+directly on the event loop otherwise.
 
 A store written against the seed contract implements only ``load``/``save`` (and perhaps the
 inbox and history methods); the defaults below build the four operations on those. The
@@ -96,10 +98,12 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from .._model import FINISHED, InstanceHeader, is_ready
 from ..errors import InvalidInstanceIdError, StoreError
+
+T = TypeVar("T")
 
 __all__ = [
     "DEFAULT_KEEP_CHECKPOINTS",
@@ -314,8 +318,8 @@ def new_event_id() -> str:
 class StateStore(abc.ABC):
     """Where snapshots, headers, event inboxes and audit histories live (module docstring).
 
-    **Methods are synchronous and may block**; the runtime calls them through
-    `anyio.to_thread.run_sync` when `blocking` is True, directly otherwise.
+    **Methods are synchronous and may block**; the runtime calls them in worker threads when
+    `blocking` is True, directly otherwise.
 
     Subclasses must implement `load` and `save`. The inbox and history methods have default
     implementations on top of those two: the inbox lives under the key ``"<id>\\x00inbox"``
@@ -399,6 +403,34 @@ class StateStore(abc.ABC):
         if history:
             self.append_history_many(instance_id, history)
         return True
+
+    def commit_unless(
+        self,
+        instance_id: str,
+        expected_seq: int,
+        header: InstanceHeader,
+        data: bytes,
+        consumed: Collection[str] = (),
+        history: Sequence[bytes] = (),
+        *,
+        owner: str | None = None,
+        unless: Callable[[tuple[InboxEvent, ...]], T | None],
+    ) -> T | bool:
+        """A pause's commit: ``unless(inbox)`` first; when it returns something other than
+        None (the pause's wait can be resolved by what is in the inbox), return that and save
+        nothing; otherwise `commit` and return whether it saved.
+
+        ``unless`` is pure and quick (it only looks at the events). The default reads the
+        inbox, then commits: two steps, so an event published between them is found by the
+        instance's next resume, as one published just after the commit would be. A store may
+        look inside the commit's own transaction instead (`SQLiteStateStore`: one
+        transaction, one trip to the store thread).
+        """
+        found = unless(self.read_inbox(instance_id))
+        if found is not None:
+            return found
+        leased = {} if owner is None else {"owner": owner}  # a commit older than leases
+        return self.commit(instance_id, expected_seq, header, data, consumed, history, **leased)
 
     def publish(
         self,

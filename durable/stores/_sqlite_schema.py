@@ -7,6 +7,7 @@ from .._model import FINISHED
 
 __all__ = [
     "APPLICATION_ID",
+    "CURRENT",
     "INSTANCE_ROWS",
     "MIGRATIONS",
     "READY",
@@ -114,6 +115,15 @@ SELECT i.id FROM instances AS i WHERE i.rowid IN (
     ) AS g JOIN instances AS p ON p.id = g.id
         WHERE p.status = 'paused' AND (CASE WHEN g.first THEN g.any_done ELSE g.all_done END)
 ) ORDER BY i.updated_at, i.rowid LIMIT :limit
+"""
+
+# What a commit checks and compares, in one statement and always one row: the lease holder,
+# then the stored header's seq and the columns that decide its `waits` and `children` rows
+# (NULLs when no instance is stored). Parameters: the id, twice.
+CURRENT = """
+SELECT (SELECT owner FROM leases WHERE instance_id = ?),
+    i.seq, i.status, i.events, i.children, i.children_mode
+FROM (SELECT 1) LEFT JOIN instances AS i ON i.id = ?
 """
 
 UPSERT_INSTANCE = """
