@@ -135,6 +135,59 @@ def test_consumed_events_leave_with_the_save_and_history_is_appended(
     assert store.read_history("i")[-2:] == [b'"s2"', b'"s2b"']
 
 
+def test_commit_unless_saves_nothing_when_the_inbox_resolves_the_wait(
+    store: StateStore,
+) -> None:
+    """A pause (`commit_unless`) first shows the whole inbox to ``unless``; an answer other
+    than None is returned and nothing is written."""
+    assert store.commit("i", 0, header(1, "running"), snap(1), [], [b'"s1"'])
+    store.publish("i", "e1", "other", ev("other", 1))
+    store.publish("i", "e2", "go", ev("go", 2))
+    seen: list[list[tuple[str, str, bytes]]] = []
+
+    def unless(inbox: tuple[InboxEvent, ...]) -> str | None:
+        seen.append([(e.id, e.name, e.data) for e in inbox])
+        return "resolved by e2" if any(e.name == "go" for e in inbox) else None
+
+    before = store.read("i")
+    answer = store.commit_unless(
+        "i", 1, header(2, events=("go",)), snap(2), ["e2"], [b'"s2"'], unless=unless
+    )
+    assert answer == "resolved by e2"
+    assert seen == [[("e1", "other", ev("other", 1)), ("e2", "go", ev("go", 2))]]
+    assert store.read("i") == before  # same seq, bytes and inbox
+    assert store.read_history("i") == [b'"s1"']
+
+
+def test_commit_unless_commits_as_commit_does_when_nothing_resolves(store: StateStore) -> None:
+    assert store.commit("i", 0, header(1, "running"), snap(1))
+    store.publish("i", "e1", "other", ev("other"))
+    never = lambda inbox: None  # noqa: E731
+    paused = header(2, events=("go",))
+    assert store.commit_unless("i", 1, paused, snap(2), ["e1"], [b'"s2"'], unless=never) is True
+    stored = store.read("i")
+    assert (stored.header, stored.data, stored.inbox) == (paused, snap(2), ())
+    assert store.read_history("i") == [b'"s2"']
+    # a stale pause is refused and writes nothing, like a stale commit
+    assert store.commit_unless("i", 1, header(2), snap(9), [], [b'"x"'], unless=never) is False
+    assert store.read("i") == stored
+    assert store.read_history("i") == [b'"s2"']
+    # the pause is found ready once its event arrives
+    store.publish("i", "e2", "go", ev("go"))
+    assert store.ready(T0) == ["i"]
+
+
+def test_commit_unless_respects_another_workers_lease(store: StateStore) -> None:
+    assert store.commit("i", 0, header(1, "running"), snap(1))
+    assert store.claim("i", "w1", T0, T0 + timedelta(minutes=5))
+    never = lambda inbox: None  # noqa: E731
+    pause = header(2, events=("go",))
+    assert not store.commit_unless("i", 1, pause, snap(2), owner="w2", unless=never)
+    assert store.read("i").seq == 1
+    assert store.commit_unless("i", 1, pause, snap(2), owner="w1", unless=never)
+    assert store.lease("i") is None  # a pause ends the lease in the same step
+
+
 def test_commit_rejects_non_bytes(store: StateStore) -> None:
     with pytest.raises(TypeError):
         store.commit("i", 0, header(1), 5)  # type: ignore[arg-type]
