@@ -417,6 +417,56 @@ def test_threads_racing_on_one_seq_save_once(tmp_path: pathlib.Path) -> None:
     store.close()
 
 
+def test_a_failing_write_fails_alone_in_its_batch(tmp_path: pathlib.Path) -> None:
+    """Group commit runs a batch without savepoints; when one write fails, the batch is
+    rolled back and run again with a savepoint per write: the others still commit, the failing
+    one raises a `StoreError` naming its instance."""
+    store = SQLiteStateStore(tmp_path / "s.db")
+    leading, go = threading.Event(), threading.Event()
+
+    def hold(db: sqlite3.Connection) -> None:  # the batch in progress while the others queue
+        leading.set()
+        go.wait(10)
+
+    def boom(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO no_such_table VALUES (1)")
+
+    outcomes: dict[str, object] = {}
+
+    def run(name: str, job: object) -> None:
+        try:
+            outcomes[name] = job() if callable(job) else None
+        except StoreError as e:
+            outcomes[name] = e
+
+    first = threading.Thread(target=run, args=("hold", lambda: store._batched("hold", None, hold)))
+    first.start()
+    assert leading.wait(10)
+    threads = [
+        threading.Thread(target=run, args=("boom", lambda: store._batched("boom", "b", boom)))
+    ] + [
+        threading.Thread(
+            target=run,
+            args=(f"c{i}", lambda i=i: store.commit(f"c{i}", 0, header(1), snap(1))),
+        )
+        for i in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(store._group._queue) < len(threads) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert len(store._group._queue) == len(threads)  # one batch of the five
+    go.set()
+    for thread in [first, *threads]:
+        thread.join(10)
+    assert isinstance(outcomes["boom"], StoreError)
+    assert "'b'" in str(outcomes["boom"]) and "no_such_table" in str(outcomes["boom"])
+    assert [outcomes[f"c{i}"] for i in range(4)] == [True] * 4
+    assert [store.read(f"c{i}").seq for i in range(4)] == [1] * 4
+    store.close()
+
+
 def test_two_store_objects_see_each_other(tmp_path: pathlib.Path) -> None:
     one, two = SQLiteStateStore(tmp_path / "s.db"), SQLiteStateStore(tmp_path / "s.db")
     assert one.commit("i", 0, header(1, events=("go",)), snap(1))
