@@ -32,18 +32,23 @@ Transactions and durability
 ===========================
 
 Every write is one ``BEGIN IMMEDIATE`` transaction (it takes SQLite's write lock first, so two
-processes never both decide on a stale ``seq``): `commit` checks the stored ``seq``, then
-copies the checkpoint it supersedes to ``checkpoints`` (dropping the one that falls out of the
-last ``keep_checkpoints``), upserts the header and the snapshot, deletes the consumed events,
-rewrites ``waits`` and ``children`` and appends the audit entries; `publish` inserts the
+processes never both decide on a stale ``seq``): `commit` reads the lease holder and the
+stored header's columns in one statement (`CURRENT`) and checks ``seq``, then copies the
+checkpoint it supersedes to ``checkpoints`` (dropping the one that falls out of the last
+``keep_checkpoints``), upserts the header and the snapshot, deletes the consumed events,
+rewrites ``waits`` and ``children`` when they change (a loop that waits for the same event
+again writes neither) and appends the audit entries; `commit_unless` (a pause) first reads
+the inbox in the same transaction and writes nothing when it resolves the wait; `publish` inserts the
 event and its audit entries; `delete` removes the instance's rows from every table.
 Reads run in one deferred transaction on a second connection of their own: a consistent
 snapshot of the database that never waits for a writer (WAL).
 
 **Group commit** (``durable/stores/_batch.py``). Writes from many threads at once share
 transactions: a writer queues its work; one writer at a time leads, running every queued
-write in one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (one fsync), each inside a ``SAVEPOINT`` so
-that one failing write rolls back alone, and hands each writer its own result. A writer
+write in one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (one fsync), and hands each writer its own
+result. When a write of the batch fails, the batch is rolled back and run again with each
+write inside a ``SAVEPOINT``, so that the failing write rolls back alone (savepoints always
+cost a batch of pauses a fifth of its statements). A writer
 returns only after the ``COMMIT`` that holds its write, so a checkpoint is still durable when
 `commit` returns; when that ``COMMIT`` fails, every write of the batch raises `StoreError`.
 Checkpoints of many instances at the same moment (a `durable.Worker`) thus cost one fsync
