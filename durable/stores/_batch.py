@@ -2,9 +2,8 @@
 
 A writer queues its work (a `Write`) and takes the batch lock; whoever holds the lock takes
 every queued write and runs them as one batch (one transaction; the store decides how one
-failing write fails alone), then hands each writer its own result. A writer returns only after the commit that
-holds its write; a batch that fails fails each of its writes.
-"""
+failing write fails alone), then hands each writer its own result. A writer returns only
+after the commit that holds its write; a batch that fails fails each of its writes."""
 
 from __future__ import annotations
 

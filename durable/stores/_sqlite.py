@@ -31,17 +31,17 @@ so that `ready` is a handful of indexed queries and never reads a snapshot.
 Transactions and durability
 ===========================
 
-Every write is one ``BEGIN IMMEDIATE`` transaction (it takes SQLite's write lock first, so two
-processes never both decide on a stale ``seq``): `commit` reads the lease holder and the
+Every write is one ``BEGIN IMMEDIATE`` transaction (it takes SQLite's write lock first, so
+two processes never both decide on a stale ``seq``): `commit` reads the lease holder and the
 stored header's columns in one statement (`CURRENT`) and checks ``seq``, then copies the
 checkpoint it supersedes to ``checkpoints`` (dropping the one that falls out of the last
 ``keep_checkpoints``), upserts the header and the snapshot, deletes the consumed events,
 rewrites ``waits`` and ``children`` when they change (a loop that waits for the same event
 again writes neither) and appends the audit entries; `commit_unless` (a pause) first reads
-the inbox in the same transaction and writes nothing when it resolves the wait; `publish` inserts the
-event and its audit entries; `delete` removes the instance's rows from every table.
-Reads run in one deferred transaction on a second connection of their own: a consistent
-snapshot of the database that never waits for a writer (WAL).
+the inbox in the same transaction and writes nothing when it resolves the wait; `publish`
+inserts the event and its audit entries; `delete` removes the instance's rows from every
+table. Reads run in one deferred transaction on a second connection of their own: a
+consistent snapshot of the database that never waits for a writer (WAL).
 
 **Group commit** (``durable/stores/_batch.py``). Writes from many threads at once share
 transactions: a writer queues its work; one writer at a time leads, running every queued
