@@ -6,15 +6,16 @@ Prints ratios measured in this one run; asserts nothing about timing.
 1. **One checkpoint against one SQLite WAL ``synchronous=FULL`` commit of the same bytes.**
    A durable function awaits a trivial ``@durable.step`` in a loop on
    ``SQLiteStateStore(synchronous="FULL")``; each completed step is one checkpoint (one
-   ``BEGIN IMMEDIATE`` … ``COMMIT``, one fsync of the WAL). The figure is the median time per
-   completed step against the median time of ``INSERT OR REPLACE`` of a row holding the same
-   bytes (snapshot + header) into a WAL database with ``synchronous=FULL``, one commit each,
-   through the same stdlib `sqlite3`. Goal: at most 1.5x. Then, measured apart in the same
+   ``BEGIN IMMEDIATE`` … ``COMMIT``, one fsync of the WAL). The figure is the time per
+   completed step against the time of ``INSERT OR REPLACE`` of a row holding the same bytes
+   (snapshot + header) into a WAL database with ``synchronous=FULL``, one commit each, through
+   the same stdlib `sqlite3`. Goal: at most 1.5x. Then, measured apart in the same
    run, where a checkpoint's time goes: the store's `commit` of that checkpoint alone (same
    header, snapshot and audit entries, called from one thread with no event loop), the
    runtime alone (the same steps on `InMemoryStateStore`), and what is left (the hand-off of
-   the commit to a store thread and back). The per-checkpoint figure is a mean over a run
-   (fsync's slow tail included); the commits' figures are medians.
+   the commit to a store thread and back). Every figure is the same statistic: the mean over a
+   run of as many commits as a run has checkpoints, median of the runs (fsync's slow tail
+   counts alike on both sides).
 2. **Resume after 10,000 checkpoints against after 10.** Two instances of a loop that waits
    for an event; A has made 10 checkpoints, B 10,000 (driven with ``synchronous=NORMAL`` to
    save time; the store is then reopened with ``FULL``). Then cycles are timed alternately on
@@ -106,8 +107,9 @@ async def checkpoint_cost(folder: Path, steps: int, rounds: int) -> None:
     entries = store.read_history("s-0")
     per_checkpoint = max(1, round(len(entries) / probe.header.seq))
     store.close()
-    reference = raw_commits(folder / "raw.db", b"x" * size, rounds * 50)
-    alone = store_commits(folder / "alone.db", probe.header, probe.data, entries, rounds * 50)
+    n = rounds * (steps + 2)
+    reference = raw_commits(folder / "raw.db", b"x" * size, n)
+    alone = store_commits(folder / "alone.db", probe.header, probe.data, entries, n)
     in_memory = []
     memory = DurableBackend(InMemoryStateStore())
     for r in range(rounds):
@@ -115,8 +117,8 @@ async def checkpoint_cost(folder: Path, steps: int, rounds: int) -> None:
         await STEPPING(steps, orchestration_backend=memory, instance_id=f"s-{r}")
         in_memory.append((time.perf_counter() - start) / (steps + 2))
     step_us = statistics.median(per_step) * 1e6
-    ref_us = statistics.median(reference) * 1e6
-    alone_us = statistics.median(alone) * 1e6
+    ref_us = median_of_means(reference, steps + 2) * 1e6
+    alone_us = median_of_means(alone, steps + 2) * 1e6
     memory_us = statistics.median(in_memory) * 1e6
     print(f"1. a checkpoint (completed step) on SQLite FULL, {steps} steps x {rounds} runs")
     print(f"  per checkpoint                      median {step_us:8.1f} µs")
@@ -130,6 +132,13 @@ async def checkpoint_cost(folder: Path, steps: int, rounds: int) -> None:
     print(f"    the runtime alone (the same steps, InMemoryStateStore): median {memory_us:6.1f} µs")
     rest = step_us - alone_us - memory_us
     print(f"    the rest (the hand-off to a store thread and back): {rest:6.1f} µs")
+
+
+def median_of_means(times: list[float], size: int) -> float:
+    """The statistic of the per-checkpoint figure (mean time over a run of `size`, median of
+    the runs), so that fsync's slow tail counts the same on both sides of the ratio."""
+    runs = [times[i : i + size] for i in range(0, len(times) - size + 1, size)]
+    return statistics.median(statistics.fmean(run) for run in runs)
 
 
 def store_commits(
