@@ -1,9 +1,10 @@
 """Group commit: writes from many threads share one transaction (SQL stores).
 
-A writer queues its work (a `Write`) and takes the batch lock; whoever holds the lock takes
-every queued write and runs them as one batch (one transaction; the store decides how one
-failing write fails alone), then hands each writer its own result. A writer returns only
-after the commit that holds its write; a batch that fails fails each of its writes."""
+A writer queues its work (a `Write`); if no batch is running it leads: it takes every queued
+write and runs them as one batch (one transaction; the store decides how one failing write
+fails alone), then hands each writer its own result and, if writes queued meanwhile, the lead
+to the oldest one's writer. A writer returns only after the commit that holds its write; a
+batch that fails fails each of its writes."""
 
 from __future__ import annotations
 
