@@ -424,7 +424,8 @@ class StateStore(abc.ABC):
         inbox, then commits: two steps, so an event published between them is found by the
         instance's next resume, as one published just after the commit would be. A store may
         look inside the commit's own transaction instead (`SQLiteStateStore`: one
-        transaction, one trip to the store thread).
+        transaction, one trip to the store thread); such a store's pauses do not go through
+        its `commit`, so a subclass that wraps `commit` wraps this too.
         """
         found = unless(self.read_inbox(instance_id))
         if found is not None:
