@@ -25,7 +25,6 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import anyio.to_thread
 
 from .._model import ChildrenWait
 from ..errors import DurableError, InvalidWaitError, Suspended, _Suspend
@@ -156,9 +155,9 @@ async def _cancel(backend: Any, ids: tuple[str, ...]) -> None:
     if not isinstance(backend, DurableBackend):
         return
     for instance_id in ids:
-        header = await anyio.to_thread.run_sync(backend.store.read_header, instance_id)
+        header = await backend._io(backend.store.read_header, instance_id)
         if header is not None and header.status in ("running", "paused"):
-            await anyio.to_thread.run_sync(backend.cancel, instance_id)
+            await backend._io(backend.cancel, instance_id)
 
 
 def _specs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Spec]:
