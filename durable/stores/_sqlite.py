@@ -168,15 +168,18 @@ class _Rows(NamedTuple):
 
 
 def _claim(db: sqlite3.Connection, key: bytes, owner: bytes, now: int, until: int) -> bool:
-    row = db.execute("SELECT owner, until FROM leases WHERE instance_id = ?", (key,)).fetchone()
-    if row is not None and bytes(row[0]) != owner and row[1] > now:
-        return False
-    db.execute(
+    """Take or renew the lease unless another owner holds one that has not expired: one
+    conditional upsert (a write batch's statements each cost its thread the GIL twice)."""
+    cursor = db.execute(
         "INSERT INTO leases (instance_id, owner, until) VALUES (?, ?, ?) ON CONFLICT "
-        "(instance_id) DO UPDATE SET owner = excluded.owner, until = excluded.until",
-        (key, owner, until),
+        "(instance_id) DO UPDATE SET owner = excluded.owner, until = excluded.until "
+        "WHERE leases.owner = excluded.owner OR leases.until <= ?",
+        (key, owner, until, now),
     )
-    return True
+    return cursor.rowcount > 0
+
+
+_HISTORY_ROWS = 100  # audit entries per INSERT statement (two parameters each)
 
 
 class SQLiteStateStore(StateStore):
@@ -465,11 +468,15 @@ class SQLiteStateStore(StateStore):
             return self._read_in(db, instance_id, key)
 
     def _read_in(self, db: sqlite3.Connection, instance_id: str, key: bytes) -> StoredInstance:
-        row = db.execute("SELECT data FROM snapshots WHERE id = ?", (key,)).fetchone()
-        raw = db.execute("SELECT header FROM instances WHERE id = ?", (key,)).fetchone()
-        data = None if row is None else bytes(row[0])
-        header = None if data is None or raw is None else self._header(instance_id, raw[0])
-        return StoredInstance(header, data, _inbox_in(db, key))
+        row = db.execute(
+            "SELECT s.data, i.header FROM snapshots AS s LEFT JOIN instances AS i "
+            "ON i.id = s.id WHERE s.id = ?",
+            (key,),
+        ).fetchone()
+        if row is None:
+            return StoredInstance(None, None, _inbox_in(db, key))
+        header = self._header(instance_id, row[1])
+        return StoredInstance(header, bytes(row[0]), _inbox_in(db, key))
 
     def read_inbox(self, instance_id: str) -> tuple[InboxEvent, ...]:
         key = _b(_check_id(instance_id))
@@ -663,10 +670,13 @@ class SQLiteStateStore(StateStore):
                 )
 
     def _append(self, db: sqlite3.Connection, key: bytes, entries: Sequence[bytes]) -> None:
-        if entries:
-            db.executemany(
-                "INSERT INTO history (instance_id, entry) VALUES (?, ?)",
-                [(key, entry) for entry in entries],
+        # one statement for up to `_HISTORY_ROWS` entries, in their order (rowids grow)
+        for start in range(0, len(entries), _HISTORY_ROWS):
+            chunk = entries[start : start + _HISTORY_ROWS]
+            db.execute(
+                "INSERT INTO history (instance_id, entry) VALUES "
+                + ", ".join(["(?, ?)"] * len(chunk)),
+                [value for entry in chunk for value in (key, entry)],
             )
 
     def publish(
