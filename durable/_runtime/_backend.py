@@ -43,7 +43,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from .._model import CANCEL_EVENT, InstanceHeader, Snapshot, Wait, header_of, read_snapshot
-from .._model._codec import Encoder, UnencodableValue
+from .._model._codec import UnencodableValue, encoding
 from .._tracing import emit
 from ..errors import (
     ConcurrentResumeError,
@@ -452,7 +452,8 @@ class DurableBackend(OrchestrationBackend):
         record: dict[str, Any] = {"name": event_name, "published_at": at}
         if payload is not None:
             try:
-                record["payload"] = Encoder().encode(payload, "payload")
+                with encoding() as encoder:
+                    record["payload"] = encoder.encode(payload, "payload")
             except UnencodableValue as e:
                 raise UnserializableStateError(
                     f"instance {instance_id!r}: cannot publish event {event_name!r}: its payload"

@@ -47,7 +47,7 @@ from .._model import (
     header_of,
     wait_wake_at,
 )
-from .._model._codec import DecodeError, Decoder, Encoder, UnencodableValue
+from .._model._codec import DecodeError, Encoder, UnencodableValue, decoding, encoding
 from .._tracing import emit
 from .._transform import CompiledFunction
 from ..errors import (
@@ -402,11 +402,11 @@ class _Run:
     def _encode_stack(self, extra: FunctionCall | None = None) -> CallStack:
         """The saved call stack; `extra` is a frame below the innermost one (a step waiting
         for its next attempt)."""
-        encoder = Encoder()
-        frames = [self._encode_frame(encoder, f) for f in self.stack]
-        innermost = self.stack[-1]
-        if innermost.done is not None:
-            frames.append(self._encode_done(encoder, innermost))
+        with encoding() as encoder:
+            frames = [self._encode_frame(encoder, f) for f in self.stack]
+            innermost = self.stack[-1]
+            if innermost.done is not None:
+                frames.append(self._encode_done(encoder, innermost))
         if extra is not None:
             frames.append(extra)
         return CallStack(frames=frames)
@@ -425,13 +425,14 @@ class _Run:
         )
         detail = {"error": f"{type(error).__qualname__}: {error}"} if error is not None else {}
         self.note(kind, self.program, self.stack[0].point if self.stack else 0, **detail)
-        encoder = Encoder()
         if error is not None:
-            encoded_error = _encode_exception(encoder, error)
+            with encoding() as encoder:
+                encoded_error = _encode_exception(encoder, error)
             await self._save(status, CallStack(frames=[]), error=encoded_error)
             return
         try:
-            encoded = encoder.encode(result, "return value")
+            with encoding() as encoder:
+                encoded = encoder.encode(result, "return value")
         except UnencodableValue as e:
             raise self._unserializable(e, self.program, None, "the return value") from None
         await self._save(status, CallStack(frames=[]), result=encoded)
@@ -789,9 +790,9 @@ def arguments_digest(arguments: dict[str, Any]) -> dict[str, str]:
     they are saved; what the ``instance.started`` history entry keeps, so that a later start
     of the same id can tell other arguments apart. Empty if they cannot be encoded (the
     start's checkpoint then reports why)."""
-    encoder = Encoder()
     try:
-        encoded = {name: encoder.encode(value, name) for name, value in arguments.items()}
+        with encoding() as encoder:
+            encoded = {name: encoder.encode(value, name) for name, value in arguments.items()}
     except UnencodableValue:
         return {}
     text = json.dumps(encoded, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -812,8 +813,8 @@ def _ms(seconds: float) -> float:
 
 def _decode_outcome(instance_id: str, snap: Snapshot) -> Any:
     try:
-        decoder = Decoder()
-        value = decoder.decode(snap.result if snap.status == "completed" else snap.error)
+        with decoding() as decoder:
+            value = decoder.decode(snap.result if snap.status == "completed" else snap.error)
     except DecodeError as e:
         raise corrupt(instance_id, e) from None
     if snap.status != "completed" and not isinstance(value, Exception):

@@ -29,7 +29,7 @@ import anyio.to_thread
 
 from .._importname import saved_name
 from .._model import FunctionCall, RetryWait, Wait
-from .._model._codec import Encoder, UnencodableValue
+from .._model._codec import UnencodableValue, encoding
 from ..errors import InvalidWaitError, UnserializableStateError
 from ._registry import registry
 from ._resolve import Resolved
@@ -206,16 +206,17 @@ class Step(Primitive, Generic[P, R]):
 
     def _frame(self, frame: _Frame, values: dict[str, Any]) -> FunctionCall:
         """The saved frame of this step between attempts: its bound arguments."""
-        encoder = Encoder()
         encoded = {}
-        for name, value in values.items():
-            try:
-                encoded[name] = encoder.encode(value, name)
-            except UnencodableValue as e:
-                raise UnserializableStateError(
-                    f"instance {frame.run.instance_id!r}: cannot save argument {name!r} of "
-                    f"step {self.name} (type {e.type_name}) to retry it later: {e.reason}"
-                ) from None
+        with encoding() as encoder:
+            for name, value in values.items():
+                try:
+                    encoded[name] = encoder.encode(value, name)
+                except UnencodableValue as e:
+                    raise UnserializableStateError(
+                        f"instance {frame.run.instance_id!r}: cannot save argument {name!r} "
+                        f"of step {self.name} (type {e.type_name}) to retry it later: "
+                        f"{e.reason}"
+                    ) from None
         return FunctionCall(
             function=self.name,
             fingerprint=self.fingerprint,

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from .._model import FunctionCall, Snapshot
-from .._model._codec import DecodeError, Decoder
+from .._model._codec import DecodeError, Decoder, decoding
 from .._transform import PointInfo
 from ..errors import IncompatibleSnapshotError, SnapshotValidationError
 
@@ -120,25 +120,25 @@ def plan_stack(
         raise SnapshotValidationError(
             f"instance {instance_id!r}: the saved call stack has no running root frame"
         )
-    decoder = Decoder()
     planned = []
-    for i, saved in enumerate(frames):
-        program = _program(instance_id, saved, registry)
-        values = _decode_locals(instance_id, saved, program, decoder)
-        value = _decode(instance_id, decoder, saved.value)
-        nested_follows = i < len(frames) - 1
-        if saved.outcome != "running":
-            if nested_follows:
-                raise SnapshotValidationError(
-                    f"instance {instance_id!r}: a finished frame of {saved.function} is not "
-                    "the innermost one"
-                )
-            planned.append(PlannedFrame(program, saved, 0, {}, value))
-            continue
-        # The innermost frame of a paused instance may stand at an awaited call with nothing
-        # saved after it: the call is a wait (`durable.wait_for_event`, `sleep`, ...).
-        follows = None if not nested_follows and snap.wait is not None else nested_follows
-        planned.append(_plan_frame(instance_id, program, saved, values, value, follows))
+    with decoding() as decoder:
+        for i, saved in enumerate(frames):
+            program = _program(instance_id, saved, registry)
+            values = _decode_locals(instance_id, saved, program, decoder)
+            value = _decode(instance_id, decoder, saved.value)
+            nested_follows = i < len(frames) - 1
+            if saved.outcome != "running":
+                if nested_follows:
+                    raise SnapshotValidationError(
+                        f"instance {instance_id!r}: a finished frame of {saved.function} is not "
+                        "the innermost one"
+                    )
+                planned.append(PlannedFrame(program, saved, 0, {}, value))
+                continue
+            # The innermost frame of a paused instance may stand at an awaited call with nothing
+            # saved after it: the call is a wait (`durable.wait_for_event`, `sleep`, ...).
+            follows = None if not nested_follows and snap.wait is not None else nested_follows
+            planned.append(_plan_frame(instance_id, program, saved, values, value, follows))
     return planned
 
 

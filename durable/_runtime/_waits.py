@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .._model import ChildrenWait, EventWait, Wait
-from .._model._codec import DecodeError, Decoder
+from .._model._codec import DecodeError, decoding
 from ..errors import EventTimeoutError, InstanceCancelledError, SnapshotValidationError
 from ._resolve import Resolved
 
@@ -89,7 +89,10 @@ def event_payload(instance_id: str, event: Any) -> Any:
     try:
         record = json.loads(event.data)
         encoded = record.get("payload") if isinstance(record, dict) else None
-        return None if encoded is None else Decoder().decode(encoded)
+        if encoded is None:
+            return None
+        with decoding() as decoder:
+            return decoder.decode(encoded)
     except (ValueError, RecursionError, DecodeError) as e:
         raise SnapshotValidationError(
             f"instance {instance_id!r}: the payload of event {event.id!r} ({event.name!r}) "

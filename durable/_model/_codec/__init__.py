@@ -159,6 +159,7 @@ Modules
 from ._decode import Decoder
 from ._encode import Encoder
 from ._functions import register_functions
+from ._spare import decoding, encoding
 from ._types import (
     JSON,
     MAX_JSON_DEPTH,
@@ -176,6 +177,8 @@ __all__ = [
     "Encoder",
     "UnencodableValue",
     "allow_class_reference",
+    "decoding",
+    "encoding",
     "register_functions",
     "restrict_classes",
 ]

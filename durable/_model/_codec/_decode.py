@@ -182,6 +182,16 @@ class Decoder:
             self._stack.clear()
             self._outs = None
 
+    def _reset(self) -> None:
+        """Forget every id and cached class, as a new decoder (its handler table stays)."""
+        self._objs.clear()
+        self._tags.clear()
+        self._order.clear()
+        self._stack.clear()
+        self._outs = None
+        self._classes.clear()
+        self._depths.clear()
+
     def _open(self, data: JSON) -> JSON:
         if type(data) is dict and data.get("$t") == "deep":
             self._outs = list(_get(data, "d", list))

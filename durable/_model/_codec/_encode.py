@@ -293,6 +293,16 @@ class Encoder:
         self._handlers[types.CellType] = (_PRE, _e_cell)
         self._handlers[FrameCells] = (_LEAF, functools.partial(_e_frame_cells, self._ids))
 
+    def _reset(self) -> None:
+        """Forget every id and cached class, as a new encoder (its handler table stays)."""
+        self._ids.clear()  # cleared in place: the FrameCells handler holds this dict
+        self._pinned.clear()
+        self._active.clear()
+        self._stack.clear()
+        self._outs = []
+        self._root_path = ""
+        self._user.clear()
+
     @property
     def _next(self) -> int:
         return len(self._pinned)
