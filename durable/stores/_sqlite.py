@@ -102,9 +102,11 @@ from ._contract import (
 )
 from ._sqlite_schema import (
     APPLICATION_ID,
+    CLAIM,
     CURRENT,
     INSTANCE_ROWS,
     MIGRATIONS,
+    READ_INSTANCE,
     READY,
     RETAIN,
     SCHEMA_VERSION,
@@ -170,13 +172,7 @@ class _Rows(NamedTuple):
 def _claim(db: sqlite3.Connection, key: bytes, owner: bytes, now: int, until: int) -> bool:
     """Take or renew the lease unless another owner holds one that has not expired: one
     conditional upsert (a write batch's statements each cost its thread the GIL twice)."""
-    cursor = db.execute(
-        "INSERT INTO leases (instance_id, owner, until) VALUES (?, ?, ?) ON CONFLICT "
-        "(instance_id) DO UPDATE SET owner = excluded.owner, until = excluded.until "
-        "WHERE leases.owner = excluded.owner OR leases.until <= ?",
-        (key, owner, until, now),
-    )
-    return cursor.rowcount > 0
+    return db.execute(CLAIM, (key, owner, until, now)).rowcount > 0
 
 
 _HISTORY_ROWS = 100  # audit entries per INSERT statement (two parameters each)
@@ -468,11 +464,7 @@ class SQLiteStateStore(StateStore):
             return self._read_in(db, instance_id, key)
 
     def _read_in(self, db: sqlite3.Connection, instance_id: str, key: bytes) -> StoredInstance:
-        row = db.execute(
-            "SELECT s.data, i.header FROM snapshots AS s LEFT JOIN instances AS i "
-            "ON i.id = s.id WHERE s.id = ?",
-            (key,),
-        ).fetchone()
+        row = db.execute(READ_INSTANCE, (key,)).fetchone()
         if row is None:
             return StoredInstance(None, None, _inbox_in(db, key))
         header = self._header(instance_id, row[1])

@@ -7,10 +7,12 @@ from .._model import FINISHED
 
 __all__ = [
     "APPLICATION_ID",
+    "CLAIM",
     "CURRENT",
     "INSTANCE_ROWS",
     "MIGRATIONS",
     "READY",
+    "READ_INSTANCE",
     "RETAIN",
     "SCHEMA_VERSION",
     "UPSERT_INSTANCE",
@@ -124,6 +126,20 @@ CURRENT = """
 SELECT (SELECT owner FROM leases WHERE instance_id = ?),
     i.seq, i.status, i.events, i.children, i.children_mode
 FROM (SELECT 1) LEFT JOIN instances AS i ON i.id = ?
+"""
+
+# A lease taken or renewed unless another owner holds one that has not expired, in one
+# statement (rowcount 0: refused). Parameters: id, owner, until, now.
+CLAIM = """
+INSERT INTO leases (instance_id, owner, until) VALUES (?, ?, ?)
+ON CONFLICT (instance_id) DO UPDATE SET owner = excluded.owner, until = excluded.until
+WHERE leases.owner = excluded.owner OR leases.until <= ?
+"""
+
+# An instance's snapshot and header in one statement (no row: no snapshot).
+READ_INSTANCE = """
+SELECT s.data, i.header FROM snapshots AS s LEFT JOIN instances AS i ON i.id = s.id
+WHERE s.id = ?
 """
 
 UPSERT_INSTANCE = """
